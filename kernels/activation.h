@@ -1,0 +1,14 @@
+// Pointwise activations, forward and backward. Backward kernels take what the forward saved (the output),
+// because both derivatives are cheap functions of it: relu' = (y > 0), sigmoid' = y (1 - y).
+#pragma once
+
+#include <cstdint>
+
+namespace dscope::kernels::cpu {
+
+void relu_forward(std::int64_t n, const float* x, float* y);                              // y = max(x, 0)
+void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);   // writes grad_x
+void sigmoid_forward(std::int64_t n, const float* x, float* y);                           // y = 1/(1+e^-x)
+void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);  // writes grad_x
+
+}  // namespace dscope::kernels::cpu

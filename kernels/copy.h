@@ -1,0 +1,29 @@
+// Strided copy: moves elements between two layouts of the same shape (views, permutes, expands, slices).
+// The workhorse of contiguous(), of concat, and of writing a gradient into a slice of a larger one.
+#pragma once
+
+#include <cstdint>
+
+namespace dscope::kernels {
+
+inline constexpr int kMaxRank = 8;
+
+// `rank` extents, and for each the source and destination strides in elements.
+struct CopyGeometry {
+  int rank = 0;
+  std::int64_t shape[kMaxRank] = {};
+  std::int64_t src_strides[kMaxRank] = {};
+  std::int64_t dst_strides[kMaxRank] = {};
+};
+
+namespace cpu {
+// dst[i] = src[i] for every index i of `shape`, each side read through its strides. T is float or
+// std::int64_t. dst must not overlap src, and no two indices may map to the same dst element.
+template <typename T>
+void copy(const CopyGeometry& geometry, const T* src, T* dst);
+// dst[n] = value.
+template <typename T>
+void fill(std::int64_t n, T value, T* dst);
+}  // namespace cpu
+
+}  // namespace dscope::kernels

@@ -1,0 +1,16 @@
+// CUDA runtime wrappers used by the tensor core: device queries, memory and copies.
+// Every runtime call goes through DSCOPE_CUDA_CHECK and throws CudaError with the call, file:line and reason.
+#pragma once
+
+#include <cstddef>
+
+namespace dscope::kernels::cuda {
+
+int device_count();  // 0 when the driver or a device is missing (never throws)
+void* device_allocate(std::size_t bytes, int device);
+void device_free(void* block, int device);
+enum class CopyDirection { HostToDevice, DeviceToHost, DeviceToDevice };
+// Copies `bytes` and waits for the copy to finish.
+void device_copy(void* destination, const void* source, std::size_t bytes, CopyDirection direction);
+
+}  // namespace dscope::kernels::cuda

@@ -1,0 +1,42 @@
+// Kernel dispatch: the one place outside kernels/cuda/ and CMake that knows whether CUDA was built.
+//
+// An op names a kernel once and the device picks the namespace:
+//   DSCOPE_DISPATCH(x.device(), relu_forward, n, x_data, y_data);
+// calls kernels::cpu::relu_forward(...) on the CPU. On a CUDA device it calls DSCOPE_CUDA_KERNEL, which
+// throws DeviceError until the CUDA backend provides kernels::cuda::<kernel> for every op; a build without
+// CUDA throws DeviceError saying so. Keeping this choice here is what spares the ops scattered #ifdefs.
+#pragma once
+
+#include "tensor/device.h"
+#include "tensor/error.h"
+
+#if DSCOPE_WITH_CUDA
+#include "kernels/cuda/device_memory.h"
+#endif
+
+namespace dscope::detail {
+inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
+
+[[noreturn]] inline void throw_cuda_unavailable(const char* what) {
+  if (kCudaBuilt) throw DeviceError(concat(what, ": no CUDA kernel for this operation yet; move the tensors to the CPU"));
+  throw DeviceError(concat(what, ": this build of dscope has no CUDA backend (configure with nvcc installed)"));
+}
+}  // namespace dscope::detail
+
+#define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
+
+#define DSCOPE_DISPATCH(device, kernel, ...)          \
+  do {                                                \
+    if ((device).is_cpu()) {                          \
+      ::dscope::kernels::cpu::kernel(__VA_ARGS__);    \
+    } else {                                          \
+      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);        \
+    }                                                 \
+  } while (0)
+
+// Calls a CUDA runtime wrapper (memory, device queries) from kernels/cuda/device_memory.h when built.
+#if DSCOPE_WITH_CUDA
+#define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::kernels::cuda::function(__VA_ARGS__)
+#else
+#define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::detail::throw_cuda_unavailable(#function)
+#endif

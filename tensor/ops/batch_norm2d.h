@@ -1,0 +1,16 @@
+// Batch normalisation over the channels of an NCHW tensor, differentiable in input, weight and bias.
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace dscope {
+
+// input [N, C, H, W]; weight (gamma) and bias (beta) [C]; running_mean and running_var [C] buffers.
+// training: normalise with the batch mean and biased variance over (N, H, W), and update the running
+//   statistics in place: running = (1 − momentum)·running + momentum·batch, using the unbiased variance
+//   for running_var (as PyTorch does). The running buffers may be undefined (then nothing is tracked).
+// evaluation: normalise with running_mean and running_var.
+Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+}  // namespace dscope

@@ -1,0 +1,19 @@
+// 2-D convolution (cross-correlation, as in every framework), differentiable in input, weight and bias.
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace dscope {
+
+struct Conv2dOptions {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t padding_h = 0, padding_w = 0;  // zeros added on each side
+  std::int64_t dilation_h = 1, dilation_w = 1;
+};
+
+// input [N, C, H, W], weight [K, C, R, S], bias [K] or undefined → [N, K, P, Q] with
+// P = (H + 2·padding_h − dilation_h·(R−1) − 1) / stride_h + 1, and Q likewise.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& options = {});
+
+}  // namespace dscope
