@@ -86,14 +86,25 @@ class DeviceCache {
       if (block == nullptr) throw std::bad_alloc();
       return block;
     }
-    return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);
+    DSCOPE_CHECK(device_.index < cuda_device_count(), DeviceError, "allocate: ", device_,
+                 " requested but this machine has ", cuda_device_count(), " CUDA device(s)");
+    try {
+      return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);
+    } catch (const std::runtime_error& error) {
+      throw CudaError(detail::concat("allocate ", size, " bytes on ", device_, ": ", error.what()));
+    }
   }
 
   void system_free(void* block) {
     if (device_.is_cpu()) {
       std::free(block);
     } else {
-      DSCOPE_CUDA_RUNTIME(device_free, block, device_.index);
+      // A failed free at this point (the driver is shutting down) has nowhere to be reported: the
+      // caller is a destructor. The block is lost either way, so the error is dropped on purpose.
+      try {
+        DSCOPE_CUDA_RUNTIME(device_free, block, device_.index);
+      } catch (const std::runtime_error&) {
+      }
     }
   }
 

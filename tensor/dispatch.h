@@ -10,9 +10,7 @@
 #include "tensor/device.h"
 #include "tensor/error.h"
 
-#if DSCOPE_WITH_CUDA
-#include "kernels/cuda/device_memory.h"
-#endif
+#include "kernels/cuda/device_memory.h"  // plain declarations; defined only in CUDA builds
 
 namespace dscope::detail {
 inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
@@ -21,6 +19,14 @@ inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
   if (kCudaBuilt) throw DeviceError(concat(what, ": no CUDA kernel for this operation yet; move the tensors to the CPU"));
   throw DeviceError(concat(what, ": this build of dscope has no CUDA backend (configure with nvcc installed)"));
 }
+
+// Stands in for the value of a CUDA runtime call in builds without CUDA, where the call throws first.
+struct NoCudaResult {
+  template <typename T>
+  operator T() const {
+    return T{};
+  }
+};
 }  // namespace dscope::detail
 
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
@@ -38,5 +44,6 @@ inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
 #if DSCOPE_WITH_CUDA
 #define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::kernels::cuda::function(__VA_ARGS__)
 #else
-#define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::detail::throw_cuda_unavailable(#function)
+#define DSCOPE_CUDA_RUNTIME(function, ...) \
+  (::dscope::detail::throw_cuda_unavailable(#function), ::dscope::detail::NoCudaResult{})
 #endif
