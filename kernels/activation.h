@@ -6,9 +6,9 @@
 
 namespace dscope::kernels::cpu {
 
-void relu_forward(std::int64_t n, const float* x, float* y);                              // y = max(x, 0)
-void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);   // writes grad_x
-void sigmoid_forward(std::int64_t n, const float* x, float* y);                           // y = 1/(1+e^-x)
+void relu_forward(std::int64_t n, const float* x, float* y);                                // y = max(x, 0)
+void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);     // writes grad_x
+void sigmoid_forward(std::int64_t n, const float* x, float* y);                             // y = 1/(1+e^-x)
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);  // writes grad_x
 
 }  // namespace dscope::kernels::cpu

@@ -19,7 +19,8 @@ void sum(const ReduceGeometry& g, const T* x, T* y) {
   for (std::int64_t o = 0; o < g.outer; ++o)
     for (std::int64_t i = 0; i < g.inner; ++i) {
       T total = 0;
-      for (std::int64_t e = 0; e < g.extent; ++e) total += x[(o * g.extent + e) * g.inner + i];
+      for (std::int64_t e = 0; e < g.extent; ++e)
+        total += x[(o * g.extent + e) * g.inner + i];
       y[o * g.inner + i] = total;
     }
 }

@@ -59,7 +59,8 @@ class DeviceCache {
   void empty() {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [size, blocks] : free_)
-      for (void* block : blocks) system_free(block);
+      for (void* block : blocks)
+        system_free(block);
     free_.clear();
     stats_.cached_bytes = 0;
   }
@@ -128,9 +129,17 @@ DeviceCache& cache_for(Device device) {
 
 }  // namespace
 
-void* allocate(std::size_t bytes, Device device) { return cache_for(device).take(bytes); }
-void deallocate(void* block, std::size_t bytes, Device device) { cache_for(device).give_back(block, bytes); }
-AllocatorStats allocator_stats(Device device) { return cache_for(device).stats(); }
-void empty_cache(Device device) { cache_for(device).empty(); }
+void* allocate(std::size_t bytes, Device device) {
+  return cache_for(device).take(bytes);
+}
+void deallocate(void* block, std::size_t bytes, Device device) {
+  cache_for(device).give_back(block, bytes);
+}
+AllocatorStats allocator_stats(Device device) {
+  return cache_for(device).stats();
+}
+void empty_cache(Device device) {
+  cache_for(device).empty();
+}
 
 }  // namespace dscope

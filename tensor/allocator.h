@@ -3,7 +3,8 @@
 // Why a cache from the first day: a training step frees and re-allocates the same few hundred buffer sizes
 // every iteration. Returning them to the operating system makes the kernel refault every page on the next
 // step (measured on the project machine: PyTorch spends 2.3 s of a 6.1 s ResNet-18 step in page faults).
-// Freed blocks are kept in exact-size free lists and handed out again; cudaMalloc/cudaFree is avoided the same way.
+// Freed blocks are kept in exact-size free lists and handed out again; cudaMalloc/cudaFree is avoided the
+// same way.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,8 @@
 
 namespace dscope {
 
-// Returns a block of at least `bytes` bytes on `device`, aligned to 64 bytes (a cache line, an AVX-512 vector).
+// Returns a block of at least `bytes` bytes on `device`, aligned to 64 bytes (a cache line, an AVX-512
+// vector).
 void* allocate(std::size_t bytes, Device device);
 // Gives a block from allocate() back to the cache of its device.
 void deallocate(void* block, std::size_t bytes, Device device);

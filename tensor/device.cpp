@@ -29,6 +29,8 @@ int cuda_device_count() {
   }
 }
 
-bool cuda_is_available() { return cuda_device_count() > 0; }
+bool cuda_is_available() {
+  return cuda_device_count() > 0;
+}
 
 }  // namespace dscope

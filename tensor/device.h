@@ -24,7 +24,9 @@ struct Device {
   std::string to_string() const;
 };
 
-inline std::ostream& operator<<(std::ostream& out, const Device& device) { return out << device.to_string(); }
+inline std::ostream& operator<<(std::ostream& out, const Device& device) {
+  return out << device.to_string();
+}
 
 // True when this build has the CUDA backend and a CUDA device is present.
 bool cuda_is_available();

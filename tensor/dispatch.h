@@ -16,8 +16,10 @@ namespace dscope::detail {
 inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
 
 [[noreturn]] inline void throw_cuda_unavailable(const char* what) {
-  if (kCudaBuilt) throw DeviceError(concat(what, ": no CUDA kernel for this operation yet; move the tensors to the CPU"));
-  throw DeviceError(concat(what, ": this build of dscope has no CUDA backend (configure with nvcc installed)"));
+  if (kCudaBuilt)
+    throw DeviceError(concat(what, ": no CUDA kernel for this operation yet; move the tensors to the CPU"));
+  throw DeviceError(
+      concat(what, ": this build of dscope has no CUDA backend (configure with nvcc installed)"));
 }
 
 // Stands in for the value of a CUDA runtime call in builds without CUDA, where the call throws first.
@@ -31,13 +33,13 @@ struct NoCudaResult {
 
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
 
-#define DSCOPE_DISPATCH(device, kernel, ...)          \
-  do {                                                \
-    if ((device).is_cpu()) {                          \
-      ::dscope::kernels::cpu::kernel(__VA_ARGS__);    \
-    } else {                                          \
-      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);        \
-    }                                                 \
+#define DSCOPE_DISPATCH(device, kernel, ...)       \
+  do {                                             \
+    if ((device).is_cpu()) {                       \
+      ::dscope::kernels::cpu::kernel(__VA_ARGS__); \
+    } else {                                       \
+      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);     \
+    }                                              \
   } while (0)
 
 // Calls a CUDA runtime wrapper (memory, device queries) from kernels/cuda/device_memory.h when built.

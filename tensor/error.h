@@ -62,7 +62,7 @@ std::string concat(const Parts&... parts) {
 
 // DSCOPE_CHECK(condition, ErrorType, message parts...): throws ErrorType with the parts streamed together.
 // The parts are evaluated only when the condition fails, so checks cost nothing on the happy path.
-#define DSCOPE_CHECK(condition, ErrorType, ...)                     \
-  do {                                                              \
+#define DSCOPE_CHECK(condition, ErrorType, ...)                               \
+  do {                                                                        \
     if (!(condition)) throw ErrorType(::dscope::detail::concat(__VA_ARGS__)); \
   } while (0)

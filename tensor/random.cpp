@@ -13,14 +13,17 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-std::uint64_t rotate_left(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotate_left(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
 void Generator::reseed(std::uint64_t seed) {
   seed_ = seed;
   std::uint64_t mixer = seed;
-  for (std::uint64_t& word : state_) word = splitmix64(mixer);
+  for (std::uint64_t& word : state_)
+    word = splitmix64(mixer);
   has_spare_normal_ = false;
 }
 
@@ -60,7 +63,8 @@ std::uint64_t Generator::below(std::uint64_t bound) {
   // Rejection sampling: drop the top partial copy of [0, bound) so every residue is equally likely.
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
   std::uint64_t value = next_u64();
-  while (value >= limit) value = next_u64();
+  while (value >= limit)
+    value = next_u64();
   return value % bound;
 }
 
@@ -69,6 +73,8 @@ Generator& default_generator() {
   return generator;
 }
 
-void manual_seed(std::uint64_t seed) { default_generator().reseed(seed); }
+void manual_seed(std::uint64_t seed) {
+  default_generator().reseed(seed);
+}
 
 }  // namespace dscope

@@ -15,9 +15,9 @@ class Generator {
   void reseed(std::uint64_t seed);
 
   std::uint64_t next_u64();
-  float uniform();                                // in [0, 1)
-  float normal();                                 // mean 0, standard deviation 1
-  std::uint64_t below(std::uint64_t bound);       // uniform integer in [0, bound), without modulo bias
+  float uniform();                           // in [0, 1)
+  float normal();                            // mean 0, standard deviation 1
+  std::uint64_t below(std::uint64_t bound);  // uniform integer in [0, bound), without modulo bias
   std::uint64_t seed() const { return seed_; }
 
  private:

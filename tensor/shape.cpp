@@ -8,14 +8,16 @@ namespace dscope {
 
 std::int64_t Shape::numel() const {
   std::int64_t count = 1;
-  for (std::int64_t extent : dims_) count *= extent;
+  for (std::int64_t extent : dims_)
+    count *= extent;
   return count;
 }
 
 std::string Shape::to_string() const {
   std::ostringstream out;
   out << '[';
-  for (std::size_t i = 0; i < dims_.size(); ++i) out << (i ? "," : "") << dims_[i];
+  for (std::size_t i = 0; i < dims_.size(); ++i)
+    out << (i ? "," : "") << dims_[i];
   out << ']';
   return out.str();
 }

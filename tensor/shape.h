@@ -33,12 +33,15 @@ class Shape {
 
 using Strides = std::vector<std::int64_t>;
 
-inline std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << shape.to_string(); }
+inline std::ostream& operator<<(std::ostream& out, const Shape& shape) {
+  return out << shape.to_string();
+}
 
 // Row-major (C order) strides of a dense tensor of this shape, in elements.
 Strides contiguous_strides(const Shape& shape);
 
-// Maps a possibly negative axis (-1 is the last) into [0, rank); throws ShapeError naming `op` if out of range.
+// Maps a possibly negative axis (-1 is the last) into [0, rank); throws ShapeError naming `op` if out of
+// range.
 std::int64_t normalize_axis(std::int64_t axis, std::int64_t rank, const char* op);
 
 // NumPy broadcasting: dimensions are aligned from the right and must be equal or 1.

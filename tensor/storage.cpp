@@ -7,6 +7,8 @@ namespace dscope {
 Storage::Storage(std::size_t bytes, Device device)
     : data_(allocate(bytes, device)), bytes_(bytes), device_(device) {}
 
-Storage::~Storage() { deallocate(data_, bytes_, device_); }
+Storage::~Storage() {
+  deallocate(data_, bytes_, device_);
+}
 
 }  // namespace dscope

@@ -15,7 +15,8 @@ std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device dev
   for (std::int64_t extent : shape)
     DSCOPE_CHECK(extent >= 0, ShapeError, "tensor: negative extent in shape ", shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * element_size(dtype), device);
+  impl->storage =
+      std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * element_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -52,7 +53,8 @@ void fill_with(const Tensor& tensor, T value) {
 }  // namespace
 
 const TensorImpl& Tensor::checked() const {
-  if (impl_ == nullptr) throw Error("tensor: use of an undefined tensor (default-constructed or an absent gradient)");
+  if (impl_ == nullptr)
+    throw Error("tensor: use of an undefined tensor (default-constructed or an absent gradient)");
   return *impl_;
 }
 
@@ -61,21 +63,29 @@ void Tensor::check_dtype(DType expected) const {
                " but the tensor holds ", dtype_name(dtype()), " (shape ", shape(), ")");
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return Tensor(new_impl(shape, dtype, device)); }
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return Tensor(new_impl(shape, dtype, device));
+}
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor tensor = empty(shape, dtype, device);
-  if (dtype == DType::Float32) fill_with(tensor, 0.0f);
-  else if (dtype == DType::Int64) fill_with(tensor, std::int64_t{0});
-  else throw DTypeError(detail::concat("zeros: ", dtype_name(dtype), " tensors are not supported yet"));
+  if (dtype == DType::Float32)
+    fill_with(tensor, 0.0f);
+  else if (dtype == DType::Int64)
+    fill_with(tensor, std::int64_t{0});
+  else
+    throw DTypeError(detail::concat("zeros: ", dtype_name(dtype), " tensors are not supported yet"));
   return tensor;
 }
 
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
   Tensor tensor = empty(shape, dtype, device);
-  if (dtype == DType::Float32) fill_with(tensor, 1.0f);
-  else if (dtype == DType::Int64) fill_with(tensor, std::int64_t{1});
-  else throw DTypeError(detail::concat("ones: ", dtype_name(dtype), " tensors are not supported yet"));
+  if (dtype == DType::Float32)
+    fill_with(tensor, 1.0f);
+  else if (dtype == DType::Int64)
+    fill_with(tensor, std::int64_t{1});
+  else
+    throw DTypeError(detail::concat("ones: ", dtype_name(dtype), " tensors are not supported yet"));
   return tensor;
 }
 
@@ -85,19 +95,23 @@ Tensor Tensor::full(const Shape& shape, float value, Device device) {
   return tensor;
 }
 
-Tensor Tensor::scalar(float value, Device device) { return full(Shape{}, value, device); }
+Tensor Tensor::scalar(float value, Device device) {
+  return full(Shape{}, value, device);
+}
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape, Device device) {
-  DSCOPE_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError, "from_vector: ",
-               values.size(), " values cannot fill shape ", shape, " (", shape.numel(), " elements)");
+  DSCOPE_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError,
+               "from_vector: ", values.size(), " values cannot fill shape ", shape, " (", shape.numel(),
+               " elements)");
   Tensor tensor = empty(shape, DType::Float32, device);
   copy_bytes(tensor.raw_data(), device, values.data(), Device::cpu(), values.size() * sizeof(float));
   return tensor;
 }
 
 Tensor Tensor::from_int64(const std::vector<std::int64_t>& values, const Shape& shape, Device device) {
-  DSCOPE_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError, "from_vector: ",
-               values.size(), " values cannot fill shape ", shape, " (", shape.numel(), " elements)");
+  DSCOPE_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), ShapeError,
+               "from_vector: ", values.size(), " values cannot fill shape ", shape, " (", shape.numel(),
+               " elements)");
   Tensor tensor = empty(shape, DType::Int64, device);
   copy_bytes(tensor.raw_data(), device, values.data(), Device::cpu(), values.size() * sizeof(std::int64_t));
   return tensor;
@@ -105,17 +119,21 @@ Tensor Tensor::from_int64(const std::vector<std::int64_t>& values, const Shape& 
 
 Tensor Tensor::randn(const Shape& shape, Generator& generator, float mean, float stddev) {
   std::vector<float> values(static_cast<std::size_t>(shape.numel()));
-  for (float& value : values) value = mean + stddev * generator.normal();
+  for (float& value : values)
+    value = mean + stddev * generator.normal();
   return from_vector(values, shape);
 }
 
 Tensor Tensor::uniform(const Shape& shape, Generator& generator, float low, float high) {
   std::vector<float> values(static_cast<std::size_t>(shape.numel()));
-  for (float& value : values) value = low + (high - low) * generator.uniform();
+  for (float& value : values)
+    value = low + (high - low) * generator.uniform();
   return from_vector(values, shape);
 }
 
-std::int64_t Tensor::size(std::int64_t axis) const { return shape()[normalize_axis(axis, rank(), "size")]; }
+std::int64_t Tensor::size(std::int64_t axis) const {
+  return shape()[normalize_axis(axis, rank(), "size")];
+}
 
 bool Tensor::is_contiguous() const {
   std::int64_t expected = 1;
@@ -185,8 +203,8 @@ Tensor Tensor::as_strided(const Shape& new_shape, const Strides& new_strides, st
   }
   const auto capacity = static_cast<std::int64_t>(checked().storage->bytes() / element_size(dtype()));
   DSCOPE_CHECK(new_offset >= 0 && (new_shape.numel() == 0 || last < capacity), ShapeError,
-               "as_strided: view ", new_shape, " at offset ", new_offset, " runs past a storage of ", capacity,
-               " elements");
+               "as_strided: view ", new_shape, " at offset ", new_offset, " runs past a storage of ",
+               capacity, " elements");
   Tensor view = detach();
   view.impl()->shape = new_shape;
   view.impl()->strides = new_strides;
@@ -204,7 +222,9 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return checked().grad ? Tensor(checked().grad) : Tensor(); }
+Tensor Tensor::grad() const {
+  return checked().grad ? Tensor(checked().grad) : Tensor();
+}
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined())

@@ -57,7 +57,8 @@ class Tensor {
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu());
   static Tensor scalar(float value, Device device = Device::cpu());  // rank 0
   // Copies `values` (row-major; size must equal shape.numel()) into a new tensor.
-  static Tensor from_vector(const std::vector<float>& values, const Shape& shape, Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
+                            Device device = Device::cpu());
   // The same for int64 elements (class labels).
   static Tensor from_int64(const std::vector<std::int64_t>& values, const Shape& shape,
                            Device device = Device::cpu());
@@ -81,7 +82,8 @@ class Tensor {
 
   // ---- Element access ----
   // Pointer to the first element (offset applied), on the tensor's device. Throws DTypeError if T does not
-  // match dtype(). Only valid for the strides the tensor has: call contiguous() first if a kernel needs dense.
+  // match dtype(). Only valid for the strides the tensor has: call contiguous() first if a kernel needs
+  // dense.
   template <typename T>
   T* data() const {
     check_dtype(dtype_of<T>());

@@ -10,12 +10,14 @@ constexpr std::int64_t kParallelThreshold = 16384;
 
 void relu_forward(std::int64_t n, const float* x, float* y) {
 #pragma omp parallel for schedule(static) if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x) {
 #pragma omp parallel for schedule(static) if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) grad_x[i] = y[i] > 0.0f ? grad_y[i] : 0.0f;
+  for (std::int64_t i = 0; i < n; ++i)
+    grad_x[i] = y[i] > 0.0f ? grad_y[i] : 0.0f;
 }
 
 void sigmoid_forward(std::int64_t n, const float* x, float* y) {
@@ -33,7 +35,8 @@ void sigmoid_forward(std::int64_t n, const float* x, float* y) {
 
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x) {
 #pragma omp parallel for schedule(static) if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) grad_x[i] = grad_y[i] * y[i] * (1.0f - y[i]);
+  for (std::int64_t i = 0; i < n; ++i)
+    grad_x[i] = grad_y[i] * y[i] * (1.0f - y[i]);
 }
 
 }  // namespace dscope::kernels::cpu

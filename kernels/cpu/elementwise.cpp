@@ -20,15 +20,19 @@ void broadcast_binary(const BroadcastGeometry& g, const float* a, const float* b
                             const float* pb = b + offsets[1];
                             float* py = y + out;
                             if (a_step == 1 && b_step == 1) {
-                              for (std::int64_t i = 0; i < length; ++i) py[i] = op(pa[i], pb[i]);
+                              for (std::int64_t i = 0; i < length; ++i)
+                                py[i] = op(pa[i], pb[i]);
                             } else if (a_step == 1 && b_step == 0) {
                               const float vb = *pb;
-                              for (std::int64_t i = 0; i < length; ++i) py[i] = op(pa[i], vb);
+                              for (std::int64_t i = 0; i < length; ++i)
+                                py[i] = op(pa[i], vb);
                             } else if (a_step == 0 && b_step == 1) {
                               const float va = *pa;
-                              for (std::int64_t i = 0; i < length; ++i) py[i] = op(va, pb[i]);
+                              for (std::int64_t i = 0; i < length; ++i)
+                                py[i] = op(va, pb[i]);
                             } else {
-                              for (std::int64_t i = 0; i < length; ++i) py[i] = op(pa[i * a_step], pb[i * b_step]);
+                              for (std::int64_t i = 0; i < length; ++i)
+                                py[i] = op(pa[i * a_step], pb[i * b_step]);
                             }
                           });
 }
@@ -36,7 +40,8 @@ void broadcast_binary(const BroadcastGeometry& g, const float* a, const float* b
 template <typename Op>
 void dense_map(std::int64_t n, const float* x, float* y, Op op) {
 #pragma omp parallel for schedule(static) if (n > detail::kChunk)
-  for (std::int64_t i = 0; i < n; ++i) y[i] = op(x[i]);
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] = op(x[i]);
 }
 
 }  // namespace
@@ -72,7 +77,8 @@ void log(std::int64_t n, const float* x, float* y) {
 
 void axpy(std::int64_t n, float alpha, const float* x, float* y) {
 #pragma omp parallel for schedule(static) if (n > detail::kChunk)
-  for (std::int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] += alpha * x[i];
 }
 
 }  // namespace dscope::kernels::cpu

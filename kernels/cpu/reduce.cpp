@@ -11,7 +11,8 @@ void sum(const ReduceGeometry& g, const float* x, float* y) {
     for (std::int64_t o = 0; o < g.outer; ++o) {
       double total = 0.0;
       const float* row = x + o * g.extent;
-      for (std::int64_t e = 0; e < g.extent; ++e) total += row[e];
+      for (std::int64_t e = 0; e < g.extent; ++e)
+        total += row[e];
       y[o] = static_cast<float>(total);
     }
     return;
@@ -28,9 +29,11 @@ void sum(const ReduceGeometry& g, const float* x, float* y) {
     double totals[kBlock] = {};
     for (std::int64_t e = 0; e < g.extent; ++e) {
       const float* row = x + (o * g.extent + e) * g.inner + first;
-      for (std::int64_t i = 0; i < width; ++i) totals[i] += row[i];
+      for (std::int64_t i = 0; i < width; ++i)
+        totals[i] += row[i];
     }
-    for (std::int64_t i = 0; i < width; ++i) y[o * g.inner + first + i] = static_cast<float>(totals[i]);
+    for (std::int64_t i = 0; i < width; ++i)
+      y[o * g.inner + first + i] = static_cast<float>(totals[i]);
   }
 }
 

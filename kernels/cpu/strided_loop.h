@@ -18,7 +18,8 @@ inline constexpr std::int64_t kChunk = 16384;
 template <int Operands, typename Run>
 void for_each_run(int rank, const std::int64_t* shape, const std::int64_t* const* strides, Run run) {
   std::int64_t numel = 1;
-  for (int d = 0; d < rank; ++d) numel *= shape[d];
+  for (int d = 0; d < rank; ++d)
+    numel *= shape[d];
   if (numel == 0) return;
   if (rank == 0) {
     std::int64_t offsets[Operands] = {};
@@ -36,17 +37,21 @@ void for_each_run(int rank, const std::int64_t* shape, const std::int64_t* const
     for (std::int64_t rest = begin, d = rank - 1; d >= 0; --d) {
       coord[d] = rest % shape[d];
       rest /= shape[d];
-      for (int j = 0; j < Operands; ++j) offsets[j] += coord[d] * strides[j][d];
+      for (int j = 0; j < Operands; ++j)
+        offsets[j] += coord[d] * strides[j][d];
     }
     for (std::int64_t index = begin; index < end;) {
-      const std::int64_t length = (end - index) < (last - coord[rank - 1]) ? (end - index) : (last - coord[rank - 1]);
+      const std::int64_t length =
+          (end - index) < (last - coord[rank - 1]) ? (end - index) : (last - coord[rank - 1]);
       run(offsets, length, index);
       index += length;
       // Advance the coordinates past the run: the last one by `length`, carrying into the outer ones.
-      for (int j = 0; j < Operands; ++j) offsets[j] += length * strides[j][rank - 1];
+      for (int j = 0; j < Operands; ++j)
+        offsets[j] += length * strides[j][rank - 1];
       coord[rank - 1] += length;
       for (int d = rank - 1; d > 0 && coord[d] == shape[d]; --d) {
-        for (int j = 0; j < Operands; ++j) offsets[j] += strides[j][d - 1] - shape[d] * strides[j][d];
+        for (int j = 0; j < Operands; ++j)
+          offsets[j] += strides[j][d - 1] - shape[d] * strides[j][d];
         coord[d] = 0;
         ++coord[d - 1];
       }

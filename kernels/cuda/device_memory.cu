@@ -9,12 +9,12 @@
 // The CUDA runtime reports errors as codes; turn each into an exception that says which call failed,
 // where, and why. (dscope::CudaError lives in the tensor layer, above the kernels; the tensor core
 // catches std::runtime_error from these wrappers and rethrows it as CudaError.)
-#define DSCOPE_CUDA_CHECK(call)                                                                      \
-  do {                                                                                               \
-    cudaError_t status_ = (call);                                                                    \
-    if (status_ != cudaSuccess)                                                                      \
-      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +                 \
-                               std::to_string(__LINE__) + ": " + cudaGetErrorString(status_));       \
+#define DSCOPE_CUDA_CHECK(call)                                                                \
+  do {                                                                                         \
+    cudaError_t status_ = (call);                                                              \
+    if (status_ != cudaSuccess)                                                                \
+      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +           \
+                               std::to_string(__LINE__) + ": " + cudaGetErrorString(status_)); \
   } while (0)
 
 namespace dscope::kernels::cuda {

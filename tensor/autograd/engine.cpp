@@ -46,8 +46,9 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                  grad_root.shape(), " for a tensor of shape ", root.shape());
     seed = grad_root;
   } else {
-    DSCOPE_CHECK(root.numel() == 1, AutogradError, "backward: called without an output gradient on a tensor of shape ",
-                 root.shape(), "; only a one-element tensor (a loss) can start backward implicitly");
+    DSCOPE_CHECK(root.numel() == 1, AutogradError,
+                 "backward: called without an output gradient on a tensor of shape ", root.shape(),
+                 "; only a one-element tensor (a loss) can start backward implicitly");
     seed = Tensor::ones(root.shape(), DType::Float32, root.device());
   }
 

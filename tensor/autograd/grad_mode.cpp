@@ -7,9 +7,15 @@ namespace {
 thread_local bool grad_mode_enabled = true;
 }  // namespace
 
-bool grad_enabled() { return grad_mode_enabled; }
+bool grad_enabled() {
+  return grad_mode_enabled;
+}
 
-NoGradGuard::NoGradGuard() : previous_(grad_mode_enabled) { grad_mode_enabled = false; }
-NoGradGuard::~NoGradGuard() { grad_mode_enabled = previous_; }
+NoGradGuard::NoGradGuard() : previous_(grad_mode_enabled) {
+  grad_mode_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  grad_mode_enabled = previous_;
+}
 
 }  // namespace dscope

@@ -13,8 +13,9 @@ Node::Node(std::string name, std::vector<std::shared_ptr<Node>> next, std::vecto
       backward_(std::move(backward)) {}
 
 Gradients Node::apply(const Tensor& grad_output) {
-  DSCOPE_CHECK(backward_ != nullptr, AutogradError, "backward: the graph through ", name_,
-               " was already freed by an earlier backward(); pass retain_graph=true to the first call to keep it");
+  DSCOPE_CHECK(
+      backward_ != nullptr, AutogradError, "backward: the graph through ", name_,
+      " was already freed by an earlier backward(); pass retain_graph=true to the first call to keep it");
   Gradients gradients = backward_(grad_output);
   DSCOPE_CHECK(gradients.size() == next_.size(), AutogradError, "autograd: ", name_, " returned ",
                gradients.size(), " gradients for ", next_.size(), " inputs");
@@ -68,7 +69,8 @@ Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>&
     any_requires_grad = any_requires_grad || next.back() != nullptr;
   }
   if (!any_requires_grad) return output;
-  output.impl()->grad_fn = std::make_shared<Node>(name, std::move(next), std::move(shapes), std::move(backward));
+  output.impl()->grad_fn =
+      std::make_shared<Node>(name, std::move(next), std::move(shapes), std::move(backward));
   output.impl()->requires_grad = true;
   return output;
 }

@@ -19,7 +19,8 @@ Strides broadcast_strides(const Tensor& x, const Shape& out) {
   Strides strides(static_cast<std::size_t>(out.rank()), 0);
   const std::int64_t lead = out.rank() - x.rank();
   for (std::int64_t axis = 0; axis < x.rank(); ++axis)
-    if (x.shape()[axis] != 1) strides[static_cast<std::size_t>(lead + axis)] = x.strides()[static_cast<std::size_t>(axis)];
+    if (x.shape()[axis] != 1)
+      strides[static_cast<std::size_t>(lead + axis)] = x.strides()[static_cast<std::size_t>(axis)];
   return strides;
 }
 
@@ -31,7 +32,8 @@ kernels::BroadcastGeometry broadcast_geometry(const Tensor& a, const Tensor& b, 
   for (std::int64_t axis = 0; axis < out.rank(); ++axis) {
     const auto i = static_cast<std::size_t>(axis);
     if (out[axis] == 1) continue;
-    if (g.rank > 0 && g.a_strides[g.rank - 1] == sa[i] * out[axis] && g.b_strides[g.rank - 1] == sb[i] * out[axis]) {
+    if (g.rank > 0 && g.a_strides[g.rank - 1] == sa[i] * out[axis] &&
+        g.b_strides[g.rank - 1] == sb[i] * out[axis]) {
       g.shape[g.rank - 1] *= out[axis];
       g.a_strides[g.rank - 1] = sa[i];
       g.b_strides[g.rank - 1] = sb[i];
@@ -101,11 +103,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
   const Shape a_shape = a.shape();
   const Tensor b_saved = b.detach();
   const Tensor y_saved = b.requires_grad() ? y.detach() : Tensor();
-  return autograd::record("div", y, {a, b}, [a_shape, b_saved, y_saved](const Tensor& grad_y) -> autograd::Gradients {
-    const Tensor grad_over_b = grad_y / b_saved;
-    return {sum_to(grad_over_b, a_shape),
-            y_saved.defined() ? sum_to(neg(grad_over_b * y_saved), b_saved.shape()) : Tensor()};
-  });
+  return autograd::record(
+      "div", y, {a, b}, [a_shape, b_saved, y_saved](const Tensor& grad_y) -> autograd::Gradients {
+        const Tensor grad_over_b = grad_y / b_saved;
+        return {sum_to(grad_over_b, a_shape),
+                y_saved.defined() ? sum_to(neg(grad_over_b * y_saved), b_saved.shape()) : Tensor()};
+      });
 }
 
 namespace {
@@ -119,7 +122,8 @@ Tensor add_scalar(const Tensor& x, float scalar) {
   const Tensor dense = dense_input(x, "add_scalar");
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
   DSCOPE_DISPATCH(x.device(), add_scalar, x.numel(), dense.data<float>(), scalar, y.data<float>());
-  return autograd::record("add_scalar", y, {x}, [](const Tensor& grad_y) -> autograd::Gradients { return {grad_y}; });
+  return autograd::record("add_scalar", y, {x},
+                          [](const Tensor& grad_y) -> autograd::Gradients { return {grad_y}; });
 }
 
 Tensor mul_scalar(const Tensor& x, float scalar) {
@@ -135,7 +139,8 @@ Tensor neg(const Tensor& x) {
   const Tensor dense = dense_input(x, "neg");
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
   DSCOPE_DISPATCH(x.device(), neg, x.numel(), dense.data<float>(), y.data<float>());
-  return autograd::record("neg", y, {x}, [](const Tensor& grad_y) -> autograd::Gradients { return {neg(grad_y)}; });
+  return autograd::record("neg", y, {x},
+                          [](const Tensor& grad_y) -> autograd::Gradients { return {neg(grad_y)}; });
 }
 
 }  // namespace dscope

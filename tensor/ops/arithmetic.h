@@ -14,17 +14,41 @@ Tensor add_scalar(const Tensor& x, float scalar);  // x + scalar
 Tensor mul_scalar(const Tensor& x, float scalar);  // x * scalar
 Tensor neg(const Tensor& x);
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator-(const Tensor& x) { return neg(x); }
-inline Tensor operator+(const Tensor& x, float s) { return add_scalar(x, s); }
-inline Tensor operator+(float s, const Tensor& x) { return add_scalar(x, s); }
-inline Tensor operator-(const Tensor& x, float s) { return add_scalar(x, -s); }
-inline Tensor operator-(float s, const Tensor& x) { return add_scalar(neg(x), s); }
-inline Tensor operator*(const Tensor& x, float s) { return mul_scalar(x, s); }
-inline Tensor operator*(float s, const Tensor& x) { return mul_scalar(x, s); }
-inline Tensor operator/(const Tensor& x, float s) { return mul_scalar(x, 1.0f / s); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator-(const Tensor& x) {
+  return neg(x);
+}
+inline Tensor operator+(const Tensor& x, float s) {
+  return add_scalar(x, s);
+}
+inline Tensor operator+(float s, const Tensor& x) {
+  return add_scalar(x, s);
+}
+inline Tensor operator-(const Tensor& x, float s) {
+  return add_scalar(x, -s);
+}
+inline Tensor operator-(float s, const Tensor& x) {
+  return add_scalar(neg(x), s);
+}
+inline Tensor operator*(const Tensor& x, float s) {
+  return mul_scalar(x, s);
+}
+inline Tensor operator*(float s, const Tensor& x) {
+  return mul_scalar(x, s);
+}
+inline Tensor operator/(const Tensor& x, float s) {
+  return mul_scalar(x, 1.0f / s);
+}
 
 }  // namespace dscope

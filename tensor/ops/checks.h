@@ -21,8 +21,8 @@ inline void check_rank(const Tensor& x, std::int64_t rank, const char* op, const
 }
 
 inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  DSCOPE_CHECK(a.device() == b.device(), DeviceError, op, ": operands on different devices (", a.device(), " and ",
-               b.device(), ")");
+  DSCOPE_CHECK(a.device() == b.device(), DeviceError, op, ": operands on different devices (", a.device(),
+               " and ", b.device(), ")");
 }
 
 }  // namespace dscope::detail

@@ -22,8 +22,9 @@ Tensor concat(const std::vector<Tensor>& inputs, std::int64_t axis) {
     DSCOPE_CHECK(input.rank() == first.rank(), ShapeError, "concat: input ", i, " has shape ", input.shape(),
                  " but input 0 has ", first.shape());
     for (std::int64_t d = 0; d < first.rank(); ++d)
-      DSCOPE_CHECK(d == at || input.shape()[d] == first.shape()[d], ShapeError, "concat: input ", i, " has shape ",
-                   input.shape(), " but input 0 has ", first.shape(), " (only axis ", at, " may differ)");
+      DSCOPE_CHECK(d == at || input.shape()[d] == first.shape()[d], ShapeError, "concat: input ", i,
+                   " has shape ", input.shape(), " but input 0 has ", first.shape(), " (only axis ", at,
+                   " may differ)");
     dims[static_cast<std::size_t>(at)] += input.shape()[at];
   }
   Tensor y = Tensor::empty(Shape(dims), first.dtype(), first.device());
@@ -35,12 +36,15 @@ Tensor concat(const std::vector<Tensor>& inputs, std::int64_t axis) {
     start += input.shape()[at];
   }
   std::vector<std::int64_t> lengths;
-  for (const Tensor& input : inputs) lengths.push_back(input.shape()[at]);
-  return autograd::record("concat", y, inputs, [at, starts, lengths](const Tensor& grad_y) -> autograd::Gradients {
-    autograd::Gradients grads;
-    for (std::size_t i = 0; i < starts.size(); ++i) grads.push_back(grad_y.narrow(at, starts[i], lengths[i]));
-    return grads;
-  });
+  for (const Tensor& input : inputs)
+    lengths.push_back(input.shape()[at]);
+  return autograd::record("concat", y, inputs,
+                          [at, starts, lengths](const Tensor& grad_y) -> autograd::Gradients {
+                            autograd::Gradients grads;
+                            for (std::size_t i = 0; i < starts.size(); ++i)
+                              grads.push_back(grad_y.narrow(at, starts[i], lengths[i]));
+                            return grads;
+                          });
 }
 
 }  // namespace dscope

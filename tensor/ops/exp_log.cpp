@@ -15,9 +15,8 @@ Tensor exp(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
   DSCOPE_DISPATCH(x.device(), exp, x.numel(), dense.data<float>(), y.data<float>());
   const Tensor y_saved = y.detach();
-  return autograd::record("exp", y, {x}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
-    return {grad_y * y_saved};
-  });
+  return autograd::record(
+      "exp", y, {x}, [y_saved](const Tensor& grad_y) -> autograd::Gradients { return {grad_y * y_saved}; });
 }
 
 Tensor log(const Tensor& x) {
@@ -26,9 +25,8 @@ Tensor log(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
   DSCOPE_DISPATCH(x.device(), log, x.numel(), dense.data<float>(), y.data<float>());
   const Tensor x_saved = x.detach();
-  return autograd::record("log", y, {x}, [x_saved](const Tensor& grad_y) -> autograd::Gradients {
-    return {grad_y / x_saved};
-  });
+  return autograd::record(
+      "log", y, {x}, [x_saved](const Tensor& grad_y) -> autograd::Gradients { return {grad_y / x_saved}; });
 }
 
 }  // namespace dscope

@@ -1,4 +1,5 @@
-// Natural exponential and logarithm, differentiable. log of a non-positive value gives -inf or NaN, as in IEEE.
+// Natural exponential and logarithm, differentiable. log of a non-positive value gives -inf or NaN, as in
+// IEEE.
 #pragma once
 
 #include "tensor/tensor.h"

@@ -73,17 +73,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
   const Tensor a_saved = b.requires_grad() ? a.detach() : Tensor();
   const Tensor b_saved = a.requires_grad() ? b.detach() : Tensor();
-  return autograd::record("matmul", y, {a, b}, [a_saved, b_saved](const Tensor& grad_y) -> autograd::Gradients {
-    return {b_saved.defined() ? matmul(grad_y, b_saved.transpose(-1, -2)) : Tensor(),
-            a_saved.defined() ? matmul(a_saved.transpose(-1, -2), grad_y) : Tensor()};
-  });
+  return autograd::record("matmul", y, {a, b},
+                          [a_saved, b_saved](const Tensor& grad_y) -> autograd::Gradients {
+                            return {b_saved.defined() ? matmul(grad_y, b_saved.transpose(-1, -2)) : Tensor(),
+                                    a_saved.defined() ? matmul(a_saved.transpose(-1, -2), grad_y) : Tensor()};
+                          });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::check_float(x, "linear", "x");
   detail::check_float(weight, "linear", "weight");
   DSCOPE_CHECK(x.rank() == 2 && weight.rank() == 2 && x.size(1) == weight.size(1), ShapeError,
-               "linear: expects x [N, in] and weight [out, in], got x ", x.shape(), " and weight ", weight.shape());
+               "linear: expects x [N, in] and weight [out, in], got x ", x.shape(), " and weight ",
+               weight.shape());
   const Tensor y = matmul(x, weight.transpose(0, 1));
   if (!bias.defined()) return y;
   DSCOPE_CHECK(bias.rank() == 1 && bias.size(0) == weight.size(0), ShapeError, "linear: bias ", bias.shape(),

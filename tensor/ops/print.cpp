@@ -22,7 +22,8 @@ void print_values(std::ostream& out, const std::vector<T>& values, const Shape& 
       if constexpr (std::is_same_v<T, float>) {
         std::snprintf(text, sizeof text, "%.4f", static_cast<double>(values[static_cast<std::size_t>(base)]));
       } else {
-        std::snprintf(text, sizeof text, "%lld", static_cast<long long>(values[static_cast<std::size_t>(base)]));
+        std::snprintf(text, sizeof text, "%lld",
+                      static_cast<long long>(values[static_cast<std::size_t>(base)]));
       }
       out << text;
       return;
@@ -58,8 +59,10 @@ std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
   }
   out << ", shape=" << tensor.shape() << ", dtype=" << dtype_name(tensor.dtype());
   if (!tensor.device().is_cpu()) out << ", device=" << tensor.device();
-  if (tensor.grad_fn()) out << ", grad_fn=" << tensor.grad_fn()->name();
-  else if (tensor.requires_grad()) out << ", requires_grad=true";
+  if (tensor.grad_fn())
+    out << ", grad_fn=" << tensor.grad_fn()->name();
+  else if (tensor.requires_grad())
+    out << ", requires_grad=true";
   return out << ')';
 }
 

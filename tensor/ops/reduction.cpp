@@ -17,13 +17,16 @@
 namespace dscope {
 namespace {
 
-std::vector<std::int64_t> normalized_axes(const Tensor& x, const std::vector<std::int64_t>& axes, const char* op) {
+std::vector<std::int64_t> normalized_axes(const Tensor& x, const std::vector<std::int64_t>& axes,
+                                          const char* op) {
   std::vector<std::int64_t> result;
   if (axes.empty()) {
-    for (std::int64_t axis = 0; axis < x.rank(); ++axis) result.push_back(axis);
+    for (std::int64_t axis = 0; axis < x.rank(); ++axis)
+      result.push_back(axis);
     return result;
   }
-  for (std::int64_t axis : axes) result.push_back(normalize_axis(axis, x.rank(), op));
+  for (std::int64_t axis : axes)
+    result.push_back(normalize_axis(axis, x.rank(), op));
   std::sort(result.begin(), result.end());
   DSCOPE_CHECK(std::adjacent_find(result.begin(), result.end()) == result.end(), ShapeError, op,
                ": an axis is repeated in the list of axes (tensor shape ", x.shape(), ")");
@@ -36,17 +39,22 @@ Tensor sum_keepdim(const Tensor& x, const std::vector<std::int64_t>& axes) {
   for (std::size_t end = axes.size(); end > 0;) {
     // Find the run [first, last] of adjacent axes ending at axes[end - 1].
     std::size_t begin = end - 1;
-    while (begin > 0 && axes[begin - 1] == axes[begin] - 1) --begin;
+    while (begin > 0 && axes[begin - 1] == axes[begin] - 1)
+      --begin;
     const std::int64_t first = axes[begin], last = axes[end - 1];
     kernels::ReduceGeometry g;
     std::vector<std::int64_t> dims = current.shape().dims();
     for (std::int64_t axis = 0; axis < current.rank(); ++axis) {
       const std::int64_t extent = dims[static_cast<std::size_t>(axis)];
-      if (axis < first) g.outer *= extent;
-      else if (axis > last) g.inner *= extent;
-      else g.extent *= extent;
+      if (axis < first)
+        g.outer *= extent;
+      else if (axis > last)
+        g.inner *= extent;
+      else
+        g.extent *= extent;
     }
-    for (std::int64_t axis = first; axis <= last; ++axis) dims[static_cast<std::size_t>(axis)] = 1;
+    for (std::int64_t axis = first; axis <= last; ++axis)
+      dims[static_cast<std::size_t>(axis)] = 1;
     Tensor reduced = Tensor::empty(Shape(dims), DType::Float32, current.device());
     DSCOPE_DISPATCH(current.device(), sum, g, current.data<float>(), reduced.data<float>());
     current = reduced;
@@ -80,7 +88,8 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim
   detail::check_float(x, "mean", "x");
   const std::vector<std::int64_t> reduced = normalized_axes(x, axes, "mean");
   std::int64_t count = 1;
-  for (std::int64_t axis : reduced) count *= x.shape()[axis];
+  for (std::int64_t axis : reduced)
+    count *= x.shape()[axis];
   DSCOPE_CHECK(count > 0, ShapeError, "mean: reduces over zero elements (shape ", x.shape(), ")");
   // A composite: its backward is sum's followed by mul_scalar's.
   return mul_scalar(sum(x, reduced, keepdim), 1.0f / static_cast<float>(count));

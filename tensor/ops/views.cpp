@@ -58,18 +58,20 @@ Tensor Tensor::view(const Shape& requested) const {
 Tensor Tensor::reshape(const Shape& requested) const {
   const Shape target = infer_shape(requested, numel(), shape());
   const Tensor dense = is_contiguous() ? *this : dense_copy(*this);
-  return record_reshape_like("reshape", dense.as_strided(target, contiguous_strides(target), dense.offset()), *this);
+  return record_reshape_like("reshape", dense.as_strided(target, contiguous_strides(target), dense.offset()),
+                             *this);
 }
 
 Tensor Tensor::flatten(std::int64_t start_axis, std::int64_t end_axis) const {
   if (rank() == 0) return reshape(Shape{1});
   const std::int64_t first = normalize_axis(start_axis, rank(), "flatten");
   const std::int64_t last = normalize_axis(end_axis, rank(), "flatten");
-  DSCOPE_CHECK(first <= last, ShapeError, "flatten: start axis ", start_axis, " comes after end axis ", end_axis,
-               " for shape ", shape());
+  DSCOPE_CHECK(first <= last, ShapeError, "flatten: start axis ", start_axis, " comes after end axis ",
+               end_axis, " for shape ", shape());
   std::vector<std::int64_t> dims(shape().begin(), shape().begin() + first);
   std::int64_t merged = 1;
-  for (std::int64_t axis = first; axis <= last; ++axis) merged *= shape()[axis];
+  for (std::int64_t axis = first; axis <= last; ++axis)
+    merged *= shape()[axis];
   dims.push_back(merged);
   dims.insert(dims.end(), shape().begin() + last + 1, shape().end());
   return reshape(Shape(std::move(dims)));
@@ -87,8 +89,8 @@ Tensor Tensor::unsqueeze(std::int64_t axis) const {
 
 Tensor Tensor::squeeze(std::int64_t axis) const {
   const std::int64_t at = normalize_axis(axis, rank(), "squeeze");
-  DSCOPE_CHECK(shape()[at] == 1, ShapeError, "squeeze: axis ", axis, " has extent ", shape()[at], " (not 1) in shape ",
-               shape());
+  DSCOPE_CHECK(shape()[at] == 1, ShapeError, "squeeze: axis ", axis, " has extent ", shape()[at],
+               " (not 1) in shape ", shape());
   std::vector<std::int64_t> dims = shape().dims();
   Strides new_strides = strides();
   dims.erase(dims.begin() + at);
@@ -112,7 +114,8 @@ Tensor Tensor::permute(const std::vector<std::int64_t>& order) const {
   DSCOPE_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), ShapeError,
                "permute: the order repeats an axis (shape ", shape(), ")");
   std::vector<std::int64_t> inverse(axes.size());
-  for (std::size_t i = 0; i < axes.size(); ++i) inverse[static_cast<std::size_t>(axes[i])] = static_cast<std::int64_t>(i);
+  for (std::size_t i = 0; i < axes.size(); ++i)
+    inverse[static_cast<std::size_t>(axes[i])] = static_cast<std::int64_t>(i);
   const Tensor y = as_strided(Shape(std::move(dims)), new_strides, offset());
   return autograd::record("permute", y, {*this}, [inverse](const Tensor& grad_y) -> autograd::Gradients {
     return {grad_y.permute(inverse)};
@@ -129,29 +132,35 @@ Tensor Tensor::transpose(std::int64_t axis_a, std::int64_t axis_b) const {
 
 Tensor Tensor::narrow(std::int64_t axis, std::int64_t start, std::int64_t length) const {
   const std::int64_t at = normalize_axis(axis, rank(), "narrow");
-  DSCOPE_CHECK(start >= 0 && length >= 0 && start + length <= shape()[at], ShapeError, "narrow: [", start, ", ",
-               start + length, ") is outside axis ", axis, " of extent ", shape()[at], " (shape ", shape(), ")");
+  DSCOPE_CHECK(start >= 0 && length >= 0 && start + length <= shape()[at], ShapeError, "narrow: [", start,
+               ", ", start + length, ") is outside axis ", axis, " of extent ", shape()[at], " (shape ",
+               shape(), ")");
   std::vector<std::int64_t> dims = shape().dims();
   dims[static_cast<std::size_t>(at)] = length;
-  const Tensor y = as_strided(Shape(std::move(dims)), strides(), offset() + start * strides()[static_cast<std::size_t>(at)]);
+  const Tensor y = as_strided(Shape(std::move(dims)), strides(),
+                              offset() + start * strides()[static_cast<std::size_t>(at)]);
   const Shape input_shape = shape();
-  return autograd::record("narrow", y, {*this}, [input_shape, at, start, length](const Tensor& grad_y) -> autograd::Gradients {
-    // The slice's gradient lands in its place; the rest of the input got no gradient, i.e. zero.
-    Tensor grad_x = Tensor::zeros(input_shape, DType::Float32, grad_y.device());
-    copy_elements(grad_y, grad_x.narrow(at, start, length));
-    return {grad_x};
-  });
+  return autograd::record("narrow", y, {*this},
+                          [input_shape, at, start, length](const Tensor& grad_y) -> autograd::Gradients {
+                            // The slice's gradient lands in its place; the rest of the input got no gradient,
+                            // i.e. zero.
+                            Tensor grad_x = Tensor::zeros(input_shape, DType::Float32, grad_y.device());
+                            copy_elements(grad_y, grad_x.narrow(at, start, length));
+                            return {grad_x};
+                          });
 }
 
 Tensor Tensor::expand(const Shape& target) const {
-  DSCOPE_CHECK(target.rank() >= rank(), ShapeError, "expand: cannot expand ", shape(), " to fewer dimensions ", target);
+  DSCOPE_CHECK(target.rank() >= rank(), ShapeError, "expand: cannot expand ", shape(),
+               " to fewer dimensions ", target);
   const std::int64_t lead = target.rank() - rank();
   Strides new_strides(static_cast<std::size_t>(target.rank()), 0);
   for (std::int64_t axis = 0; axis < rank(); ++axis) {
     const std::int64_t extent = shape()[axis];
-    DSCOPE_CHECK(extent == target[lead + axis] || extent == 1, ShapeError, "expand: cannot expand ", shape(), " to ",
-                 target, " (axis ", axis, " has extent ", extent, ")");
-    if (extent == target[lead + axis]) new_strides[static_cast<std::size_t>(lead + axis)] = strides()[static_cast<std::size_t>(axis)];
+    DSCOPE_CHECK(extent == target[lead + axis] || extent == 1, ShapeError, "expand: cannot expand ", shape(),
+                 " to ", target, " (axis ", axis, " has extent ", extent, ")");
+    if (extent == target[lead + axis])
+      new_strides[static_cast<std::size_t>(lead + axis)] = strides()[static_cast<std::size_t>(axis)];
   }
   const Tensor y = as_strided(target, new_strides, offset());
   const Shape input_shape = shape();

@@ -15,15 +15,16 @@ TEST(ReduceKernels, CpuMatchesReference) {
   Generator generator(15);
   for (const kernels::ReduceGeometry& g : geometries) {
     std::vector<float> x(static_cast<std::size_t>(g.outer * g.extent * g.inner));
-    for (float& v : x) v = generator.normal();
+    for (float& v : x)
+      v = generator.normal();
     const std::vector<double> xd(x.begin(), x.end());
     std::vector<float> y(static_cast<std::size_t>(g.outer * g.inner), std::nanf(""));
     std::vector<double> expected(y.size());
     kernels::cpu::sum(g, x.data(), y.data());
     kernels::reference::sum<double>(g, xd.data(), expected.data());
     EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-5,
-                                   "sum outer=" + std::to_string(g.outer) + " extent=" + std::to_string(g.extent) +
-                                       " inner=" + std::to_string(g.inner)));
+                                   "sum outer=" + std::to_string(g.outer) + " extent=" +
+                                       std::to_string(g.extent) + " inner=" + std::to_string(g.inner)));
   }
 }
 

@@ -13,11 +13,11 @@
 namespace dscope::testing {
 
 template <typename A, typename B>
-::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<B>& expected, double atol,
-                                     double rtol, const std::string& context) {
+::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<B>& expected,
+                                     double atol, double rtol, const std::string& context) {
   if (actual.size() != expected.size())
-    return ::testing::AssertionFailure() << context << ": " << actual.size() << " values, expected "
-                                         << expected.size();
+    return ::testing::AssertionFailure()
+           << context << ": " << actual.size() << " values, expected " << expected.size();
   std::ostringstream first;
   std::size_t mismatches = 0;
   double max_abs = 0.0, max_rel = 0.0;
@@ -31,9 +31,9 @@ template <typename A, typename B>
     }
   }
   if (mismatches == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << context << ": " << mismatches << " of " << actual.size()
-                                       << " elements differ (max abs error " << max_abs << ", max rel error "
-                                       << max_rel << ")" << first.str();
+  return ::testing::AssertionFailure()
+         << context << ": " << mismatches << " of " << actual.size() << " elements differ (max abs error "
+         << max_abs << ", max rel error " << max_rel << ")" << first.str();
 }
 
 }  // namespace dscope::testing

@@ -13,7 +13,8 @@ namespace {
 double weighted_sum(const Tensor& output, const std::vector<float>& weights) {
   const std::vector<float> values = output.to_vector<float>();
   double total = 0.0;
-  for (std::size_t i = 0; i < values.size(); ++i) total += static_cast<double>(values[i]) * weights[i];
+  for (std::size_t i = 0; i < values.size(); ++i)
+    total += static_cast<double>(values[i]) * weights[i];
   return total;
 }
 
@@ -48,9 +49,10 @@ double weighted_sum(const Tensor& output, const std::vector<float>& weights) {
     std::iota(coordinates.begin(), coordinates.end(), 0);
     if (options.max_coordinates_per_input > 0 && input.numel() > options.max_coordinates_per_input) {
       for (std::int64_t i = 0; i < options.max_coordinates_per_input; ++i)  // partial Fisher-Yates shuffle
-        std::swap(coordinates[static_cast<std::size_t>(i)],
-                  coordinates[static_cast<std::size_t>(i + static_cast<std::int64_t>(generator.below(
-                                                                static_cast<std::uint64_t>(input.numel() - i))))]);
+        std::swap(
+            coordinates[static_cast<std::size_t>(i)],
+            coordinates[static_cast<std::size_t>(i + static_cast<std::int64_t>(generator.below(
+                                                         static_cast<std::uint64_t>(input.numel() - i))))]);
       coordinates.resize(static_cast<std::size_t>(options.max_coordinates_per_input));
     }
     float* data = input.data<float>();
@@ -74,9 +76,9 @@ double weighted_sum(const Tensor& output, const std::vector<float>& weights) {
     }
   }
   if (failure_count == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << failure_count << " gradient mismatches (max abs error " << worst_abs
-                                       << "), first ones:\n"
-                                       << failures.str();
+  return ::testing::AssertionFailure()
+         << failure_count << " gradient mismatches (max abs error " << worst_abs << "), first ones:\n"
+         << failures.str();
 }
 
 }  // namespace dscope::testing

@@ -12,7 +12,8 @@ namespace {
 // Values kept at least 0.05 away from relu's kink at 0, where the derivative is undefined.
 Tensor away_from_zero(const Shape& shape, Generator& generator) {
   std::vector<float> values = Tensor::randn(shape, generator).to_vector<float>();
-  for (float& v : values) v = v >= 0 ? v + 0.05f : v - 0.05f;
+  for (float& v : values)
+    v = v >= 0 ? v + 0.05f : v - 0.05f;
   return Tensor::from_vector(values, shape);
 }
 

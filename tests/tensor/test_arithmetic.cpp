@@ -48,8 +48,8 @@ TEST(Arithmetic, GradientsWithBroadcasting) {
   EXPECT_TRUE(testing::gradcheck([](const std::vector<Tensor>& in) { return in[0] - in[1]; }, {a, b}));
   EXPECT_TRUE(testing::gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[1]; }, {a, b}));
   EXPECT_TRUE(testing::gradcheck([](const std::vector<Tensor>& in) { return in[0] / in[1]; }, {a, positive}));
-  EXPECT_TRUE(testing::gradcheck(
-      [](const std::vector<Tensor>& in) { return -(in[0] * 2.0f + 1.0f) / 4.0f; }, {a}));
+  EXPECT_TRUE(
+      testing::gradcheck([](const std::vector<Tensor>& in) { return -(in[0] * 2.0f + 1.0f) / 4.0f; }, {a}));
 }
 
 TEST(Arithmetic, ShapeMismatchNamesTheOpAndBothShapes) {

@@ -116,7 +116,8 @@ TEST(Autograd, OnlyLeavesCanBeMarked) {
 TEST(Autograd, DeepChainDoesNotOverflowTheStack) {
   Tensor x = leaf({1}, {1});
   Tensor y = x;
-  for (int i = 0; i < 20000; ++i) y = y + 0.0f;
+  for (int i = 0; i < 20000; ++i)
+    y = y + 0.0f;
   sum(y).backward();
   EXPECT_FLOAT_EQ(x.grad().item<float>(), 1.0f);
 }

@@ -18,8 +18,11 @@ TEST(Concat, JoinsAlongAnAxis) {
 
 TEST(Concat, Gradients) {
   Generator generator(14);
-  EXPECT_TRUE(testing::gradcheck([](const std::vector<Tensor>& in) { return concat({in[0], in[1], in[0]}, -2); },
-                                 {Tensor::randn({2, 3, 2}, generator), Tensor::randn({2, 1, 2}, generator)}));
+  EXPECT_TRUE(testing::gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return concat({in[0], in[1], in[0]}, -2);
+      },
+      {Tensor::randn({2, 3, 2}, generator), Tensor::randn({2, 1, 2}, generator)}));
 }
 
 TEST(Concat, Errors) {

@@ -24,14 +24,15 @@ TEST(Matmul, MatchesTheReferenceIncludingTransposedViews) {
   Generator generator(9);
   const Tensor a = Tensor::randn({37, 19}, generator);
   const Tensor b = Tensor::randn({19, 23}, generator);
-  EXPECT_TRUE(testing::all_close(matmul(a, b).to_vector<float>(), reference_product(a, b), 1e-4, 1e-4, "matmul"));
+  EXPECT_TRUE(
+      testing::all_close(matmul(a, b).to_vector<float>(), reference_product(a, b), 1e-4, 1e-4, "matmul"));
   const Tensor at = Tensor::randn({19, 37}, generator).transpose(0, 1);
   const Tensor bt = Tensor::randn({23, 19}, generator).transpose(0, 1);
   EXPECT_TRUE(testing::all_close(matmul(at, bt).to_vector<float>(), reference_product(at, bt), 1e-4, 1e-4,
                                  "matmul of transposed views"));
   const Tensor sliced = Tensor::randn({37, 40}, generator).narrow(1, 3, 19);  // leading dimension 40
-  EXPECT_TRUE(testing::all_close(matmul(sliced, b).to_vector<float>(), reference_product(sliced, b), 1e-4, 1e-4,
-                                 "matmul of a column slice"));
+  EXPECT_TRUE(testing::all_close(matmul(sliced, b).to_vector<float>(), reference_product(sliced, b), 1e-4,
+                                 1e-4, "matmul of a column slice"));
 }
 
 TEST(Matmul, Batched) {

@@ -9,7 +9,8 @@ namespace {
 
 Tensor iota(const Shape& shape) {
   std::vector<float> values(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i);
   return Tensor::from_vector(values, shape);
 }
 

@@ -43,7 +43,9 @@ TEST(Tensor, UndefinedTensorThrowsOnUse) {
   EXPECT_THROW(undefined.shape(), Error);
 }
 
-TEST(Tensor, ItemNeedsOneElement) { EXPECT_THROW(Tensor::zeros({2}).item<float>(), ShapeError); }
+TEST(Tensor, ItemNeedsOneElement) {
+  EXPECT_THROW(Tensor::zeros({2}).item<float>(), ShapeError);
+}
 
 TEST(Tensor, DetachSharesStorageButNotHistory) {
   Tensor x = Tensor::from_vector({1, 2}, {2});
@@ -73,9 +75,11 @@ TEST(Tensor, RandomFillsHaveTheRequestedMoments) {
   Generator generator(1);
   const std::vector<float> normal = Tensor::randn({20000}, generator, 1.0f, 2.0f).to_vector<float>();
   double mean = 0, square = 0;
-  for (float v : normal) mean += v;
+  for (float v : normal)
+    mean += v;
   mean /= static_cast<double>(normal.size());
-  for (float v : normal) square += (v - mean) * (v - mean);
+  for (float v : normal)
+    square += (v - mean) * (v - mean);
   EXPECT_NEAR(mean, 1.0, 0.05);
   EXPECT_NEAR(std::sqrt(square / static_cast<double>(normal.size())), 2.0, 0.05);
   const std::vector<float> uniform = Tensor::uniform({20000}, generator, -1.0f, 3.0f).to_vector<float>();
@@ -86,8 +90,10 @@ TEST(Tensor, RandomFillsHaveTheRequestedMoments) {
 TEST(Tensor, GeneratorBelowStaysInRange) {
   Generator generator(5);
   std::vector<int> counts(3, 0);
-  for (int i = 0; i < 3000; ++i) ++counts[static_cast<std::size_t>(generator.below(3))];
-  for (int count : counts) EXPECT_NEAR(count, 1000, 150);
+  for (int i = 0; i < 3000; ++i)
+    ++counts[static_cast<std::size_t>(generator.below(3))];
+  for (int count : counts)
+    EXPECT_NEAR(count, 1000, 150);
 }
 
 TEST(Tensor, PrintsValuesShapeAndGradFn) {

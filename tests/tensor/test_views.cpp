@@ -9,7 +9,8 @@ namespace {
 
 Tensor iota(const Shape& shape) {
   std::vector<float> values(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i);
   return Tensor::from_vector(values, shape);
 }
 
@@ -80,7 +81,10 @@ TEST(Views, GradientsFlowBackThroughEveryView) {
       {x}));
   const Tensor column = Tensor::randn({3, 1}, generator);
   EXPECT_TRUE(testing::gradcheck(
-      [](const std::vector<Tensor>& in) { return in[0].expand({2, 3, 5}).unsqueeze(0).squeeze(0); }, {column}));
+      [](const std::vector<Tensor>& in) {
+        return in[0].expand({2, 3, 5}).unsqueeze(0).squeeze(0);
+      },
+      {column}));
 }
 
 }  // namespace
