@@ -1,1 +1,146 @@
-// Placeholder: being written (issue 2).
+// Batch normalisation on the CPU (see kernels/batch_norm2d.h).
+//
+// Channel reductions run one channel per OpenMP task and accumulate in double. Without -ffast-math the
+// compiler must add into one running sum in program order, one dependent addition after another; the
+// `omp simd reduction` lets it keep a partial sum per vector lane instead, which vectorises and overlaps.
+// The variance comes from one pass over sums of d = x − x₀ and d², x₀ being the channel's first value:
+// the shift keeps d near the data's spread, so Σd²/M − (Σd/M)² does not cancel the way Σx²/M − mean² does
+// when |mean| ≫ std, and it costs one read of x instead of the two a mean-then-deviations pass needs.
+#include "kernels/batch_norm2d.h"
+
+#include <algorithm>
+
+namespace dscope::kernels::cpu {
+namespace {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr std::int64_t kParallelThreshold = 16384;
+
+struct ChannelSums {
+  double first = 0.0;   // Σ of the first quantity
+  double second = 0.0;  // Σ of the second quantity
+};
+
+// Adds Σ (v − shift) and Σ (v − shift)² over values[0, n).
+void add_shifted_moments(const float* values, std::int64_t n, double shift, ChannelSums& sums) {
+  double first = 0.0, second = 0.0;
+#pragma omp simd reduction(+ : first, second)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(values[i]) - shift;
+    first += d;
+    second += d * d;
+  }
+  sums.first += first;
+  sums.second += second;
+}
+
+// Adds Σ grad_y and Σ grad_y · (x − mean) over [0, n).
+void add_gradient_sums(const float* grad_y, const float* x, std::int64_t n, double mean, ChannelSums& sums) {
+  double first = 0.0, second = 0.0;
+#pragma omp simd reduction(+ : first, second)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double grad = grad_y[i];
+    first += grad;
+    second += grad * (static_cast<double>(x[i]) - mean);
+  }
+  sums.first += first;
+  sums.second += second;
+}
+
+}  // namespace
+
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float* mean, float* variance) {
+  const std::int64_t plane = g.H * g.W;
+  const double M = static_cast<double>(g.count());
+#pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    const double shift = x[c * plane];
+    ChannelSums sums;
+    for (std::int64_t n = 0; n < g.N; ++n)
+      add_shifted_moments(x + (n * g.C + c) * plane, plane, shift, sums);
+    const double shifted_mean = sums.first / M;
+    mean[c] = static_cast<float>(shift + shifted_mean);
+    // Rounding can leave a tiny negative for a constant channel; the variance is never below 0.
+    variance[c] = static_cast<float>(std::max(sums.second / M - shifted_mean * shifted_mean, 0.0));
+  }
+}
+
+void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std) {
+  for (std::int64_t c = 0; c < C; ++c)
+    inv_std[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(variance[c]) + eps));
+}
+
+void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
+                                            const float* variance, float* running_mean, float* running_var) {
+  const double unbiased = static_cast<double>(g.count()) / static_cast<double>(g.count() - 1);
+  const double keep = 1.0 - momentum;
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    running_mean[c] = static_cast<float>(keep * running_mean[c] + momentum * static_cast<double>(mean[c]));
+    running_var[c] =
+        static_cast<float>(keep * running_var[c] + momentum * static_cast<double>(variance[c]) * unbiased);
+  }
+}
+
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta, float* y) {
+  const std::int64_t plane = g.H * g.W;
+#pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
+  for (std::int64_t nc = 0; nc < g.N * g.C; ++nc) {
+    const std::int64_t c = nc % g.C;
+    const float center = mean[c];
+    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c];
+    const float shift = beta ? beta[c] : 0.0f;
+    const float* in = x + nc * plane;
+    float* out = y + nc * plane;
+    for (std::int64_t i = 0; i < plane; ++i)
+      out[i] = (in[i] - center) * scale + shift;
+  }
+}
+
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           float* grad_x, float* grad_gamma, float* grad_beta) {
+  const std::int64_t plane = g.H * g.W;
+  const double M = static_cast<double>(g.count());
+  const bool needs_sums = batch_statistics || grad_gamma || grad_beta;
+#pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    ChannelSums sums;  // Σ grad_y and Σ grad_y · (x − mean)
+    if (needs_sums)
+      for (std::int64_t n = 0; n < g.N; ++n) {
+        const std::int64_t offset = (n * g.C + c) * plane;
+        add_gradient_sums(grad_y + offset, x + offset, plane, mean[c], sums);
+      }
+    const double sum_grad = sums.first;
+    const double sum_grad_x_hat = sums.second * inv_std[c];
+    if (grad_gamma) grad_gamma[c] = static_cast<float>(sum_grad_x_hat);
+    if (grad_beta) grad_beta[c] = static_cast<float>(sum_grad);
+    if (!grad_x) continue;
+
+    const double scale = static_cast<double>(gamma ? gamma[c] : 1.0f) * inv_std[c];
+    const float grad_scale = static_cast<float>(scale);
+    if (!batch_statistics) {
+      for (std::int64_t n = 0; n < g.N; ++n) {
+        const std::int64_t offset = (n * g.C + c) * plane;
+        for (std::int64_t i = 0; i < plane; ++i)
+          grad_x[offset + i] = grad_scale * grad_y[offset + i];
+      }
+      continue;
+    }
+    // Expanding x̂ = (x − mean)·inv_std turns the training formula into one multiply-add per term:
+    // grad_x = scale·grad_y + per_centered·(x − mean) + constant.
+    const float per_centered = static_cast<float>(-scale * inv_std[c] * sum_grad_x_hat / M);
+    const float constant = static_cast<float>(-scale * sum_grad / M);
+    const float center = mean[c];
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const std::int64_t offset = (n * g.C + c) * plane;
+      const float* grad = grad_y + offset;
+      const float* in = x + offset;
+      float* out = grad_x + offset;
+      for (std::int64_t i = 0; i < plane; ++i)
+        out[i] = grad_scale * grad[i] + per_centered * (in[i] - center) + constant;
+    }
+  }
+}
+
+}  // namespace dscope::kernels::cpu

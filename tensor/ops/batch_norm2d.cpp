@@ -1,1 +1,118 @@
-// Placeholder: being written (issue 2).
+// batch_norm2d (see batch_norm2d.h and kernels/batch_norm2d.h).
+//
+// weight and bias may each be undefined (PyTorch's affine=False): the kernels then use 1 and 0. The running
+// buffers are written in place, so they must be dense; they are state, not graph inputs, and get no gradient.
+// Backward saves x, the per-channel mean and inv_std, and gamma, not x̂: x̂ would be a new activation-sized
+// buffer written by every forward, while x already exists and x̂ is one multiply-add away when backward
+// reads x. In evaluation the saved mean is a copy of running_mean, because a later training step updates
+// the buffer in place before this backward may run.
+#include "tensor/ops/batch_norm2d.h"
+
+#include <cmath>
+
+#include "kernels/batch_norm2d.h"
+#include "tensor/autograd/node.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/checks.h"
+
+namespace dscope {
+namespace {
+
+constexpr const char* kOp = "batch_norm2d";
+
+// A dense handle with no autograd history: the tensor itself when already dense, else a copy.
+Tensor dense_data(const Tensor& x) {
+  return x.is_contiguous() ? x.detach() : dense_copy(x);
+}
+
+// An optional per-channel vector (weight, bias, running buffer) must be float32 [C] on the input's device.
+void check_channel_vector(const Tensor& vector, const Tensor& input, const char* argument) {
+  if (!vector.defined()) return;
+  detail::check_float(vector, kOp, argument);
+  detail::check_same_device(vector, input, kOp);
+  DSCOPE_CHECK(vector.shape() == Shape{input.size(1)}, ShapeError, kOp, ": ", argument, " must have shape [",
+               input.size(1), "] (one value per channel of input ", input.shape(), ") but has shape ",
+               vector.shape());
+}
+
+// The data of an optional tensor, or null for an undefined one (the kernels' "absent" value).
+float* optional_data(const Tensor& x) {
+  return x.defined() ? x.data<float>() : nullptr;
+}
+
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, float momentum, float eps) {
+  detail::check_float(input, kOp, "input");
+  detail::check_rank(input, 4, kOp, "input");
+  check_channel_vector(weight, input, "weight");
+  check_channel_vector(bias, input, "bias");
+  check_channel_vector(running_mean, input, "running_mean");
+  check_channel_vector(running_var, input, "running_var");
+  DSCOPE_CHECK(running_mean.defined() == running_var.defined(), ValueError, kOp,
+               ": running_mean and running_var must be both defined or both undefined (input ", input.shape(),
+               ")");
+  DSCOPE_CHECK(
+      training || running_mean.defined(), ValueError, kOp,
+      ": evaluation mode normalises with running_mean and running_var, but they are undefined (input ",
+      input.shape(), ")");
+  DSCOPE_CHECK(!running_mean.defined() || (running_mean.is_contiguous() && running_var.is_contiguous()),
+               ValueError, kOp,
+               ": running_mean and running_var are updated in place and must be dense (input ", input.shape(),
+               ")");
+  DSCOPE_CHECK(momentum >= 0.0f && momentum <= 1.0f, ValueError, kOp, ": momentum must be in [0, 1] but is ",
+               momentum, " (input ", input.shape(), ")");
+  DSCOPE_CHECK(eps > 0.0f && std::isfinite(eps), ValueError, kOp, ": eps must be positive and finite but is ",
+               eps, " (input ", input.shape(), ")");
+
+  kernels::BatchNorm2dGeometry g;
+  g.N = input.size(0), g.C = input.size(1), g.H = input.size(2), g.W = input.size(3);
+  DSCOPE_CHECK(!training || g.count() > 1, ValueError, kOp,
+               ": training needs more than one value per channel to estimate a variance, but input ",
+               input.shape(), " has ", g.count());
+
+  const Device device = input.device();
+  const Tensor x = dense_data(input);
+  Tensor mean = Tensor::empty({g.C}, DType::Float32, device);
+  Tensor inv_std = Tensor::empty({g.C}, DType::Float32, device);
+  if (training) {
+    const Tensor variance = Tensor::empty({g.C}, DType::Float32, device);
+    DSCOPE_DISPATCH(device, batch_norm2d_statistics, g, x.data<float>(), mean.data<float>(),
+                    variance.data<float>());
+    if (running_mean.defined())
+      DSCOPE_DISPATCH(device, batch_norm2d_update_running_statistics, g, momentum, mean.data<float>(),
+                      variance.data<float>(), running_mean.data<float>(), running_var.data<float>());
+    DSCOPE_DISPATCH(device, batch_norm2d_inverse_std, g.C, eps, variance.data<float>(),
+                    inv_std.data<float>());
+  } else {
+    mean = dense_copy(running_mean);
+    DSCOPE_DISPATCH(device, batch_norm2d_inverse_std, g.C, eps, running_var.data<float>(),
+                    inv_std.data<float>());
+  }
+  const Tensor gamma = weight.defined() ? dense_data(weight) : Tensor();
+  const Tensor beta = bias.defined() ? dense_data(bias) : Tensor();
+  Tensor y = Tensor::empty(input.shape(), DType::Float32, device);
+  DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
+                  optional_data(gamma), optional_data(beta), y.data<float>());
+
+  const bool needs_grad_x = input.requires_grad();
+  const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
+  const bool needs_grad_beta = bias.defined() && bias.requires_grad();
+  return autograd::record(
+      kOp, y, {input, weight, bias},
+      [g, training, x, mean, inv_std, gamma, needs_grad_x, needs_grad_gamma,
+       needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
+        const Device on = grad_y.device();
+        const Tensor grad = grad_y.contiguous();
+        const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
+        const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+        const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
+                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma),
+                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
+        return {grad_x, grad_gamma, grad_beta};
+      });
+}
+
+}  // namespace dscope

@@ -1,0 +1,123 @@
+// Batch normalisation over the channels of an NCHW tensor: statistics, running averages, forward, backward.
+//
+// Each channel c is normalised over its M = N·H·W values: x̂ = (x − mean[c]) · inv_std[c], with
+// inv_std = 1/√(variance + eps), then y = gamma[c] · x̂ + beta[c]. Training uses the batch mean and biased
+// variance; evaluation uses the running averages. The kernels take the mean and inv_std rather than x̂, so
+// the backward recomputes x̂ from x (one multiply-add) instead of reading a saved activation-sized buffer.
+// gamma and beta may be null, meaning 1 and 0 (PyTorch's affine=False).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace dscope::kernels {
+
+struct BatchNorm2dGeometry {
+  std::int64_t N = 0, C = 0, H = 0, W = 0;
+  std::int64_t count() const { return N * H * W; }  // M: the values one channel is normalised over
+};
+
+namespace reference {
+// x [N,C,H,W]; writes mean [C] and the biased variance [C] (divided by M) of each channel.
+template <typename T>
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const T* x, T* mean, T* variance) {
+  const std::int64_t plane = g.H * g.W;
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    T total = 0;
+    for (std::int64_t n = 0; n < g.N; ++n)
+      for (std::int64_t i = 0; i < plane; ++i)
+        total += x[(n * g.C + c) * plane + i];
+    mean[c] = total / static_cast<T>(g.count());
+    T squares = 0;
+    for (std::int64_t n = 0; n < g.N; ++n)
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const T deviation = x[(n * g.C + c) * plane + i] - mean[c];
+        squares += deviation * deviation;
+      }
+    variance[c] = squares / static_cast<T>(g.count());
+  }
+}
+
+// variance, inv_std [C]; writes inv_std = 1/√(variance + eps).
+template <typename T>
+void batch_norm2d_inverse_std(std::int64_t C, T eps, const T* variance, T* inv_std) {
+  for (std::int64_t c = 0; c < C; ++c)
+    inv_std[c] = T(1) / std::sqrt(variance[c] + eps);
+}
+
+// mean, variance (biased batch statistics), running_mean, running_var [C]; updates the running ones in place:
+// running = (1 − momentum)·running + momentum·batch, with the variance made unbiased (· M/(M − 1)) first,
+// as PyTorch does. Requires M > 1.
+template <typename T>
+void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, T momentum, const T* mean,
+                                            const T* variance, T* running_mean, T* running_var) {
+  const T unbiased = static_cast<T>(g.count()) / static_cast<T>(g.count() - 1);
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (1 - momentum) * running_var[c] + momentum * variance[c] * unbiased;
+  }
+}
+
+// x, y [N,C,H,W]; mean, inv_std, gamma, beta [C] (gamma, beta nullable); writes y = gamma·x̂ + beta.
+template <typename T>
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const T* x, const T* mean, const T* inv_std,
+                          const T* gamma, const T* beta, T* y) {
+  const std::int64_t plane = g.H * g.W;
+  for (std::int64_t n = 0; n < g.N; ++n)
+    for (std::int64_t c = 0; c < g.C; ++c)
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const std::int64_t at = (n * g.C + c) * plane + i;
+        const T x_hat = (x[at] - mean[c]) * inv_std[c];
+        y[at] = (gamma ? gamma[c] : T(1)) * x_hat + (beta ? beta[c] : T(0));
+      }
+}
+
+// grad_y, x, grad_x [N,C,H,W]; mean, inv_std, gamma, grad_gamma, grad_beta [C]. Writes each non-null output:
+//   grad_gamma = Σ grad_y·x̂,  grad_beta = Σ grad_y  (sums over N, H, W), and
+//   batch_statistics (training: mean and inv_std are functions of x):
+//     grad_x = (gamma·inv_std/M) · (M·grad_y − Σ grad_y − x̂ · Σ grad_y·x̂)
+//   otherwise (evaluation: they are constants): grad_x = gamma·inv_std·grad_y.
+template <typename T>
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y, const T* x,
+                           const T* mean, const T* inv_std, const T* gamma, T* grad_x, T* grad_gamma,
+                           T* grad_beta) {
+  const std::int64_t plane = g.H * g.W;
+  const T M = static_cast<T>(g.count());
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    T sum_grad = 0, sum_grad_x_hat = 0;
+    for (std::int64_t n = 0; n < g.N; ++n)
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const std::int64_t at = (n * g.C + c) * plane + i;
+        sum_grad += grad_y[at];
+        sum_grad_x_hat += grad_y[at] * (x[at] - mean[c]) * inv_std[c];
+      }
+    if (grad_gamma) grad_gamma[c] = sum_grad_x_hat;
+    if (grad_beta) grad_beta[c] = sum_grad;
+    if (!grad_x) continue;
+    const T scale = (gamma ? gamma[c] : T(1)) * inv_std[c];
+    for (std::int64_t n = 0; n < g.N; ++n)
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const std::int64_t at = (n * g.C + c) * plane + i;
+        const T x_hat = (x[at] - mean[c]) * inv_std[c];
+        grad_x[at] = batch_statistics ? scale / M * (M * grad_y[at] - sum_grad - x_hat * sum_grad_x_hat)
+                                      : scale * grad_y[at];
+      }
+  }
+}
+}  // namespace reference
+
+namespace cpu {
+// Same contracts as the reference. Channel sums accumulate in double; the variance is taken from sums of
+// (x − x₀) and (x − x₀)² in one pass, x₀ being the channel's first value (see the .cpp).
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float* mean, float* variance);
+void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std);
+void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
+                                            const float* variance, float* running_mean, float* running_var);
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta, float* y);
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           float* grad_x, float* grad_gamma, float* grad_beta);
+}  // namespace cpu
+
+}  // namespace dscope::kernels
