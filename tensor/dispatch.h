@@ -23,12 +23,17 @@ inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
 }
 
 // Stands in for the value of a CUDA runtime call in builds without CUDA, where the call throws first.
+// Taking the call's arguments keeps them "used", so a CUDA-only variable raises no warning there.
 struct NoCudaResult {
   template <typename T>
   operator T() const {
     return T{};
   }
 };
+template <typename... Arguments>
+NoCudaResult no_cuda_result(const Arguments&...) {
+  return {};
+}
 }  // namespace dscope::detail
 
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
@@ -47,5 +52,5 @@ struct NoCudaResult {
 #define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::kernels::cuda::function(__VA_ARGS__)
 #else
 #define DSCOPE_CUDA_RUNTIME(function, ...) \
-  (::dscope::detail::throw_cuda_unavailable(#function), ::dscope::detail::NoCudaResult{})
+  (::dscope::detail::throw_cuda_unavailable(#function), ::dscope::detail::no_cuda_result(__VA_ARGS__))
 #endif
