@@ -27,6 +27,24 @@ void Generator::reseed(std::uint64_t seed) {
   has_spare_normal_ = false;
 }
 
+Generator::State Generator::state() const {
+  State snapshot;
+  for (std::size_t i = 0; i < 4; ++i)
+    snapshot.words[i] = state_[i];
+  snapshot.seed = seed_;
+  snapshot.spare_normal = spare_normal_;
+  snapshot.has_spare_normal = has_spare_normal_;
+  return snapshot;
+}
+
+void Generator::set_state(const State& snapshot) {
+  for (std::size_t i = 0; i < 4; ++i)
+    state_[i] = snapshot.words[i];
+  seed_ = snapshot.seed;
+  spare_normal_ = snapshot.spare_normal;
+  has_spare_normal_ = snapshot.has_spare_normal;
+}
+
 std::uint64_t Generator::next_u64() {  // xoshiro256**
   const std::uint64_t result = rotate_left(state_[1] * 5, 7) * 9;
   const std::uint64_t t = state_[1] << 17;

@@ -5,6 +5,7 @@
 // turn them into floats ourselves: uniform from the top 24 bits, normal by the Box-Muller transform.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 namespace dscope {
@@ -19,6 +20,17 @@ class Generator {
   float normal();                            // mean 0, standard deviation 1
   std::uint64_t below(std::uint64_t bound);  // uniform integer in [0, bound), without modulo bias
   std::uint64_t seed() const { return seed_; }
+
+  // Everything that determines the rest of the sequence (the seed alone does not, once numbers have been
+  // drawn), so a training run can be saved and resumed exactly.
+  struct State {
+    std::array<std::uint64_t, 4> words{};
+    std::uint64_t seed = 0;
+    float spare_normal = 0.0f;
+    bool has_spare_normal = false;
+  };
+  State state() const;
+  void set_state(const State& snapshot);
 
  private:
   std::uint64_t state_[4];

@@ -1,1 +1,99 @@
-// Placeholder: being written (issue 2).
+// conv2d (see conv2d.h): checks the arguments once, packs them into a Conv2dGeometry, dispatches the kernels
+// of kernels/conv2d.h (which choose im2col + GEMM or Winograd for the geometry), and records the backward
+// right below the forward.
+//
+// The kernel adds the bias while each output block is still in cache. What the backward saves, and why: the
+// input when the weight needs a gradient (grad_w correlates grad_y with x), the weight when the input needs
+// one (grad_x spreads grad_y back through w), nothing else. What the kernels derive from them (im2col
+// columns, Winograd tiles) is rebuilt rather than kept: it is several times larger than the input (9 times
+// for a 3×3 filter), and rebuilding it costs a small part of the GEMMs that read it.
+#include "tensor/ops/conv2d.h"
+
+#include "kernels/conv2d.h"
+#include "tensor/autograd/node.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/checks.h"
+#include "tensor/ops/reduction.h"
+
+namespace dscope {
+namespace {
+
+kernels::Conv2dGeometry checked_geometry(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                         const Conv2dOptions& options) {
+  detail::check_float(input, "conv2d", "input");
+  detail::check_float(weight, "conv2d", "weight");
+  detail::check_rank(input, 4, "conv2d", "input [N, C, H, W]");
+  detail::check_rank(weight, 4, "conv2d", "weight [K, C, R, S]");
+  detail::check_same_device(input, weight, "conv2d");
+  DSCOPE_CHECK(weight.size(1) == input.size(1), ShapeError, "conv2d: weight expects ", weight.size(1),
+               " input channels but input has ", input.size(1), " (input ", input.shape(), ", weight ",
+               weight.shape(), ")");
+  if (bias.defined()) {
+    detail::check_float(bias, "conv2d", "bias");
+    detail::check_same_device(input, bias, "conv2d");
+    DSCOPE_CHECK(bias.rank() == 1 && bias.size(0) == weight.size(0), ShapeError,
+                 "conv2d: bias must have shape [", weight.size(0), "] to match weight ", weight.shape(),
+                 " but has shape ", bias.shape());
+  }
+  DSCOPE_CHECK(options.stride_h >= 1 && options.stride_w >= 1, ValueError,
+               "conv2d: stride must be positive, got ", options.stride_h, "x", options.stride_w, " (input ",
+               input.shape(), ", weight ", weight.shape(), ")");
+  DSCOPE_CHECK(options.dilation_h >= 1 && options.dilation_w >= 1, ValueError,
+               "conv2d: dilation must be positive, got ", options.dilation_h, "x", options.dilation_w,
+               " (input ", input.shape(), ", weight ", weight.shape(), ")");
+  DSCOPE_CHECK(options.padding_h >= 0 && options.padding_w >= 0, ValueError,
+               "conv2d: padding must be non-negative, got ", options.padding_h, "x", options.padding_w,
+               " (input ", input.shape(), ", weight ", weight.shape(), ")");
+
+  kernels::Conv2dGeometry g;
+  g.N = input.size(0), g.C = input.size(1), g.H = input.size(2), g.W = input.size(3);
+  g.K = weight.size(0), g.R = weight.size(2), g.S = weight.size(3);
+  g.stride_h = options.stride_h, g.stride_w = options.stride_w;
+  g.pad_h = options.padding_h, g.pad_w = options.padding_w;
+  g.dilation_h = options.dilation_h, g.dilation_w = options.dilation_w;
+  g.P = kernels::conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
+  g.Q = kernels::conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
+  DSCOPE_CHECK(g.P >= 1 && g.Q >= 1, ShapeError, "conv2d: the ", g.R, "x", g.S, " filter (dilation ",
+               g.dilation_h, "x", g.dilation_w, ") is larger than the padded input (", g.H, "x", g.W,
+               " with padding ", g.pad_h, "x", g.pad_w, ") (input ", input.shape(), ", weight ",
+               weight.shape(), ")");
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  const kernels::Conv2dGeometry g = checked_geometry(input, weight, bias, options);
+  const Tensor x = input.contiguous(), w = weight.contiguous();
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, input.device());
+  DSCOPE_DISPATCH(input.device(), conv2d_forward, g, x.data<float>(), w.data<float>(),
+                  b.defined() ? b.data<float>() : nullptr, y.data<float>());
+
+  const bool input_needs_grad = input.requires_grad(), weight_needs_grad = weight.requires_grad();
+  const bool bias_needs_grad = bias.defined() && bias.requires_grad();
+  const Tensor x_saved = weight_needs_grad ? x.detach() : Tensor();
+  const Tensor w_saved = input_needs_grad ? w.detach() : Tensor();
+  const std::vector<Tensor> inputs =
+      bias.defined() ? std::vector<Tensor>{input, weight, bias} : std::vector<Tensor>{input, weight};
+  return autograd::record("conv2d", y, inputs,
+                          [g, x_saved, w_saved, bias_needs_grad,
+                           has_bias = bias.defined()](const Tensor& grad_y) -> autograd::Gradients {
+                            const Tensor grad = grad_y.contiguous();
+                            autograd::Gradients grads(has_bias ? 3 : 2);
+                            if (w_saved.defined()) {
+                              grads[0] = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
+                              DSCOPE_DISPATCH(grad.device(), conv2d_backward_input, g, grad.data<float>(),
+                                              w_saved.data<float>(), grads[0].data<float>());
+                            }
+                            if (x_saved.defined()) {
+                              grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
+                              DSCOPE_DISPATCH(grad.device(), conv2d_backward_weight, g, x_saved.data<float>(),
+                                              grad.data<float>(), grads[1].data<float>());
+                            }
+                            if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
+                            return grads;
+                          });
+}
+
+}  // namespace dscope

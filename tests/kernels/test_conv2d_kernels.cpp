@@ -1,1 +1,193 @@
-// Placeholder: being written (issue 2).
+// The CPU conv2d kernels against the double-precision reference, forward and both backward passes, over a
+// table of geometries chosen to reach every path of both variants. im2col + GEMM: 1×1 filters (with and
+// without im2col), strides, padding wider than the filter reach, dilation, R != S, odd sizes, batch 1
+// (Eigen threads the GEMM), blocks of several images (small outputs) and blocks of rows (large outputs, rows
+// longer than a block). Winograd, on every 3×3 stride-1 case: padding 0 to 2, odd output sizes, blocks of
+// images and of tile rows. Outputs are pre-filled with NaN, so an element a kernel forgets to write fails the
+// comparison. The cases that exercise blocks have over a million multiply-adds, so they also run on several
+// threads (smaller convolutions stay on one: Note [small convolutions] in cpu/conv2d.cpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "tensor/random.h"
+#include "tests/support/compare.h"
+
+namespace dscope {
+namespace {
+
+using kernels::Conv2dGeometry;
+
+struct Case {
+  std::int64_t N, C, H, W, K, R, S;
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+};
+
+Conv2dGeometry geometry_of(const Case& c) {
+  Conv2dGeometry g;
+  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = c.R, g.S = c.S;
+  g.stride_h = c.stride_h, g.stride_w = c.stride_w, g.pad_h = c.pad_h, g.pad_w = c.pad_w;
+  g.dilation_h = c.dilation_h, g.dilation_w = c.dilation_w;
+  g.P = kernels::conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
+  g.Q = kernels::conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
+  return g;
+}
+
+std::string describe(const Conv2dGeometry& g) {
+  std::ostringstream out;
+  out << "N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " filter " << g.R << "x"
+      << g.S << " stride " << g.stride_h << "x" << g.stride_w << " pad " << g.pad_h << "x" << g.pad_w
+      << " dilation " << g.dilation_h << "x" << g.dilation_w;
+  return out.str();
+}
+
+const Case kCases[] = {
+    {2, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1},         // 3×3, padding 1
+    {2, 5, 7, 6, 4, 1, 1},                      // 1×1 pointwise: no im2col
+    {2, 6, 9, 9, 4, 1, 1, 2, 2},                // 1×1 stride 2 (ResNet shortcut)
+    {3, 4, 10, 13, 6, 3, 3, 2, 2, 1, 1},        // stride 2, padding, odd width
+    {2, 3, 11, 12, 4, 3, 3, 1, 1, 2, 2, 2, 2},  // dilation 2
+    {2, 3, 8, 10, 5, 2, 5, 1, 2, 1, 2},         // R != S, different strides and padding per axis
+    {1, 10, 12, 12, 9, 3, 3, 1, 1, 1, 1},       // batch 1
+    {2, 13, 6, 7, 11, 3, 3, 1, 1, 1, 1},        // channels not a multiple of 8
+    {2, 3, 32, 32, 8, 7, 7, 2, 2, 3, 3},        // ResNet stem: 7×7, stride 2, padding 3
+    {2, 2, 5, 5, 3, 3, 3, 1, 1, 3, 3},          // padding wider than the filter reach: all-padding rows
+    {20, 24, 4, 4, 24, 3, 3, 1, 1, 1, 1},       // small outputs: blocks of several whole images
+    {37, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1},       // image blocks with a partial last block
+    {12, 96, 5, 5, 96, 1, 1},                   // pointwise over image blocks: im2col after all
+    {2, 8, 40, 40, 8, 3, 3, 1, 1, 1, 1},        // large outputs: blocks of rows
+    {2, 32, 36, 36, 32, 1, 1},                  // pointwise over row blocks: GEMM on the image itself
+    {2, 2, 2, 1100, 2, 1, 3, 1, 1, 0, 1},       // output rows longer than a block
+    {2, 5, 7, 9, 4, 3, 3, 1, 1, 0, 0},          // Winograd: no padding, odd output width
+    {3, 6, 6, 5, 7, 3, 3, 1, 1, 2, 2},          // Winograd: padding 2, odd output height
+    {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
+    {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
+    {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
+};
+
+std::vector<float> random_values(std::int64_t count, Generator& generator) {
+  std::vector<float> values(static_cast<std::size_t>(count));
+  for (float& value : values)
+    value = generator.normal();
+  return values;
+}
+
+std::vector<double> in_double(const std::vector<float>& values) {
+  return {values.begin(), values.end()};
+}
+
+std::int64_t input_size(const Conv2dGeometry& g) {
+  return g.N * g.C * g.H * g.W;
+}
+std::int64_t weight_size(const Conv2dGeometry& g) {
+  return g.K * g.C * g.R * g.S;
+}
+std::int64_t output_size(const Conv2dGeometry& g) {
+  return g.N * g.K * g.P * g.Q;
+}
+
+// Every CPU variant, with the geometries it supports; the variant-choosing entry points run on every case.
+using Forward = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*);
+using BackwardInput = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
+using BackwardWeight = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
+
+bool always(const Conv2dGeometry&) {
+  return true;
+}
+
+struct Variant {
+  const char* name;
+  bool (*supports)(const Conv2dGeometry&);
+  Forward forward;
+  BackwardInput backward_input;
+  BackwardWeight backward_weight;
+};
+
+const Variant kVariants[] = {
+    {"chosen", always, kernels::cpu::conv2d_forward, kernels::cpu::conv2d_backward_input,
+     kernels::cpu::conv2d_backward_weight},
+    {"im2col_gemm", always, kernels::cpu::conv2d_forward_im2col_gemm,
+     kernels::cpu::conv2d_backward_input_im2col_gemm, kernels::cpu::conv2d_backward_weight_im2col_gemm},
+    {"winograd", kernels::cpu::conv2d_winograd_supports, kernels::cpu::conv2d_forward_winograd,
+     kernels::cpu::conv2d_backward_input_winograd, kernels::cpu::conv2d_backward_weight_winograd},
+};
+
+TEST(Conv2dKernels, ForwardMatchesReference) {
+  Generator generator(21);
+  bool with_bias = false;
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    with_bias = !with_bias;
+    const std::vector<float> x = random_values(input_size(g), generator);
+    const std::vector<float> w = random_values(weight_size(g), generator);
+    const std::vector<float> bias = random_values(g.K, generator);
+    const std::vector<double> xd = in_double(x), wd = in_double(w), bias_d = in_double(bias);
+    std::vector<double> expected(static_cast<std::size_t>(output_size(g)));
+    kernels::reference::conv2d_forward<double>(g, xd.data(), wd.data(), with_bias ? bias_d.data() : nullptr,
+                                               expected.data());
+    for (const Variant& variant : kVariants) {
+      if (!variant.supports(g)) continue;
+      std::vector<float> y(expected.size(), std::nanf(""));
+      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data());
+      EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
+                                     std::string("conv2d_forward ") + variant.name + " " + describe(g) +
+                                         (with_bias ? " with bias" : "")));
+    }
+  }
+}
+
+TEST(Conv2dKernels, BackwardInputMatchesReference) {
+  Generator generator(22);
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const std::vector<float> grad_y = random_values(output_size(g), generator);
+    const std::vector<float> w = random_values(weight_size(g), generator);
+    const std::vector<double> grad_y_d = in_double(grad_y), wd = in_double(w);
+    std::vector<double> expected(static_cast<std::size_t>(input_size(g)));
+    kernels::reference::conv2d_backward_input<double>(g, grad_y_d.data(), wd.data(), expected.data());
+    for (const Variant& variant : kVariants) {
+      if (!variant.supports(g)) continue;
+      std::vector<float> grad_x(expected.size(), std::nanf(""));
+      variant.backward_input(g, grad_y.data(), w.data(), grad_x.data());
+      EXPECT_TRUE(
+          testing::all_close(grad_x, expected, 1e-4, 1e-4,
+                             std::string("conv2d_backward_input ") + variant.name + " " + describe(g)));
+    }
+  }
+}
+
+TEST(Conv2dKernels, BackwardWeightMatchesReference) {
+  Generator generator(23);
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const std::vector<float> x = random_values(input_size(g), generator);
+    const std::vector<float> grad_y = random_values(output_size(g), generator);
+    const std::vector<double> xd = in_double(x), grad_y_d = in_double(grad_y);
+    std::vector<double> expected(static_cast<std::size_t>(weight_size(g)));
+    kernels::reference::conv2d_backward_weight<double>(g, xd.data(), grad_y_d.data(), expected.data());
+    for (const Variant& variant : kVariants) {
+      if (!variant.supports(g)) continue;
+      std::vector<float> grad_w(expected.size(), std::nanf(""));
+      variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
+      // The weight gradient sums N·P·Q products (up to 3,200 here), so float rounding grows with it.
+      EXPECT_TRUE(
+          testing::all_close(grad_w, expected, 1e-3, 1e-4,
+                             std::string("conv2d_backward_weight ") + variant.name + " " + describe(g)));
+    }
+  }
+}
+
+TEST(Conv2dKernels, OutputSizeFormula) {
+  EXPECT_EQ(kernels::conv2d_output_size(64, 3, 1, 1, 1), 64);
+  EXPECT_EQ(kernels::conv2d_output_size(64, 3, 2, 1, 1), 32);
+  EXPECT_EQ(kernels::conv2d_output_size(224, 7, 2, 3, 1), 112);
+  EXPECT_EQ(kernels::conv2d_output_size(11, 3, 1, 2, 2), 11);
+  EXPECT_EQ(kernels::conv2d_output_size(2, 5, 1, 0, 1), 0);  // filter larger than the input
+}
+
+}  // namespace
+}  // namespace dscope

@@ -4,15 +4,13 @@
 // satisfy |ours − golden| ≤ 1e-5 + 1e-4·|golden|. The absolute floor covers values near zero (a gradient
 // that cancels to ~1e-7), where a relative bound alone would demand more than float32 can give.
 //
-// The fixture loader is here too, with tests of its own: a missing file, a bad magic, another format version
-// or a truncated file is an IoError or DataError naming the file, reported as a test failure, not a crash.
+// The fixture loader (tests/support/fixture.h) is tested here too: a missing file, a bad magic, another
+// format version or a truncated file is an IoError or DataError naming the file, reported as a test failure,
+// not a crash.
 #include <gtest/gtest.h>
 
-#include <bit>
 #include <cstdint>
-#include <cstring>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,126 +19,17 @@
 
 #include "tensor/ops/all.h"
 #include "tests/support/compare.h"
+#include "tests/support/fixture.h"
 
 namespace dscope {
 namespace {
 
-static_assert(std::endian::native == std::endian::little,
-              "the fixture loader reads little-endian data in place");
+using testing::Fixture;
+using testing::kFixtureFormatVersion;
+using testing::kFixtureMagic;
+using testing::load_fixture;
 
-constexpr char kMagic[8] = {'D', 'S', 'C', 'O', 'P', 'E', 'F', 'X'};
-constexpr std::uint32_t kFormatVersion = 1;
 constexpr double kAtol = 1e-5, kRtol = 1e-4;
-
-// The named arrays of one fixture file, as CPU tensors.
-class Fixture {
- public:
-  // Throws IoError if the file cannot be read, DataError (naming the file) if it is malformed.
-  static Fixture load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    DSCOPE_CHECK(in, IoError, "fixture ", path,
-                 ": cannot open (regenerate with tests/fixtures/gen_golden.py)");
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    Fixture fixture;
-    fixture.path_ = path;
-    Reader reader{path, bytes};
-    DSCOPE_CHECK(bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0,
-                 DataError, "fixture ", path, ": not a fixture file (bad magic; expected \"DSCOPEFX\")");
-    reader.offset = sizeof kMagic;
-    const auto version = reader.read<std::uint32_t>("format version");
-    DSCOPE_CHECK(version == kFormatVersion, DataError, "fixture ", path, ": format version ", version,
-                 ", but this loader reads version ", kFormatVersion, " (regenerate with gen_golden.py)");
-    const auto count = reader.read<std::uint32_t>("array count");
-    for (std::uint32_t index = 0; index < count; ++index) {
-      const auto name_length = reader.read<std::uint32_t>("name length");
-      const std::string name = reader.read_bytes(name_length, "array name");
-      const auto dtype_code = reader.read<std::uint32_t>("dtype of " + name);
-      const auto rank = reader.read<std::uint32_t>("rank of " + name);
-      DSCOPE_CHECK(rank <= 8, DataError, "fixture ", path, ": array ", name, " has rank ", rank);
-      std::vector<std::int64_t> dims;
-      for (std::uint32_t axis = 0; axis < rank; ++axis) {
-        dims.push_back(reader.read<std::int64_t>("shape of " + name));
-        DSCOPE_CHECK(dims.back() >= 0, DataError, "fixture ", path, ": array ", name,
-                     " has a negative extent");
-      }
-      const Shape shape(dims);
-      const auto numel = static_cast<std::size_t>(shape.numel());
-      if (dtype_code == 1) {
-        std::vector<float> values(numel);
-        reader.read_into(values.data(), numel * sizeof(float), "data of " + name);
-        fixture.arrays_[name] = Tensor::from_vector(values, shape);
-      } else if (dtype_code == 2) {
-        std::vector<std::int64_t> values(numel);
-        reader.read_into(values.data(), numel * sizeof(std::int64_t), "data of " + name);
-        fixture.arrays_[name] = Tensor::from_int64(values, shape);
-      } else {
-        throw DataError(
-            detail::concat("fixture ", path, ": array ", name, " has unknown dtype code ", dtype_code));
-      }
-    }
-    DSCOPE_CHECK(reader.offset == bytes.size(), DataError, "fixture ", path, ": ",
-                 bytes.size() - reader.offset, " bytes after the last of ", count, " arrays");
-    return fixture;
-  }
-
-  // A fresh copy of the array, so callers may mark it requires_grad or modify it.
-  Tensor get(const std::string& name) const {
-    const auto found = arrays_.find(name);
-    DSCOPE_CHECK(found != arrays_.end(), DataError, "fixture ", path_, ": no array named '", name, "'");
-    return dense_copy(found->second);
-  }
-  bool contains(const std::string& name) const { return arrays_.count(name) != 0; }
-  // The names that start with `prefix`, with the prefix removed.
-  std::set<std::string> names_under(const std::string& prefix) const {
-    std::set<std::string> names;
-    for (const auto& [name, value] : arrays_)
-      if (name.rfind(prefix, 0) == 0) names.insert(name.substr(prefix.size()));
-    return names;
-  }
-
- private:
-  // Bounds-checked reads from the file's bytes; a short file names what was being read.
-  struct Reader {
-    const std::string& path;
-    const std::string& bytes;
-    std::size_t offset = 0;
-
-    void read_into(void* destination, std::size_t size, const std::string& what) {
-      DSCOPE_CHECK(size <= bytes.size() - offset, DataError, "fixture ", path, ": truncated at byte ", offset,
-                   " while reading ", what, " (", size, " bytes needed, ", bytes.size() - offset, " left)");
-      std::memcpy(destination, bytes.data() + offset, size);
-      offset += size;
-    }
-    template <typename T>
-    T read(const std::string& what) {
-      T value;
-      read_into(&value, sizeof value, what);
-      return value;
-    }
-    std::string read_bytes(std::size_t size, const std::string& what) {
-      std::string value(size, '\0');
-      read_into(value.data(), size, what);
-      return value;
-    }
-  };
-
-  std::string path_;
-  std::map<std::string, Tensor> arrays_;
-};
-
-std::string fixture_path(const std::string& file) {
-  return std::string(DSCOPE_FIXTURE_DIR) + "/" + file;
-}
-
-// Loads a fixture, or records a failure with the loader's message and returns nothing.
-std::optional<Fixture> load_fixture(const std::string& file) {
-  try {
-    return Fixture::load(fixture_path(file));
-  } catch (const Error& error) {
-    ADD_FAILURE() << error.what();
-    return std::nullopt;
-  }
-}
 
 ::testing::AssertionResult matches(const Tensor& actual, const Tensor& expected, const std::string& what) {
   if (!actual.defined()) return ::testing::AssertionFailure() << what << ": not computed (undefined tensor)";
@@ -334,7 +223,7 @@ std::string write_file(const std::string& name, const std::string& bytes) {
 }
 
 std::string header(std::uint32_t version, std::uint32_t count) {
-  std::string bytes(kMagic, sizeof kMagic);
+  std::string bytes(kFixtureMagic, sizeof kFixtureMagic);
   bytes.append(reinterpret_cast<const char*>(&version), sizeof version);
   bytes.append(reinterpret_cast<const char*>(&count), sizeof count);
   return bytes;
@@ -356,9 +245,10 @@ TEST(GoldenFixtureLoader, MalformedFilesAreClearErrors) {
   expect_load_error<IoError>(::testing::TempDir() + "dscope_fixture_that_does_not_exist", "cannot open");
   expect_load_error<DataError>(write_file("bad_magic", "NOTAFIXTURE-FILE"), "bad magic");
   expect_load_error<DataError>(write_file("empty", ""), "bad magic");
-  expect_load_error<DataError>(write_file("version", header(kFormatVersion + 1, 0)), "format version 2");
+  expect_load_error<DataError>(write_file("version", header(kFixtureFormatVersion + 1, 0)),
+                               "format version 2");
   // One float32 array of shape [3] whose data stops after two elements.
-  std::string truncated = header(kFormatVersion, 1);
+  std::string truncated = header(kFixtureFormatVersion, 1);
   const std::uint32_t name_length = 1, dtype = 1, rank = 1;
   const std::int64_t extent = 3;
   const float values[2] = {1.0f, 2.0f};
@@ -367,12 +257,12 @@ TEST(GoldenFixtureLoader, MalformedFilesAreClearErrors) {
   truncated.append(reinterpret_cast<const char*>(&extent), 8)
       .append(reinterpret_cast<const char*>(values), 8);
   expect_load_error<DataError>(write_file("truncated", truncated), "truncated");
-  expect_load_error<DataError>(write_file("missing_count", header(kFormatVersion, 0).substr(0, 10)),
+  expect_load_error<DataError>(write_file("missing_count", header(kFixtureFormatVersion, 0).substr(0, 10)),
                                "truncated");
 }
 
 TEST(GoldenFixtureLoader, MissingArrayNamesFileAndArray) {
-  const std::string path = write_file("no_arrays", header(kFormatVersion, 0));
+  const std::string path = write_file("no_arrays", header(kFixtureFormatVersion, 0));
   const Fixture fixture = Fixture::load(path);
   try {
     fixture.get("conv/output");

@@ -30,7 +30,8 @@ TEST(Training, TinyResidualConvnetOverfitsEightImages) {
   Conv2dOptions same;
   same.padding_h = same.padding_w = 1;
   auto loss_of = [&] {
-    Tensor x = relu(batch_norm2d(conv2d(images, stem, Tensor(), same), gamma, beta, Tensor(), Tensor(), true));
+    Tensor x =
+        relu(batch_norm2d(conv2d(images, stem, Tensor(), same), gamma, beta, Tensor(), Tensor(), true));
     x = relu(x + conv2d(x, block, Tensor(), same));  // the residual diamond
     x = max_pool2d(x, Pool2dOptions{});
     return cross_entropy(linear(global_avg_pool2d(x), fc, fc_bias), labels);
@@ -39,11 +40,13 @@ TEST(Training, TinyResidualConvnetOverfitsEightImages) {
   const float initial = loss_of().item<float>();
   float final_loss = initial;
   for (int step = 0; step < 150; ++step) {
-    for (Tensor p : parameters) p.set_grad(Tensor());
+    for (Tensor p : parameters)
+      p.set_grad(Tensor());
     const Tensor loss = loss_of();
     loss.backward();
     NoGradGuard no_grad;
-    for (Tensor p : parameters) copy_elements(p - p.grad() * 0.1f, p);
+    for (Tensor p : parameters)
+      copy_elements(p - p.grad() * 0.1f, p);
     final_loss = loss.item<float>();
   }
   EXPECT_LT(final_loss, 0.2f * initial) << "initial loss " << initial;

@@ -1,0 +1,138 @@
+// 2-D convolution kernels: forward, gradient of the input, gradient of the weight. NCHW, and like every
+// framework it is a cross-correlation (the filter is not flipped):
+//   y[n,k,p,q] = bias[k] + Σ_{c,r,s} x[n, c, ih, iw] · w[k,c,r,s],
+//   ih = p·stride_h − pad_h + r·dilation_h,   iw = q·stride_w − pad_w + s·dilation_w,
+// where input positions outside [0,H)×[0,W) read as zero (the padding).
+//
+// Every backend receives one Conv2dGeometry, checked and filled in by the op (tensor/ops/conv2d.cpp), so
+// kernels assert rather than validate. The reference templates below are plain loops: the specification,
+// instantiated in double by the tests. kernels::cpu holds two variants, im2col + GEMM (cpu/conv2d.cpp) and
+// Winograd F(2×2, 3×3) (cpu/conv2d_winograd.cpp), and entry points that choose between them.
+#pragma once
+
+#include <cstdint>
+
+namespace dscope::kernels {
+
+struct Conv2dGeometry {
+  std::int64_t N = 0, C = 0, H = 0, W = 0;  // input: batch, channels, height, width
+  std::int64_t K = 0, R = 0, S = 0;         // filters: count (output channels), height, width
+  std::int64_t P = 0, Q = 0;                // output height and width
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;  // zeros on each side
+  std::int64_t dilation_h = 1, dilation_w = 1;
+};
+
+// Output extent along one axis: (input + 2·pad − dilation·(filter − 1) − 1) / stride + 1. It is below 1 when
+// the dilated filter is larger than the padded input; callers check that.
+inline std::int64_t conv2d_output_size(std::int64_t input, std::int64_t filter, std::int64_t stride,
+                                       std::int64_t pad, std::int64_t dilation) {
+  const std::int64_t span = input + 2 * pad - dilation * (filter - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+namespace reference {
+
+// x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes every element of y.
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  for (std::int64_t n = 0; n < g.N; ++n)
+    for (std::int64_t k = 0; k < g.K; ++k)
+      for (std::int64_t p = 0; p < g.P; ++p)
+        for (std::int64_t q = 0; q < g.Q; ++q) {
+          T total = bias != nullptr ? bias[k] : T(0);
+          for (std::int64_t c = 0; c < g.C; ++c)
+            for (std::int64_t r = 0; r < g.R; ++r)
+              for (std::int64_t s = 0; s < g.S; ++s) {
+                const std::int64_t ih = p * g.stride_h - g.pad_h + r * g.dilation_h;
+                const std::int64_t iw = q * g.stride_w - g.pad_w + s * g.dilation_w;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                total += x[((n * g.C + c) * g.H + ih) * g.W + iw] * w[((k * g.C + c) * g.R + r) * g.S + s];
+              }
+          y[((n * g.K + k) * g.P + p) * g.Q + q] = total;
+        }
+}
+
+// grad_y [N,K,P,Q], w [K,C,R,S], grad_x [N,C,H,W]. Writes every element of grad_x (zero where no output
+// read the input position).
+template <typename T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
+  for (std::int64_t i = 0; i < g.N * g.C * g.H * g.W; ++i)
+    grad_x[i] = T(0);
+  for (std::int64_t n = 0; n < g.N; ++n)
+    for (std::int64_t k = 0; k < g.K; ++k)
+      for (std::int64_t p = 0; p < g.P; ++p)
+        for (std::int64_t q = 0; q < g.Q; ++q) {
+          const T grad = grad_y[((n * g.K + k) * g.P + p) * g.Q + q];
+          for (std::int64_t c = 0; c < g.C; ++c)
+            for (std::int64_t r = 0; r < g.R; ++r)
+              for (std::int64_t s = 0; s < g.S; ++s) {
+                const std::int64_t ih = p * g.stride_h - g.pad_h + r * g.dilation_h;
+                const std::int64_t iw = q * g.stride_w - g.pad_w + s * g.dilation_w;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                grad_x[((n * g.C + c) * g.H + ih) * g.W + iw] +=
+                    grad * w[((k * g.C + c) * g.R + r) * g.S + s];
+              }
+        }
+}
+
+// x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes every element of grad_w.
+template <typename T>
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
+  for (std::int64_t k = 0; k < g.K; ++k)
+    for (std::int64_t c = 0; c < g.C; ++c)
+      for (std::int64_t r = 0; r < g.R; ++r)
+        for (std::int64_t s = 0; s < g.S; ++s) {
+          T total = 0;
+          for (std::int64_t n = 0; n < g.N; ++n)
+            for (std::int64_t p = 0; p < g.P; ++p)
+              for (std::int64_t q = 0; q < g.Q; ++q) {
+                const std::int64_t ih = p * g.stride_h - g.pad_h + r * g.dilation_h;
+                const std::int64_t iw = q * g.stride_w - g.pad_w + s * g.dilation_w;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                total +=
+                    x[((n * g.C + c) * g.H + ih) * g.W + iw] * grad_y[((n * g.K + k) * g.P + p) * g.Q + q];
+              }
+          grad_w[((k * g.C + c) * g.R + r) * g.S + s] = total;
+        }
+}
+
+}  // namespace reference
+
+namespace cpu {
+
+// Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
+// it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), im2col + GEMM
+// otherwise. The bias is added by the kernel rather than the op because each output block is still in
+// cache after its GEMM, which saves a whole pass over y.
+// x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
+// grad_y [N,K,P,Q], w [K,C,R,S], grad_x [N,C,H,W]. Writes grad_x.
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x);
+// x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
+
+// Whether the three entry points above choose the Winograd variant for this geometry.
+bool conv2d_uses_winograd(const Conv2dGeometry& g);
+
+// Variant: im2col + GEMM (cpu/conv2d.cpp), for every geometry. Same pointers and contracts as above.
+void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                                float* y);
+void conv2d_backward_input_im2col_gemm(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                       float* grad_x);
+void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                        float* grad_w);
+
+// Variant: Winograd F(2×2, 3×3) (cpu/conv2d_winograd.cpp), for 3×3 filters with stride 1, dilation 1 and
+// padding at most 2 (conv2d_winograd_supports). Same pointers and contracts as above.
+bool conv2d_winograd_supports(const Conv2dGeometry& g);
+void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                             float* y);
+void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                    float* grad_x);
+void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                     float* grad_w);
+
+}  // namespace cpu
+
+}  // namespace dscope::kernels

@@ -1,0 +1,241 @@
+#include "nn/checkpoint.h"
+
+#include <cmath>
+#include <set>
+
+#include "nn/json_reader.h"
+#include "nn/safetensors.h"
+
+namespace dscope::nn {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kCardKey = "dscope";
+constexpr const char* kCardFormat = "dscope-model";
+constexpr std::int64_t kCardFormatVersion = 1;
+
+// Bounds on the architecture a card may ask for. A corrupt or hostile card must not make load_resnet
+// allocate terabytes; these are far above any ResNet anyone trains here.
+constexpr std::int64_t kMaxWidth = 1 << 16;
+constexpr std::int64_t kMaxBlocksPerStage = 1024;
+constexpr std::int64_t kMaxClasses = 1 << 24;
+constexpr float kMaxWidthMultiplier = 64.0f;
+
+bool all_finite(const std::vector<float>& values) {
+  for (float value : values)
+    if (!std::isfinite(value)) return false;
+  return true;
+}
+
+// Checks that the card's values fit together; returns what is wrong, or an empty string.
+std::string card_problem(const ModelCard& card) {
+  const ResNetConfig& architecture = card.architecture;
+  if (architecture.blocks_per_stage.empty() ||
+      architecture.blocks_per_stage.size() != architecture.stage_widths.size())
+    return detail::concat("architecture has ", architecture.blocks_per_stage.size(), " stage depths for ",
+                          architecture.stage_widths.size(), " stage widths");
+  for (std::int64_t blocks : architecture.blocks_per_stage)
+    if (blocks < 1 || blocks > kMaxBlocksPerStage)
+      return detail::concat("architecture.blocks_per_stage holds ", blocks, ", outside [1, ",
+                            kMaxBlocksPerStage, "]");
+  for (std::int64_t width : architecture.stage_widths)
+    if (width < 1 || width > kMaxWidth)
+      return detail::concat("architecture.stage_widths holds ", width, ", outside [1, ", kMaxWidth, "]");
+  if (!(architecture.width_multiplier > 0.0f && architecture.width_multiplier <= kMaxWidthMultiplier))
+    return detail::concat("architecture.width_multiplier ", architecture.width_multiplier, " is outside (0, ",
+                          kMaxWidthMultiplier, "]");
+  if (architecture.input_channels < 1 || architecture.input_channels > kMaxWidth)
+    return detail::concat("architecture.input_channels ", architecture.input_channels, " is outside [1, ",
+                          kMaxWidth, "]");
+  if (architecture.classes < 1 || architecture.classes > kMaxClasses)
+    return detail::concat("architecture.classes ", architecture.classes, " is outside [1, ", kMaxClasses,
+                          "]");
+
+  if (!card.labels.empty() && static_cast<std::int64_t>(card.labels.size()) != architecture.classes)
+    return detail::concat(card.labels.size(), " labels for a model of ", architecture.classes, " classes");
+  std::set<std::string> distinct;
+  for (const std::string& label : card.labels)
+    if (label.empty() || !distinct.insert(label).second)
+      return detail::concat("label '", label, "' is empty or appears twice");
+
+  const InputSpec& input = card.input;
+  if (input.height < 0 || input.width < 0)
+    return detail::concat("input size ", input.height, "x", input.width, " is negative");
+  const auto channels = static_cast<std::size_t>(architecture.input_channels);
+  if (input.mean.size() != input.stddev.size() || (!input.mean.empty() && input.mean.size() != channels))
+    return detail::concat("input normalisation has ", input.mean.size(), " means and ", input.stddev.size(),
+                          " standard deviations for ", channels, " input channels");
+  if (!all_finite(input.mean) || !all_finite(input.stddev))
+    return "input normalisation holds a value that is not finite";
+  for (float stddev : input.stddev)
+    if (!(stddev > 0.0f)) return detail::concat("input standard deviation ", stddev, " is not positive");
+
+  if (card.training.epochs < 0 || card.training.best_epoch < 0)
+    return detail::concat("training epochs ", card.training.epochs, " / best epoch ",
+                          card.training.best_epoch, " are negative");
+  for (const auto& [metric, value] : card.training.best_validation)
+    if (!std::isfinite(value)) return detail::concat("training.best_validation.", metric, " is not finite");
+  return "";
+}
+
+std::string join(const std::vector<std::string>& labels) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    out += (i ? ", " : "") + labels[i];
+  return out + "]";
+}
+
+void check_labels(const char* operation, const ModelCard& card, const std::vector<std::string>& expected,
+                  const std::filesystem::path& path) {
+  if (expected.empty() || card.labels == expected) return;
+  std::string difference;
+  if (card.labels.size() != expected.size()) {
+    difference = detail::concat(card.labels.size(), " labels instead of ", expected.size());
+  } else {
+    std::size_t index = 0;
+    while (card.labels[index] == expected[index])
+      ++index;
+    difference =
+        detail::concat("class ", index, " is '", card.labels[index], "', expected '", expected[index], "'");
+  }
+  throw ValueError(detail::concat(operation, ": '", path.string(), "' is a model for labels ",
+                                  join(card.labels), " but labels ", join(expected), " were expected (",
+                                  difference, ")"));
+}
+
+ModelCard card_from_metadata(const char* operation, const Metadata& metadata,
+                             const std::filesystem::path& path) {
+  const auto found = metadata.find(kCardKey);
+  if (found == metadata.end())
+    throw DataError(
+        detail::concat(operation, ": '", path.string(), "' has no \"", kCardKey,
+                       "\" metadata, so it holds tensors but no model card (not saved by dscope?)"));
+  return ModelCard::from_json(found->second, path.string());
+}
+
+// Copies the file's tensors into the model, naming the file in any error.
+void load_tensors(const char* operation, const TensorMap& tensors, Module& model,
+                  const std::filesystem::path& path) {
+  try {
+    model.load_state_dict(tensors);
+  } catch (const ShapeError& error) {
+    throw ShapeError(detail::concat(operation, ": '", path.string(), "': ", error.what()));
+  }
+}
+
+}  // namespace
+
+std::string dscope_version() {
+  return DSCOPE_VERSION_STRING;
+}
+
+std::string ModelCard::to_json() const {
+  const ResNetConfig& a = architecture;
+  const Json document = {
+      {"format", kCardFormat},
+      {"format_version", kCardFormatVersion},
+      {"dscope_version", this->dscope_version},
+      {"architecture",
+       {{"name", "resnet"},
+        {"block", a.block == BlockKind::Basic ? "basic" : "bottleneck"},
+        {"stem", a.stem == StemKind::Small ? "small" : "imagenet"},
+        {"blocks_per_stage", a.blocks_per_stage},
+        {"stage_widths", a.stage_widths},
+        {"width_multiplier", static_cast<double>(a.width_multiplier)},
+        {"input_channels", a.input_channels},
+        {"classes", a.classes},
+        {"zero_init_residual", a.zero_init_residual},
+        {"seed", a.seed}}},
+      {"labels", labels},
+      {"input",
+       {{"height", input.height}, {"width", input.width}, {"mean", input.mean}, {"stddev", input.stddev}}},
+      {"training",
+       {{"epochs", training.epochs},
+        {"best_epoch", training.best_epoch},
+        {"best_validation", training.best_validation},
+        {"seed", training.seed}}}};
+  return document.dump();
+}
+
+ModelCard ModelCard::from_json(const std::string& text, const std::string& source) {
+  const std::string context = "model card of '" + source + "'";
+  const Json document = JsonReader::parse_object(text, context);
+  const JsonReader read(document, context);
+  if (read.string("format") != kCardFormat)
+    read.fail("format is '", read.string("format"), "', expected '", kCardFormat, "'");
+  const std::int64_t version = read.integer("format_version");
+  if (version != kCardFormatVersion)
+    read.fail("format_version ", version, " is not ", kCardFormatVersion, ", the only one this dscope (",
+              nn::dscope_version(), ") reads");
+
+  ModelCard card;
+  card.dscope_version = read.string("dscope_version");
+  if (read.string("architecture.name") != "resnet")
+    read.fail("architecture.name '", read.string("architecture.name"), "' is not 'resnet'");
+  ResNetConfig& a = card.architecture;
+  const std::string block = read.string("architecture.block");
+  if (block != "basic" && block != "bottleneck")
+    read.fail("architecture.block '", block, "' is neither 'basic' nor 'bottleneck'");
+  a.block = block == "basic" ? BlockKind::Basic : BlockKind::Bottleneck;
+  const std::string stem = read.string("architecture.stem");
+  if (stem != "small" && stem != "imagenet")
+    read.fail("architecture.stem '", stem, "' is neither 'small' nor 'imagenet'");
+  a.stem = stem == "small" ? StemKind::Small : StemKind::ImageNet;
+  a.blocks_per_stage = read.integers("architecture.blocks_per_stage");
+  a.stage_widths = read.integers("architecture.stage_widths");
+  a.width_multiplier = read.float32("architecture.width_multiplier");
+  a.input_channels = read.integer("architecture.input_channels");
+  a.classes = read.integer("architecture.classes");
+  a.zero_init_residual = read.boolean("architecture.zero_init_residual");
+  a.seed = read.unsigned_integer("architecture.seed");
+
+  card.labels = read.strings("labels");
+  card.input.height = read.integer("input.height");
+  card.input.width = read.integer("input.width");
+  card.input.mean = read.floats("input.mean");
+  card.input.stddev = read.floats("input.stddev");
+  card.training.epochs = read.integer("training.epochs");
+  card.training.best_epoch = read.integer("training.best_epoch");
+  card.training.best_validation = read.numbers_by_name("training.best_validation");
+  card.training.seed = read.unsigned_integer("training.seed");
+
+  const std::string problem = card_problem(card);
+  if (!problem.empty()) read.fail(problem);
+  return card;
+}
+
+void save_model(const std::filesystem::path& path, const ResNet& model, ModelCard card) {
+  card.architecture = model.config();
+  card.dscope_version = dscope_version();
+  const std::string problem = card_problem(card);
+  DSCOPE_CHECK(problem.empty(), ValueError, "save_model: '", path.string(), "': ", problem);
+  write_safetensors(path, model.state_dict(),
+                    {{kCardKey, card.to_json()}, {"format", "pt"}, {"dscope_version", card.dscope_version}});
+}
+
+ModelCard read_model_card(const std::filesystem::path& path) {
+  return card_from_metadata("read_model_card", read_safetensors_header(path).metadata, path);
+}
+
+ModelCard load_model(const std::filesystem::path& path, Module& model,
+                     const std::vector<std::string>& expected_labels) {
+  SafetensorsContents contents = read_safetensors(path);
+  ModelCard card = card_from_metadata("load_model", contents.metadata, path);
+  check_labels("load_model", card, expected_labels, path);
+  load_tensors("load_model", contents.tensors, model, path);
+  return card;
+}
+
+LoadedResNet load_resnet(const std::filesystem::path& path, const std::vector<std::string>& expected_labels) {
+  SafetensorsContents contents = read_safetensors(path);
+  LoadedResNet loaded;
+  loaded.card = card_from_metadata("load_resnet", contents.metadata, path);
+  check_labels("load_resnet", loaded.card, expected_labels, path);
+  loaded.model = std::make_shared<ResNet>(loaded.card.architecture);
+  load_tensors("load_resnet", contents.tensors, *loaded.model, path);
+  loaded.model->eval();
+  return loaded;
+}
+
+}  // namespace dscope::nn

@@ -1,0 +1,81 @@
+// Self-describing model files: a safetensors file holding a ResNet's state dict (torchvision names, so it
+// loads into a PyTorch model too) whose header metadata carries everything needed to use the model without
+// the program that trained it: the architecture and its hyper-parameters, the label names in class order,
+// the input size and normalisation, and a summary of the training.
+//
+// safetensors metadata values must be strings, so the model card is one JSON document stored under the key
+// "dscope"; two flat keys sit beside it for tools that do not parse it: "format" = "pt" (the Hugging Face
+// convention for "a PyTorch state dict") and "dscope_version". The document carries its own format version,
+// checked on load, so a later layout can still read (or clearly refuse) an older file.
+//
+// Loading checks the file twice over: the safetensors reader validates the bytes (see nn/safetensors.h), and
+// the model checks every name, shape and dtype against its own state dict, listing each mismatch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/resnet.h"
+
+namespace dscope::nn {
+
+// The version of dscope itself, recorded in every file it writes (e.g. "0.1.0").
+std::string dscope_version();
+
+// What a model expects of its input images.
+struct InputSpec {
+  std::int64_t height = 0;  // images are resized to height × width before the model sees them
+  std::int64_t width = 0;
+  // Per channel, applied as (x − mean[c]) / stddev[c] to pixel values x in [0, 1]; empty means none.
+  std::vector<float> mean;
+  std::vector<float> stddev;
+};
+
+struct TrainingSummary {
+  std::int64_t epochs = 0;                        // epochs trained
+  std::int64_t best_epoch = 0;                    // the epoch whose weights the file holds
+  std::map<std::string, double> best_validation;  // metric name → value at best_epoch
+  std::uint64_t seed = 0;
+};
+
+struct ModelCard {
+  ResNetConfig architecture;
+  std::vector<std::string> labels;  // class index → name; empty, or one per class
+  InputSpec input;
+  TrainingSummary training;
+  std::string dscope_version;  // of the program that wrote the file; save_model fills it in
+
+  // The JSON document stored in the file.
+  std::string to_json() const;
+  // Parses and validates a document; throws DataError naming `source` (the file) and the offending field.
+  static ModelCard from_json(const std::string& text, const std::string& source);
+};
+
+// Writes the model's parameters and buffers with `card` as metadata. The card's architecture is taken from
+// the model, and its labels must be empty or one per class (ValueError otherwise).
+void save_model(const std::filesystem::path& path, const ResNet& model, ModelCard card);
+
+// The card of a model file, from its header alone.
+ModelCard read_model_card(const std::filesystem::path& path);
+
+// Loads a model file's tensors into `model` (any module with the same state-dict names, shapes and dtypes)
+// and returns its card. If `expected_labels` is not empty, the file's labels must equal it, in order.
+// Throws IoError / DataError for an unreadable file, ValueError for other labels, ShapeError listing every
+// missing, unexpected or mis-shaped tensor; all name the file.
+ModelCard load_model(const std::filesystem::path& path, Module& model,
+                     const std::vector<std::string>& expected_labels = {});
+
+// Rebuilds the ResNet a file describes and loads its weights: the file is all a prediction needs.
+// The model is returned in evaluation mode. Errors as load_model.
+struct LoadedResNet {
+  std::shared_ptr<ResNet> model;
+  ModelCard card;
+};
+LoadedResNet load_resnet(const std::filesystem::path& path,
+                         const std::vector<std::string>& expected_labels = {});
+
+}  // namespace dscope::nn
