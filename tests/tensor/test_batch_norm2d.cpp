@@ -9,6 +9,7 @@
 
 #include "tensor/ops/all.h"
 #include "tests/support/compare.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace dscope {
@@ -42,16 +43,7 @@ void channel_statistics(const std::vector<float>& x, const Shape& shape, std::ve
   }
 }
 
-template <typename ErrorType>
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    FAIL() << "expected an error mentioning " << fragments.front();
-  } catch (const ErrorType& error) {
-    for (const std::string& fragment : fragments)
-      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
-}
+using testing::expect_error;
 
 TEST(BatchNorm2d, TrainingNormalisesWithBatchStatistics) {
   Generator generator(1);

@@ -10,21 +10,13 @@
 
 #include "kernels/dropout.h"
 #include "tensor/ops/all.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace dscope {
 namespace {
 
-template <typename ErrorType>
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    FAIL() << "expected an error mentioning " << fragments.front();
-  } catch (const ErrorType& error) {
-    for (const std::string& fragment : fragments)
-      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
-}
+using testing::expect_error;
 
 TEST(Dropout, EvaluationAndZeroProbabilityReturnTheInputAndDrawNothing) {
   Generator generator(1);

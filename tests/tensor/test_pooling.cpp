@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/ops/all.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace dscope {
@@ -35,16 +36,7 @@ Tensor distinct_values(const Shape& shape, std::uint64_t seed) {
   return Tensor::from_vector(values, shape);
 }
 
-template <typename ErrorType>
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    FAIL() << "expected an error mentioning " << fragments.front();
-  } catch (const ErrorType& error) {
-    for (const std::string& fragment : fragments)
-      EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos) << error.what();
-  }
-}
+using testing::expect_error;
 
 TEST(Pooling, OutputShapesRoundDown) {
   const Tensor x = Tensor::zeros({2, 3, 8, 7});
