@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -70,6 +71,19 @@ std::string card_problem(const ModelCard& card) {
     return "input normalisation holds a value that is not finite";
   for (float stddev : input.stddev)
     if (!(stddev > 0.0f)) return detail::concat("input standard deviation ", stddev, " is not positive");
+  if (input.crop != "centre_square" && input.crop != "resize")
+    return detail::concat("input crop '", input.crop, "' is neither 'centre_square' nor 'resize'");
+  const BinaryDecision& decision = card.decision;
+  if (!decision.positive_labels.empty()) {
+    if (!(decision.threshold >= 0.0 && decision.threshold <= 1.0))
+      return detail::concat("decision threshold ", decision.threshold, " is outside [0, 1]");
+    if (!(decision.target_sensitivity >= 0.0 && decision.target_sensitivity <= 1.0))
+      return detail::concat("decision target sensitivity ", decision.target_sensitivity,
+                            " is outside [0, 1]");
+    for (const std::string& label : decision.positive_labels)
+      if (std::find(card.labels.begin(), card.labels.end(), label) == card.labels.end())
+        return detail::concat("decision positive label '", label, "' is not one of the model's labels");
+  }
 
   if (card.training.epochs < 0 || card.training.best_epoch < 0)
     return detail::concat("training epochs ", card.training.epochs, " / best epoch ",
@@ -132,30 +146,39 @@ std::string dscope_version() {
 
 std::string ModelCard::to_json() const {
   const ResNetConfig& a = architecture;
-  const Json document = {
-      {"format", kCardFormat},
-      {"format_version", kCardFormatVersion},
-      {"dscope_version", this->dscope_version},
-      {"architecture",
-       {{"name", "resnet"},
-        {"block", a.block == BlockKind::Basic ? "basic" : "bottleneck"},
-        {"stem", a.stem == StemKind::Small ? "small" : "imagenet"},
-        {"blocks_per_stage", a.blocks_per_stage},
-        {"stage_widths", a.stage_widths},
-        {"width_multiplier", static_cast<double>(a.width_multiplier)},
-        {"input_channels", a.input_channels},
-        {"classes", a.classes},
-        {"zero_init_residual", a.zero_init_residual},
-        {"seed", a.seed}}},
-      {"labels", labels},
-      {"input",
-       {{"height", input.height}, {"width", input.width}, {"mean", input.mean}, {"stddev", input.stddev}}},
-      {"training",
-       {{"epochs", training.epochs},
-        {"best_epoch", training.best_epoch},
-        {"best_validation", training.best_validation},
-        {"seed", training.seed}}}};
-  return document.dump();
+  const Json document = {{"format", kCardFormat},
+                         {"format_version", kCardFormatVersion},
+                         {"dscope_version", this->dscope_version},
+                         {"architecture",
+                          {{"name", "resnet"},
+                           {"block", a.block == BlockKind::Basic ? "basic" : "bottleneck"},
+                           {"stem", a.stem == StemKind::Small ? "small" : "imagenet"},
+                           {"blocks_per_stage", a.blocks_per_stage},
+                           {"stage_widths", a.stage_widths},
+                           {"width_multiplier", static_cast<double>(a.width_multiplier)},
+                           {"input_channels", a.input_channels},
+                           {"classes", a.classes},
+                           {"zero_init_residual", a.zero_init_residual},
+                           {"seed", a.seed}}},
+                         {"labels", labels},
+                         {"input",
+                          {{"height", input.height},
+                           {"width", input.width},
+                           {"mean", input.mean},
+                           {"stddev", input.stddev},
+                           {"crop", input.crop}}},
+                         {"training",
+                          {{"epochs", training.epochs},
+                           {"best_epoch", training.best_epoch},
+                           {"best_validation", training.best_validation},
+                           {"seed", training.seed}}}};
+  Json written = document;
+  if (!decision.positive_labels.empty())
+    written["decision"] = {{"name", decision.name},
+                           {"positive_labels", decision.positive_labels},
+                           {"threshold", decision.threshold},
+                           {"target_sensitivity", decision.target_sensitivity}};
+  return written.dump();
 }
 
 ModelCard ModelCard::from_json(const std::string& text, const std::string& source) {
@@ -195,6 +218,14 @@ ModelCard ModelCard::from_json(const std::string& text, const std::string& sourc
   card.input.width = read.integer("input.width");
   card.input.mean = read.floats("input.mean");
   card.input.stddev = read.floats("input.stddev");
+  // Fields added after format version 1 was first written are optional, so older files still load.
+  if (document.at("input").contains("crop")) card.input.crop = read.string("input.crop");
+  if (document.contains("decision")) {
+    card.decision.name = read.string("decision.name");
+    card.decision.positive_labels = read.strings("decision.positive_labels");
+    card.decision.threshold = read.number("decision.threshold");
+    card.decision.target_sensitivity = read.number("decision.target_sensitivity");
+  }
   card.training.epochs = read.integer("training.epochs");
   card.training.best_epoch = read.integer("training.best_epoch");
   card.training.best_validation = read.numbers_by_name("training.best_validation");

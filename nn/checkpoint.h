@@ -33,6 +33,21 @@ struct InputSpec {
   // Per channel, applied as (x − mean[c]) / stddev[c] to pixel values x in [0, 1]; empty means none.
   std::vector<float> mean;
   std::vector<float> stddev;
+  // How an image of another shape is brought to height × width: "centre_square" takes the centred square
+  // whose side is the image's shorter side and area-resizes it (the evaluation view of data/augment.h);
+  // "resize" stretches the whole image. The only two values accepted.
+  std::string crop = "centre_square";
+};
+
+// A yes/no decision on top of the classes, e.g. "possible cancer": raised when the summed probability of
+// `positive_labels` reaches `threshold`. The builder chooses the threshold on validation data for a target
+// sensitivity and stores it here, so every later prediction uses the same rule. Absent when
+// positive_labels is empty.
+struct BinaryDecision {
+  std::string name;                          // e.g. "possible_cancer"
+  std::vector<std::string> positive_labels;  // each one of the card's labels
+  double threshold = 0.5;                    // in [0, 1]
+  double target_sensitivity = 0.0;           // what the threshold was chosen for (0: chosen by hand)
 };
 
 struct TrainingSummary {
@@ -47,6 +62,7 @@ struct ModelCard {
   std::vector<std::string> labels;  // class index → name; empty, or one per class
   InputSpec input;
   TrainingSummary training;
+  BinaryDecision decision;
   std::string dscope_version;  // of the program that wrote the file; save_model fills it in
 
   // The JSON document stored in the file.

@@ -132,6 +132,7 @@ nn::ModelCard example_card() {
   card.training.best_epoch = 9;
   card.training.best_validation = {{"accuracy", 0.1}, {"balanced_accuracy", 1.0 / 3.0}};
   card.training.seed = std::numeric_limits<std::uint64_t>::max();
+  card.decision = {"possible_cancer", {"akiec", "bcc"}, 0.3125, 0.9};
   return card;
 }
 
@@ -427,6 +428,11 @@ TEST_F(CheckpointTest, ModelCardRoundTrips) {
   EXPECT_EQ(read.training.best_epoch, card.training.best_epoch);
   EXPECT_EQ(read.training.best_validation, card.training.best_validation);  // doubles exactly
   EXPECT_EQ(read.training.seed, card.training.seed);
+  EXPECT_EQ(read.input.crop, "centre_square");
+  EXPECT_EQ(read.decision.name, "possible_cancer");
+  EXPECT_EQ(read.decision.positive_labels, card.decision.positive_labels);
+  EXPECT_EQ(read.decision.threshold, 0.3125);
+  EXPECT_EQ(read.decision.target_sensitivity, 0.9);
   EXPECT_EQ(read.dscope_version, nn::dscope_version());
   const nn::ResNetConfig& architecture = read.architecture;
   EXPECT_EQ(architecture.block, config.block);
@@ -536,6 +542,21 @@ TEST_F(CheckpointTest, FileWithoutOrWithABrokenModelCard) {
   edited = card;
   edited["labels"] = {"a", "a", "b"};
   EXPECT_TRUE(rejects_card(edited, "label 'a' is empty or appears twice"));
+  edited = card;
+  edited["decision"]["positive_labels"] = {"akiec", "mel"};
+  EXPECT_TRUE(rejects_card(edited, "decision positive label 'mel' is not one of the model's labels"));
+  edited = card;
+  edited["decision"]["threshold"] = 1.5;
+  EXPECT_TRUE(rejects_card(edited, "decision threshold 1.5 is outside [0, 1]"));
+  edited = card;
+  edited["input"]["crop"] = "random";
+  EXPECT_TRUE(rejects_card(edited, "input crop 'random'"));
+  // Cards written before the decision and crop fields existed still load, with the defaults.
+  edited = card;
+  edited.erase("decision");
+  edited["input"].erase("crop");
+  nn::write_safetensors(broken, tensors, {{"dscope", edited.dump()}});
+  EXPECT_TRUE(nn::load_resnet(broken).card.decision.positive_labels.empty());
   nn::write_safetensors(broken, tensors, {{"dscope", "{not json"}});
   EXPECT_TRUE(
       throws_with<DataError>([&] { nn::load_resnet(broken); }, {"broken.safetensors", "not valid JSON"}));
