@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
   CLI::App program{"dscope: deep-learning engine and dermatoscopy workbench, written from scratch"};
   program.set_version_flag("--version", "dscope 0.1.0");
   program.require_subcommand(1);
+  dscope::apps::add_build_command(program);
+  dscope::apps::add_score_command(program);
+  dscope::apps::add_predict_command(program);
   dscope::apps::add_demo_command(program);
   try {
     program.parse(argc, argv);

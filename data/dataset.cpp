@@ -72,7 +72,7 @@ Dataset Dataset::without(const std::vector<ImportProblem>& failed) const {
   return kept;
 }
 
-Dataset import_label_folders(const fs::path& root) {
+Dataset import_label_folders(const fs::path& root, std::size_t minimum_labels) {
   DSCOPE_CHECK(fs::is_directory(root), DataError, "label folders: ", root.string(),
                " is not a folder (expected one sub-folder of images per label)");
   Dataset dataset;
@@ -84,9 +84,10 @@ Dataset import_label_folders(const fs::path& root) {
       ++dataset.ignored_files;
   }
   std::sort(folders.begin(), folders.end());
-  DSCOPE_CHECK(folders.size() >= 2, DataError, "label folders: ", root.string(), " holds ", folders.size(),
-               " label folder", folders.size() == 1 ? "" : "s",
-               "; a classifier needs at least two (one sub-folder of images per label)");
+  DSCOPE_CHECK(folders.size() >= std::max<std::size_t>(minimum_labels, 1), DataError,
+               "label folders: ", root.string(), " holds ", folders.size(), " label folder",
+               folders.size() == 1 ? "" : "s", minimum_labels >= 2 ? "; a classifier needs at least two" : "",
+               " (one sub-folder of images per label)");
   for (const fs::path& folder : folders) {
     const auto label = static_cast<std::int64_t>(dataset.labels.size());
     dataset.labels.push_back(folder.filename().string());

@@ -46,8 +46,9 @@ struct Dataset {
 // ROOT/<label>/<image>: one folder per label, named after it; images directly inside (sub-folders are not
 // searched, so a stray "old/" folder is not silently mixed in: it is reported). Files without an image
 // extension are counted as ignored. Throws DataError when ROOT is not a folder, when it holds fewer than
-// two label folders, or when a label folder holds no images (naming it).
-Dataset import_label_folders(const std::filesystem::path& root);
+// `minimum_labels` label folders (training needs two; scoring can take one), or when a label folder holds no
+// images (naming it).
+Dataset import_label_folders(const std::filesystem::path& root, std::size_t minimum_labels = 2);
 
 // The HAM10000 release: `metadata` is HAM10000_metadata.csv (lesion_id, image_id, dx, ... in any column
 // order; quoted fields allowed) and images are <image_id>.jpg (or .jpeg/.png/.bmp) anywhere under `images`

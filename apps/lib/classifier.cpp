@@ -1,0 +1,73 @@
+#include "apps/lib/classifier.h"
+
+#include <algorithm>
+
+#include "data/augment.h"
+#include "data/image_cache.h"
+#include "tensor/autograd/grad_mode.h"
+#include "tensor/ops/log_softmax.h"
+
+namespace dscope::apps {
+
+Classifier::Classifier(const std::filesystem::path& model_file) : loaded_(nn::load_resnet(model_file)) {
+  const nn::ModelCard& card = loaded_.card;
+  const std::string name = model_file.string();
+  DSCOPE_CHECK(
+      !card.labels.empty(), DataError, name,
+      ": the model has no label names, so it is not a dscope classifier (was it saved by `dscope build`?)");
+  DSCOPE_CHECK(card.input.height > 0 && card.input.height == card.input.width, DataError, name,
+               ": the model's input size ", card.input.height, "x", card.input.width,
+               " is not a square the workbench can feed");
+  DSCOPE_CHECK(card.architecture.input_channels == 3, DataError, name, ": the model expects ",
+               card.architecture.input_channels, " input channels; images are RGB (3)");
+  if (card.input.mean.size() == 3) {
+    std::copy(card.input.mean.begin(), card.input.mean.end(), normalization_.mean.begin());
+    std::copy(card.input.stddev.begin(), card.input.stddev.end(), normalization_.std.begin());
+  } else {
+    normalization_ = {{0, 0, 0}, {1, 1, 1}};
+  }
+  for (const std::string& label : card.decision.positive_labels)
+    positive_indices_.push_back(static_cast<std::size_t>(
+        std::find(card.labels.begin(), card.labels.end(), label) - card.labels.begin()));
+}
+
+std::int64_t Classifier::cache_side() const {
+  return data::cache_side_for_input(input_size());
+}
+
+void Classifier::preprocess(const data::Image& cached, float* out) const {
+  const std::int64_t side = input_size();
+  if (loaded_.card.input.crop == "resize")
+    data::to_chw(data::resize(cached, side, side), normalization_, out);
+  else
+    data::to_chw(data::evaluation_view(cached, side), normalization_, out);
+}
+
+std::vector<float> Classifier::probabilities(const std::vector<const data::Image*>& cached,
+                                             std::int64_t batch_size,
+                                             const std::function<void(std::int64_t)>& progress) const {
+  const std::int64_t total = static_cast<std::int64_t>(cached.size()), side = input_size(),
+                     classes = static_cast<std::int64_t>(labels().size()), plane = 3 * side * side;
+  std::vector<float> result(static_cast<std::size_t>(total * classes));
+  NoGradGuard no_grad;
+  for (std::int64_t first = 0; first < total; first += batch_size) {
+    const std::int64_t count = std::min(batch_size, total - first);
+    Tensor batch = Tensor::empty({count, 3, side, side});
+    float* pixels = batch.data<float>();
+    for (std::int64_t i = 0; i < count; ++i)
+      preprocess(*cached[static_cast<std::size_t>(first + i)], pixels + i * plane);
+    const Tensor probabilities = softmax(loaded_.model->forward(batch), 1).contiguous();
+    std::copy_n(probabilities.data<float>(), count * classes, result.begin() + first * classes);
+    if (progress) progress(first + count);
+  }
+  return result;
+}
+
+double Classifier::positive_probability(const float* row) const {
+  double sum = 0.0;
+  for (const std::size_t index : positive_indices_)
+    sum += static_cast<double>(row[index]);
+  return sum;
+}
+
+}  // namespace dscope::apps

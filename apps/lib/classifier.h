@@ -1,0 +1,55 @@
+// Classifier: a dscope model file turned into class probabilities for images, the way the model was
+// trained to see them.
+//
+// The model card says everything: labels, input size, normalisation, crop convention and the binary
+// "possible cancer" rule. Images go through the same two stages as in training: first the image cache's
+// resize (shorter side to 9/8 of the input size; see data/image_cache.h), then the evaluation view (the
+// centred square, area-resized to the input size). So `dscope score` on a build's test split gives the
+// same numbers the build reported, image for image.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/image.h"
+#include "data/image_transforms.h"
+#include "nn/checkpoint.h"
+
+namespace dscope::apps {
+
+class Classifier {
+ public:
+  // Loads the model file. Throws IoError / DataError for a missing or broken file (naming it), and
+  // DataError when the card lacks what prediction needs (labels, an input size).
+  explicit Classifier(const std::filesystem::path& model_file);
+
+  const nn::ModelCard& card() const { return loaded_.card; }
+  const std::vector<std::string>& labels() const { return loaded_.card.labels; }
+  std::int64_t input_size() const { return loaded_.card.input.height; }
+  // The shorter side a decoded image is brought to first (an ImageCache built at this side holds images
+  // ready for probabilities()).
+  std::int64_t cache_side() const;
+  // The image as the network sees it (CHW floats, normalised) from an image already at cache_side().
+  void preprocess(const data::Image& cached, float* out) const;
+
+  // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode.
+  // `progress` (optional) is called with the number of images done after each batch.
+  std::vector<float> probabilities(const std::vector<const data::Image*>& cached,
+                                   std::int64_t batch_size = 64,
+                                   const std::function<void(std::int64_t)>& progress = {}) const;
+
+  bool has_decision() const { return !loaded_.card.decision.positive_labels.empty(); }
+  // The summed probability of the decision's positive labels, for one row of probabilities().
+  double positive_probability(const float* row) const;
+
+ private:
+  nn::LoadedResNet loaded_;
+  data::Normalization normalization_;
+  std::vector<std::size_t> positive_indices_;
+};
+
+}  // namespace dscope::apps

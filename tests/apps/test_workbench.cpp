@@ -1,0 +1,185 @@
+// The workbench end to end, through the dscope program itself: build on a tiny dataset the test creates,
+// score the model on label folders (a subset of its labels, in another order), predict a batch that
+// includes unreadable files. Each step checks the files it promises and that their numbers agree.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/csv.h"
+#include "nn/checkpoint.h"
+#include "tests/data/temp_folder.h"
+
+namespace dscope::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ProgramRun {
+  int exit_code = 0;
+  std::string out, err;
+};
+
+// Runs `dscope ARGS`, capturing its output streams in files of the folder.
+ProgramRun run_dscope(const testing::TempFolder& folder, const std::string& arguments) {
+  const fs::path out = folder / "stdout.txt", err = folder / "stderr.txt";
+  const std::string command =
+      std::string(DSCOPE_PROGRAM) + " " + arguments + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(command.c_str());
+  ProgramRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ostringstream out_text, err_text;
+  out_text << std::ifstream(out).rdbuf();
+  err_text << std::ifstream(err).rdbuf();
+  run.out = out_text.str();
+  run.err = err_text.str();
+  return run;
+}
+
+// Three labels that a tiny network can tell apart in a few epochs: mostly red, mostly green, mostly blue
+// images with noise, 20 per label, as PNG (24×24) and JPEG (30×20), so resizing and decoding are exercised.
+void write_dataset(const testing::TempFolder& folder, const std::string& root, int per_label) {
+  const char* labels[] = {"akiec", "mel", "nv"};
+  std::uint32_t state = 12345;
+  const auto noise = [&] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<int>(state >> 27);  // 0..31
+  };
+  for (int label = 0; label < 3; ++label)
+    for (int i = 0; i < per_label; ++i) {
+      const bool png = i % 2 == 0;
+      data::Image image(png ? 24 : 30, png ? 24 : 20);
+      for (std::int64_t p = 0; p < image.width * image.height; ++p)
+        for (int c = 0; c < 3; ++c)
+          image.pixels[static_cast<std::size_t>(p * 3 + c)] =
+              static_cast<std::uint8_t>((c == label ? 180 : 40) + noise());
+      const fs::path file =
+          folder / (root + "/" + labels[label] + "/" + std::to_string(i) + (png ? ".png" : ".jpg"));
+      fs::create_directories(file.parent_path());
+      data::write_image(file, image);
+    }
+}
+
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+TEST(Workbench, BuildScorePredict) {
+  testing::TempFolder folder;
+  write_dataset(folder, "train", 20);
+  folder.write_text("train/mel/broken.jpg", "not a JPEG at all");
+
+  // build
+  const ProgramRun build = run_dscope(
+      folder, "build --data " + (folder / "train").string() + " --out " + (folder / "model").string() +
+                  " --epochs 4 --input-size 16 --batch-size 8 --time-limit 0 --seed 3 --quiet");
+  ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
+  for (const char* name : {"model.safetensors", "split.csv", "training.jsonl", "report.json", "report.md",
+                           "confusion_matrix.svg", "roc.svg", "import_problems.csv"})
+    EXPECT_TRUE(fs::exists(folder / "model" / name)) << name;
+  std::ostringstream problems;
+  problems << std::ifstream(folder / "model/import_problems.csv").rdbuf();
+  EXPECT_NE(problems.str().find("broken.jpg"), std::string::npos) << problems.str();
+  const nn::LoadedResNet loaded = nn::load_resnet(folder / "model/model.safetensors");
+  EXPECT_EQ(loaded.card.labels, (std::vector<std::string>{"akiec", "mel", "nv"}));
+  EXPECT_EQ(loaded.card.input.height, 16);
+  EXPECT_EQ(loaded.card.decision.positive_labels, (std::vector<std::string>{"akiec", "mel"}));
+  EXPECT_GE(loaded.card.decision.threshold, 0.0);
+  EXPECT_LE(loaded.card.decision.threshold, 1.0);
+  const data::CsvTable split = data::read_csv(folder / "model/split.csv");
+  EXPECT_EQ(split.records.size(), 60u);  // the broken file is not in the split
+
+  // score: two of the three labels, so the folders are not in the model's order of three
+  write_dataset(folder, "new", 4);
+  fs::remove_all(folder / "new/akiec");
+  const ProgramRun score = run_dscope(
+      folder, "score --model " + (folder / "model/model.safetensors").string() + " --data " +
+                  (folder / "new").string() + " --out " + (folder / "score").string() + " --quiet");
+  ASSERT_EQ(score.exit_code, 0) << score.out << score.err;
+  const nlohmann::json report = read_json(folder / "score/report.json");
+  for (const char* key : {"labels", "n", "accuracy", "balanced_accuracy", "macro_f1", "weighted_f1",
+                          "auc_macro", "per_class", "confusion_matrix", "binary"})
+    EXPECT_TRUE(report.contains(key)) << key;
+  EXPECT_EQ(report["labels"], nlohmann::json({"akiec", "mel", "nv"}));
+  EXPECT_EQ(report["n"], 8);
+  std::int64_t total = 0;
+  for (std::size_t truth = 0; truth < 3; ++truth) {
+    std::int64_t support = 0;
+    for (std::size_t predicted = 0; predicted < 3; ++predicted)
+      support += report["confusion_matrix"][truth][predicted].get<std::int64_t>();
+    total += support;
+    const std::string label = report["labels"][truth];
+    EXPECT_EQ(report["per_class"][label]["support"].get<std::int64_t>(), support) << label;
+    if (support > 0) {
+      EXPECT_NEAR(report["per_class"][label]["recall"].get<double>(),
+                  static_cast<double>(report["confusion_matrix"][truth][truth].get<std::int64_t>()) / support,
+                  1e-12);
+    }
+  }
+  EXPECT_EQ(total, 8);
+  EXPECT_TRUE(report["per_class"]["akiec"]["recall"].is_null());  // no akiec images in this set
+  // A folder that is not one of the model's labels is refused, by name.
+  fs::create_directories(folder / "new/bkl");
+  fs::copy_file(folder / "new/nv/0.png", folder / "new/bkl/0.png");
+  const ProgramRun unknown = run_dscope(
+      folder, "score --model " + (folder / "model/model.safetensors").string() + " --data " +
+                  (folder / "new").string() + " --out " + (folder / "score2").string() + " --quiet");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("bkl"), std::string::npos) << unknown.err;
+
+  // predict: a batch with an unreadable file and a folder, then one image on the terminal
+  folder.write_text("inputs/notes.txt", "not an image");
+  fs::copy_file(folder / "new/mel/1.jpg", folder / "inputs/lesion.jpg");
+  const ProgramRun batch = run_dscope(
+      folder, "predict --model " + (folder / "model/model.safetensors").string() + " --out " +
+                  (folder / "predictions.csv").string() + " " + (folder / "new/nv/0.png").string() + " " +
+                  (folder / "inputs").string() + " " + (folder / "missing.png").string());
+  ASSERT_EQ(batch.exit_code, 0) << batch.out << batch.err;
+  const data::CsvTable predictions = data::read_csv(folder / "predictions.csv");
+  EXPECT_EQ(predictions.header, (std::vector<std::string>{"path", "predicted", "akiec", "mel", "nv",
+                                                          "possible_cancer", "error"}));
+  ASSERT_EQ(predictions.records.size(), 4u);  // nv/0.png, inputs/lesion.jpg, inputs/notes.txt, missing.png
+  std::int64_t errors = 0;
+  for (const data::CsvRecord& row : predictions.records) {
+    if (row.fields[6].empty()) {
+      double sum = std::stod(row.fields[2]) + std::stod(row.fields[3]) + std::stod(row.fields[4]);
+      EXPECT_NEAR(sum, 1.0, 1e-4) << row.fields[0];
+      EXPECT_TRUE(row.fields[5] == "yes" || row.fields[5] == "no");
+    } else {
+      ++errors;
+      EXPECT_TRUE(row.fields[1].empty());
+    }
+  }
+  EXPECT_EQ(errors, 2);
+  const ProgramRun single =
+      run_dscope(folder, "predict --model " + (folder / "model/model.safetensors").string() + " " +
+                             (folder / "new/nv/0.png").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  EXPECT_NE(single.out.find("%"), std::string::npos) << single.out;
+  EXPECT_NE(single.out.find("threshold"), std::string::npos) << single.out;
+}
+
+TEST(Workbench, ClearErrorsForMissingModelsEmptyFoldersAndNonModels) {
+  testing::TempFolder folder;
+  const ProgramRun missing =
+      run_dscope(folder, "predict --model " + (folder / "absent.safetensors").string() + " x.png");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("absent.safetensors"), std::string::npos) << missing.err;
+  folder.write_text("fake.safetensors", "this is not a model");
+  const ProgramRun fake =
+      run_dscope(folder, "predict --model " + (folder / "fake.safetensors").string() + " x.png");
+  EXPECT_NE(fake.exit_code, 0);
+  EXPECT_NE(fake.err.find("fake.safetensors"), std::string::npos) << fake.err;
+  fs::create_directories(folder / "empty/a");
+  fs::create_directories(folder / "empty/b");
+  const ProgramRun empty = run_dscope(folder, "build --data " + (folder / "empty").string() + " --out " +
+                                                  (folder / "out").string() + " --quiet");
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.err.find("holds no images"), std::string::npos) << empty.err;
+}
+
+}  // namespace
+}  // namespace dscope::apps
