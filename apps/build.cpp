@@ -1,12 +1,14 @@
 // `dscope build`: a classifier from a folder of images, in one command. The quick mode trains one strong,
-// fixed recipe (apps/lib/build_recipe.h) within a time limit and writes the model, the split, the training
-// log and the held-out score into the output folder.
+// fixed recipe (apps/lib/build_recipe.h) within a time limit; the standard mode searches for the best recipe
+// (apps/lib/standard_build.h). Both write the model, the split, the training log and the held-out score
+// into the output folder.
 #include <cstdio>
 #include <memory>
 
 #include "apps/commands.h"
 #include "apps/lib/build_recipe.h"
 #include "apps/lib/progress.h"
+#include "apps/lib/standard_build.h"
 #include "tensor/error.h"
 
 namespace dscope::apps {
@@ -18,7 +20,66 @@ struct BuildCommand {
   std::string mode = "quick", device = "cpu";
   double time_limit_minutes = 15.0;
   bool quiet = false;
+  // standard mode
+  std::string budget;
+  HalvingOptions halving;
+  std::filesystem::path space_file;
 };
+
+// "2h", "90m", "45s", "1h30m" or a plain number of minutes → seconds.
+double parse_budget(const std::string& text) {
+  double seconds = 0.0, number = 0.0;
+  bool has_number = false;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t used = 0;
+    try {
+      number = std::stod(text.substr(i), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    DSCOPE_CHECK(used > 0 && number >= 0, ValueError, "--budget '", text,
+                 "' is not a duration like 2h, 90m or 1h30m");
+    i += used;
+    has_number = true;
+    const char unit = i < text.size() ? text[i] : 'm';
+    DSCOPE_CHECK(unit == 'h' || unit == 'm' || unit == 's', ValueError, "--budget '", text,
+                 "': the unit must be h, m or s");
+    seconds += number * (unit == 'h' ? 3600.0 : unit == 'm' ? 60.0 : 1.0);
+    if (i < text.size()) ++i;
+  }
+  DSCOPE_CHECK(has_number && seconds > 0, ValueError, "--budget '", text, "' must be a positive duration");
+  return seconds;
+}
+
+void print_scores(const BuildResult& result) {
+  const Scores& s = result.test;
+  std::printf("%s split (%lld images): accuracy %.3f, balanced accuracy %.3f, macro AUC %.3f\n",
+              result.scored_part.c_str(), static_cast<long long>(s.n), s.accuracy, s.balanced_accuracy,
+              s.auc_macro);
+  if (!s.binary.positive_labels.empty())
+    std::printf("possible cancer (threshold %.3f): sensitivity %.3f, specificity %.3f\n", s.binary.threshold,
+                s.binary.sensitivity, s.binary.specificity);
+}
+
+void run_standard(BuildCommand& command) {
+  StandardBuildOptions options;
+  options.build = command.options;
+  options.halving = command.halving;
+  if (!command.budget.empty()) options.halving.budget_seconds = parse_budget(command.budget);
+  if (!command.space_file.empty()) options.space = SearchSpace::from_file(command.space_file);
+  const StandardBuildResult result = run_standard_build(options);
+  std::printf("leaderboard: %s\n", (command.options.out / "leaderboard.md").string().c_str());
+  if (result.final_model.model.empty()) throw DivergenceError("standard build: every trial failed; no model");
+  if (result.final_model.test.n > 0) {
+    const TrialRecord& best = result.search.trials[static_cast<std::size_t>(result.search.best)];
+    std::printf("best: trial %lld, %s (validation %s %.3f)\n", static_cast<long long>(best.id),
+                best.recipe.describe().c_str(), options.halving.metric.c_str(), best.metric);
+    print_scores(result.final_model);
+  }
+  std::printf("model: %s\nreport: %s\n", result.final_model.model.string().c_str(),
+              (command.options.out / "report.md").string().c_str());
+}
 
 void run(BuildCommand& command) {
   DSCOPE_CHECK(
@@ -26,18 +87,13 @@ void run(BuildCommand& command) {
       "build: --device cuda is not available yet: this dscope has no CUDA kernels (train with --device cpu)");
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
+  if (command.mode == "standard") return run_standard(command);
   const BuildResult result = run_build(command.options, command.recipe);
-  const Scores& s = result.test;
   std::printf("built %s in %s: %lld epochs, best at epoch %lld (validation balanced accuracy %.3f)\n",
               result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
               static_cast<long long>(result.epochs_trained), static_cast<long long>(result.best_epoch),
               result.best_validation_balanced_accuracy);
-  std::printf("%s split (%lld images): accuracy %.3f, balanced accuracy %.3f, macro AUC %.3f\n",
-              result.scored_part.c_str(), static_cast<long long>(s.n), s.accuracy, s.balanced_accuracy,
-              s.auc_macro);
-  if (!s.binary.positive_labels.empty())
-    std::printf("possible cancer (threshold %.3f): sensitivity %.3f, specificity %.3f\n", s.binary.threshold,
-                s.binary.sensitivity, s.binary.specificity);
+  print_scores(result);
   std::printf("report: %s\n", (command.options.out / "report.md").string().c_str());
 }
 
@@ -58,8 +114,11 @@ void add_build_command(CLI::App& program) {
       ->check(CLI::ExistingFile);
   build->add_option("--out", command->options.out, "Output folder (model.safetensors, report.md, ...)")
       ->required();
-  build->add_option("--mode", command->mode, "quick: one strong recipe within --time-limit")
-      ->check(CLI::IsMember({"quick"}))
+  build
+      ->add_option(
+          "--mode", command->mode,
+          "quick: one strong recipe within --time-limit; standard: a search that picks the best recipe")
+      ->check(CLI::IsMember({"quick", "standard"}))
       ->capture_default_str();
   build
       ->add_option("--seed", command->options.seed,
@@ -83,6 +142,26 @@ void add_build_command(CLI::App& program) {
   build->add_option("--batch-size", command->recipe.batch_size, "Images per training step")
       ->check(CLI::Range(2, 4096))
       ->capture_default_str();
+  build->add_option("--depth", command->recipe.depth, "ResNet depth: 8, 14, 18, 34 or 50")
+      ->check(CLI::IsMember({8, 14, 18, 34, 50}))
+      ->capture_default_str();
+  build->add_option("--width", command->recipe.width_multiplier, "Width multiplier of every ResNet stage")
+      ->check(CLI::Range(0.25, 8.0))
+      ->capture_default_str();
+  build->add_option("--learning-rate", command->recipe.learning_rate, "Peak learning rate (SGD, Nesterov)")
+      ->check(CLI::Range(1e-5, 5.0))
+      ->capture_default_str();
+  build
+      ->add_option(
+          "--augment-strength", command->recipe.augment_strength,
+          "0: no augmentation .. 1: crops of 35-100% of the area, flips, quarter turns, colour jitter 20%")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  build
+      ->add_option("--class-weight-power", command->recipe.class_weight_power,
+                   "Loss weight of a class ~ 1/frequency^power: 0 none, 1 full inverse frequency")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   build
       ->add_option("--target-sensitivity", command->options.target_sensitivity,
                    "Sensitivity the possible-cancer threshold is chosen for, on the validation split")
@@ -93,6 +172,31 @@ void add_build_command(CLI::App& program) {
   build->add_option("--cache", command->options.cache_file,
                     "Keep the decoded images in this file, so the next build does not decode them again");
   build->add_flag("--quiet", command->quiet, "No progress bars");
+  CLI::Option_group* standard = build->add_option_group("standard mode", "The search of --mode standard");
+  standard->add_option(
+      "--budget", command->budget,
+      "Wall-time budget of the search, e.g. 2h, 90m, 1h30m (default: none; the search runs all trials)");
+  standard->add_option("--trials", command->halving.trials, "Configurations drawn for the first rung")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  standard
+      ->add_option("--metric", command->halving.metric, "What the search and the best epoch are chosen by")
+      ->check(CLI::IsMember({"balanced_accuracy", "macro_f1", "accuracy", "malignant_recall"}))
+      ->capture_default_str();
+  standard
+      ->add_option(
+          "--space", command->space_file,
+          "JSON file overriding the search space (e.g. {\"depths\": [8], \"input_sizes\": [64, 96]})")
+      ->check(CLI::ExistingFile);
+  standard->add_option("--eta", command->halving.eta, "Only the best 1/eta of each rung continues")
+      ->check(CLI::Range(2, 16))
+      ->capture_default_str();
+  standard->add_option("--rungs", command->halving.rungs, "Rungs of successive halving (1: random search)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  standard->add_option("--max-epochs", command->halving.max_epochs, "Epochs of the last rung")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   build->callback([command] { run(*command); });
 }
 

@@ -22,6 +22,7 @@
 #include "optim/param_groups.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "optim/training_state.h"
 #include "tensor/ops/cross_entropy.h"
 
 namespace dscope::apps {
@@ -187,183 +188,433 @@ double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& conf
          (static_cast<double>(train.images_per_epoch()) + static_cast<double>(validation_images) / 3.0);
 }
 
+data::LoaderOptions loader_options(const Recipe& recipe, const data::Normalization& normalization,
+                                   std::uint64_t seed, bool training) {
+  data::LoaderOptions options;
+  options.input_size = recipe.input_size;
+  options.normalization = normalization;
+  options.seed = seed;
+  if (training) {
+    options.batch_size = recipe.batch_size;
+    options.shuffle = true;
+    options.balanced = recipe.balanced_sampling;
+    options.augment = recipe.augment_strength > 0.0;
+    options.augmentation = data::AugmentOptions::with_strength(recipe.input_size, recipe.augment_strength);
+    options.drop_last = true;  // batch norm prefers full batches
+  } else {
+    options.batch_size = 128;
+  }
+  return options;
+}
+
+nn::ResNetConfig model_config(const Recipe& recipe, std::int64_t classes, std::uint64_t seed) {
+  nn::ResNetConfig config =
+      nn::resnet_config(recipe.depth, classes, nn::StemKind::Small, recipe.width_multiplier);
+  config.seed = seed;
+  return config;
+}
+
 }  // namespace
+
+nlohmann::json recipe_to_json(const Recipe& recipe) {
+  return {{"depth", recipe.depth},
+          {"width_multiplier", recipe.width_multiplier},
+          {"input_size", recipe.input_size},
+          {"optimizer", recipe.optimizer},
+          {"learning_rate", recipe.learning_rate},
+          {"weight_decay", recipe.weight_decay},
+          {"batch_size", recipe.batch_size},
+          {"epochs", recipe.epochs},
+          {"warmup_epochs", recipe.warmup_epochs},
+          {"augment_strength", recipe.augment_strength},
+          {"loss", recipe.loss},
+          {"class_weight_power", recipe.class_weight_power},
+          {"label_smoothing", recipe.label_smoothing},
+          {"focal_gamma", recipe.focal_gamma},
+          {"balanced_sampling", recipe.balanced_sampling}};
+}
+
+Recipe recipe_from_json(const nlohmann::json& json) {
+  Recipe recipe;
+  const auto read = [&](const char* name, auto& field) {
+    try {
+      field = json.at(name).get<std::remove_reference_t<decltype(field)>>();
+    } catch (const nlohmann::json::exception&) {
+      throw DataError(detail::concat("recipe: '", name, "' is missing or of the wrong type"));
+    }
+  };
+  read("depth", recipe.depth);
+  read("width_multiplier", recipe.width_multiplier);
+  read("input_size", recipe.input_size);
+  read("optimizer", recipe.optimizer);
+  read("learning_rate", recipe.learning_rate);
+  read("weight_decay", recipe.weight_decay);
+  read("batch_size", recipe.batch_size);
+  read("epochs", recipe.epochs);
+  read("warmup_epochs", recipe.warmup_epochs);
+  read("augment_strength", recipe.augment_strength);
+  read("loss", recipe.loss);
+  read("class_weight_power", recipe.class_weight_power);
+  read("label_smoothing", recipe.label_smoothing);
+  read("focal_gamma", recipe.focal_gamma);
+  read("balanced_sampling", recipe.balanced_sampling);
+  recipe.validate();
+  return recipe;
+}
+
+void check_selection_metric(const std::string& name) {
+  DSCOPE_CHECK(
+      name == "balanced_accuracy" || name == "macro_f1" || name == "accuracy" || name == "malignant_recall",
+      ValueError, "metric '", name,
+      "' is not one of balanced_accuracy, macro_f1, accuracy, malignant_recall");
+}
+
+double selection_metric(const std::string& name, const ConfusionMatrix& confusion,
+                        const std::vector<std::string>& labels,
+                        const std::vector<std::string>& positive_labels) {
+  check_selection_metric(name);
+  if (name == "accuracy") return confusion.accuracy();
+  if (name == "balanced_accuracy") return confusion.balanced_accuracy();
+  const std::int64_t classes = confusion.classes();
+  if (name == "macro_f1") {
+    double sum = 0.0;
+    std::int64_t counted = 0;
+    for (std::int64_t c = 0; c < classes; ++c) {
+      std::int64_t support = 0, predicted = 0;
+      for (std::int64_t other = 0; other < classes; ++other) {
+        support += confusion.count(c, other);
+        predicted += confusion.count(other, c);
+      }
+      if (support == 0) continue;
+      const auto hits = static_cast<double>(confusion.count(c, c));
+      sum += hits > 0 ? 2.0 * hits / static_cast<double>(support + predicted) : 0.0;
+      ++counted;
+    }
+    return counted > 0 ? sum / static_cast<double>(counted) : 0.0;
+  }
+  std::vector<bool> positive(static_cast<std::size_t>(classes), false);
+  for (std::int64_t c = 0; c < classes && c < static_cast<std::int64_t>(labels.size()); ++c)
+    positive[static_cast<std::size_t>(c)] =
+        std::find(positive_labels.begin(), positive_labels.end(), labels[static_cast<std::size_t>(c)]) !=
+        positive_labels.end();
+  std::int64_t positives = 0, flagged = 0;
+  for (std::int64_t truth = 0; truth < classes; ++truth) {
+    if (!positive[static_cast<std::size_t>(truth)]) continue;
+    for (std::int64_t predicted = 0; predicted < classes; ++predicted) {
+      positives += confusion.count(truth, predicted);
+      if (positive[static_cast<std::size_t>(predicted)]) flagged += confusion.count(truth, predicted);
+    }
+  }
+  return positives > 0 ? static_cast<double>(flagged) / static_cast<double>(positives) : 0.0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// BuildData
+
+BuildData::BuildData(const BuildOptions& options, std::int64_t input_size) : options_(options) {
+  DSCOPE_CHECK(options_.target_sensitivity > 0.0 && options_.target_sensitivity <= 1.0, ValueError,
+               "build: target sensitivity ", options_.target_sensitivity, " is outside (0, 1]");
+  fs::create_directories(options_.out);
+  std::FILE* log = options_.log;
+  dataset_ = import_dataset(options_.data, options_.metadata);
+  // Decode everything once; files that fail to decode leave the dataset, visibly, before the split.
+  const data::ImageCache& decoded = cache(input_size);
+  if (!decoded.note().empty()) std::fprintf(log, "note: %s\n", decoded.note().c_str());
+  dataset_ = dataset_.without(decoded.failures());
+  std::fprintf(log, "%s", dataset_.summary().c_str());
+  report_import_problems(dataset_, log, options_.out / "import_problems.csv");
+  const std::vector<std::int64_t> counts = dataset_.counts_per_label();
+  for (std::size_t label = 0; label < counts.size(); ++label)
+    DSCOPE_CHECK(counts[label] >= 2, DataError, "build: label '", dataset_.labels[label], "' has ",
+                 counts[label], " usable image", counts[label] == 1 ? "" : "s",
+                 "; every label needs at least 2 to be learnt");
+
+  const data::Split split = data::split_dataset(dataset_,
+                                                {1.0 - options_.validation_fraction - options_.test_fraction,
+                                                 options_.validation_fraction, options_.test_fraction},
+                                                options_.seed);
+  data::write_manifest(options_.out / "split.csv", dataset_, split);
+  for (std::size_t p = 0; p < 3; ++p)
+    parts_[p] = data::subset(dataset_, split.indices[p]);
+  DSCOPE_CHECK(parts_[0].samples.size() >= 2 && !parts_[1].samples.empty(), DataError,
+               "build: the split has ", parts_[0].samples.size(), " training and ", parts_[1].samples.size(),
+               " validation images; there are too few images to train and validate");
+  std::fprintf(log, "split (seed %llu): %zu train, %zu validation, %zu test images\n",
+               static_cast<unsigned long long>(options_.seed), parts_[0].samples.size(),
+               parts_[1].samples.size(), parts_[2].samples.size());
+
+  for (const std::string& label :
+       options_.positive_labels.empty() ? default_positive_labels() : options_.positive_labels) {
+    const bool known =
+        std::find(dataset_.labels.begin(), dataset_.labels.end(), label) != dataset_.labels.end();
+    DSCOPE_CHECK(known || options_.positive_labels.empty(), ValueError, "build: positive label '", label,
+                 "' is not one of the data's labels");
+    if (known) positives_.push_back(label);
+  }
+}
+
+const data::ImageCache& BuildData::cache(std::int64_t input_size) {
+  const std::int64_t side = data::cache_side_for_input(input_size);
+  const auto found = caches_.find(side);
+  if (found != caches_.end()) return found->second;
+  data::CacheOptions cache_options;
+  cache_options.shorter_side = side;
+  if (!options_.cache_file.empty())
+    cache_options.file = options_.cache_file.string() + (caches_.empty() ? "" : "." + std::to_string(side));
+  Progress decoding("decoding", static_cast<std::int64_t>(dataset_.samples.size()), options_.log);
+  if (options_.show_progress)
+    cache_options.progress = [&](std::int64_t done, std::int64_t) { decoding.update(done, done); };
+  data::ImageCache cache = data::ImageCache::build(dataset_, cache_options);
+  if (options_.show_progress) decoding.finish(cache.from_disk() > 0 ? "from the disk cache" : "");
+  return caches_.emplace(side, std::move(cache)).first->second;
+}
+
+const data::Normalization& BuildData::normalization(std::int64_t input_size) {
+  const auto found = normalizations_.find(input_size);
+  if (found != normalizations_.end()) return found->second;
+  return normalizations_.emplace(input_size, channel_statistics(cache(input_size), part(data::Part::Train)))
+      .first->second;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// RecipeTraining
+
+struct RecipeTraining::State {
+  BuildData& data;
+  Recipe recipe;
+  std::string metric;
+  nn::ResNet model;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  data::ImageLoader train, validation;
+  LossFunction loss;
+  nn::ModelCard card;
+  double best_value = -1.0;
+
+  State(BuildData& build, const Recipe& given, std::string metric_name)
+      : data(build),
+        recipe(given),
+        metric(std::move(metric_name)),
+        model(model_config(given, static_cast<std::int64_t>(build.dataset().labels.size()),
+                           build.options().seed)),
+        optimizer(make_optimizer(given, model)),
+        train(build.cache(given.input_size), build.part(data::Part::Train),
+              loader_options(given, build.normalization(given.input_size), build.options().seed, true)),
+        validation(build.cache(given.input_size), build.part(data::Part::Validation),
+                   loader_options(given, build.normalization(given.input_size), build.options().seed, false)),
+        loss(make_loss(given, build.part(data::Part::Train).counts_per_label())) {
+    const data::Normalization& normalization = build.normalization(given.input_size);
+    card.labels = build.dataset().labels;
+    card.input.height = card.input.width = given.input_size;
+    card.input.mean.assign(normalization.mean.begin(), normalization.mean.end());
+    card.input.stddev.assign(normalization.std.begin(), normalization.std.end());
+    card.training.seed = build.options().seed;
+  }
+};
+
+RecipeTraining::RecipeTraining(BuildData& data, const Recipe& recipe, fs::path folder, std::string metric)
+    : folder_(std::move(folder)) {
+  recipe.validate();
+  check_selection_metric(metric);
+  DSCOPE_CHECK(static_cast<std::int64_t>(data.part(data::Part::Train).samples.size()) >= recipe.batch_size,
+               DataError, "build: ", data.part(data::Part::Train).samples.size(),
+               " training images are fewer than one batch of ", recipe.batch_size);
+  fs::create_directories(folder_);
+  state_ = std::make_unique<State>(data, recipe, std::move(metric));
+  // A folder trained with another recipe is not this training's: start afresh rather than mix them.
+  const fs::path recipe_file = folder_ / "recipe.json";
+  const nlohmann::json recipe_json = recipe_to_json(recipe);
+  if (fs::exists(recipe_file)) {
+    std::ifstream in(recipe_file);
+    nlohmann::json stored;
+    try {
+      stored = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      stored = nullptr;
+    }
+    if (stored != recipe_json) {
+      for (const char* name : {"last.safetensors", "state.safetensors", "best.safetensors", "training.jsonl"})
+        fs::remove(folder_ / name);
+    }
+  }
+  std::ofstream(recipe_file) << recipe_json.dump(2) << '\n';
+
+  const fs::path last = folder_ / "last.safetensors", state = folder_ / "state.safetensors";
+  if (fs::exists(last) && fs::exists(state)) {
+    // Resume. A checkpoint cut short by a kill, or a model and state of different epochs, cannot be trusted:
+    // the training then starts over.
+    try {
+      const nn::ModelCard card = nn::load_model(last, state_->model);
+      const optim::TrainingProgress progress = optim::load_training_state(state, *state_->optimizer, {});
+      DSCOPE_CHECK(card.training.epochs == progress.epoch, DataError,
+                   "model and state are of different epochs");
+      epochs_done_ = progress.epoch;
+      best_epoch_ = static_cast<std::int64_t>(progress.values.at("best_epoch"));
+      state_->best_value = progress.values.at("best_value");
+      best_validation_ = nn::read_model_card(best_model()).training.best_validation;
+    } catch (const Error& error) {
+      std::fprintf(data.options().log,
+                   "note: the checkpoint in %s cannot be resumed (%s); training it again\n",
+                   folder_.string().c_str(), error.what());
+      state_ = std::make_unique<State>(data, recipe, state_->metric);
+      epochs_done_ = best_epoch_ = 0;
+      best_validation_.clear();
+      fs::remove(folder_ / "training.jsonl");
+    }
+  } else {
+    fs::remove(folder_ / "training.jsonl");
+  }
+}
+
+RecipeTraining::~RecipeTraining() = default;
+
+double RecipeTraining::train_until(std::int64_t epochs) {
+  State& s = *state_;
+  epochs = std::min(epochs, s.recipe.epochs);
+  if (epochs <= epochs_done_) return s.best_value;
+  const BuildOptions& options = s.data.options();
+  TrainerOptions trainer_options;
+  trainer_options.epochs = epochs;
+  trainer_options.log_path = training_log().string();
+  trainer_options.show_progress = options.show_progress;
+  trainer_options.progress_stream = options.log;
+  Trainer trainer(s.model, *s.optimizer, s.loss, trainer_options);
+  // The schedule is planned for the recipe's full length, so stopping at a rung and continuing later
+  // follows the same curve as one uninterrupted run.
+  const std::int64_t steps_per_epoch = s.train.batches_per_epoch();
+  trainer.set_schedule(optim::WarmupCosineSchedule(
+      s.recipe.learning_rate, s.recipe.epochs * steps_per_epoch,
+      std::min(s.recipe.warmup_epochs, s.recipe.epochs - 1) * steps_per_epoch, 0.0f, 0.1f));
+  trainer.on_epoch_end([&](const EpochMetrics& metrics) {
+    const double value =
+        selection_metric(s.metric, metrics.validation_confusion, s.card.labels, s.data.positive_labels());
+    s.card.training.epochs = metrics.epoch;
+    if (value > s.best_value) {
+      s.best_value = value;
+      best_epoch_ = metrics.epoch;
+      best_validation_ = {{"balanced_accuracy", metrics.validation_balanced_accuracy},
+                          {"accuracy", metrics.validation_accuracy},
+                          {"loss", metrics.validation_loss},
+                          {s.metric, value}};
+      s.card.training.best_epoch = metrics.epoch;
+      s.card.training.best_validation = best_validation_;
+      nn::save_model(best_model(), s.model, s.card);
+    }
+    epochs_done_ = metrics.epoch;
+    nn::save_model(folder_ / "last.safetensors", s.model, s.card);
+    optim::TrainingProgress progress;
+    progress.epoch = metrics.epoch;
+    progress.step = s.optimizer->steps_taken();
+    progress.values = {{"best_epoch", static_cast<double>(best_epoch_)}, {"best_value", s.best_value}};
+    optim::save_training_state(folder_ / "state.safetensors", *s.optimizer, progress, {});
+  });
+  trainer.fit(s.train, &s.validation, epochs_done_);
+  return s.best_value;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// finish_build and the quick build
+
+BuildResult finish_build(BuildData& data, const fs::path& trained_model, const fs::path& training_log,
+                         const std::string& notes) {
+  const BuildOptions& options = data.options();
+  nn::LoadedResNet loaded = nn::load_resnet(trained_model);
+  nn::ModelCard card = loaded.card;
+  const std::vector<std::string>& labels = data.dataset().labels;
+  const std::vector<std::string>& positives = data.positive_labels();
+  const data::ImageCache& cache = data.cache(card.input.height);
+  const fs::path model_path = options.out / "model.safetensors";
+  // The possible-cancer threshold: chosen on validation for the target sensitivity, stored in the model.
+  card.decision = {};
+  if (!positives.empty()) {
+    const Classifier classifier(trained_model);
+    const data::Dataset& validation = data.part(data::Part::Validation);
+    const std::vector<double> score =
+        positive_probability(labels, classifier.probabilities(images_of(cache, validation)), positives);
+    std::vector<bool> positive;
+    for (const data::Sample& sample : validation.samples)
+      positive.push_back(std::find(positives.begin(), positives.end(),
+                                   labels[static_cast<std::size_t>(sample.label)]) != positives.end());
+    card.decision = {"possible_cancer", positives,
+                     threshold_for_sensitivity(score, positive, options.target_sensitivity),
+                     options.target_sensitivity};
+  }
+  nn::save_model(model_path, *loaded.model, card);
+  const fs::path log_copy = options.out / "training.jsonl";
+  if (fs::exists(training_log) && fs::absolute(training_log) != fs::absolute(log_copy))
+    fs::copy_file(training_log, log_copy, fs::copy_options::overwrite_existing);
+
+  // The held-out score, exactly as `dscope score` computes it: from the saved file.
+  BuildResult result;
+  result.model = model_path;
+  result.epochs_trained = card.training.epochs;
+  result.best_epoch = card.training.best_epoch;
+  const auto balanced = card.training.best_validation.find("balanced_accuracy");
+  result.best_validation_balanced_accuracy =
+      balanced == card.training.best_validation.end() ? 0.0 : balanced->second;
+  result.threshold = card.decision.threshold;
+  const bool has_test = !data.part(data::Part::Test).samples.empty();
+  const data::Dataset& scored = data.part(has_test ? data::Part::Test : data::Part::Validation);
+  result.scored_part = has_test ? "test" : "validation";
+  const Classifier classifier(model_path);
+  result.test = compute_scores(labels, classifier.probabilities(images_of(cache, scored)), labels_of(scored),
+                               positives, result.threshold);
+  ReportContext context;
+  context.title = "dscope build: score on the held-out " + result.scored_part + " split";
+  context.model = model_path.string();
+  context.data = options.data.string() +
+                 (options.metadata.empty() ? "" : " with " + options.metadata.string()) + " (" +
+                 result.scored_part + " split of " + (options.out / "split.csv").string() + ")";
+  context.training_log = log_copy;
+  std::ostringstream text;
+  text << notes;
+  if (!positives.empty())
+    text << " The possible-cancer threshold " << result.threshold
+         << " was chosen on the validation split for a sensitivity of at least " << options.target_sensitivity
+         << ".";
+  context.notes = text.str();
+  write_report(options.out, result.test, context);
+  return result;
+}
 
 BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
   const Clock::time_point start = Clock::now();
   Recipe recipe = given_recipe;
   recipe.validate();
-  DSCOPE_CHECK(options.target_sensitivity > 0.0 && options.target_sensitivity <= 1.0, ValueError,
-               "build: target sensitivity ", options.target_sensitivity, " is outside (0, 1]");
-  fs::create_directories(options.out);
-  std::FILE* log = options.log;
-
-  // Import, then decode everything once; files that fail to decode leave the dataset visibly.
-  data::Dataset dataset = import_dataset(options.data, options.metadata);
-  data::CacheOptions cache_options;
-  cache_options.shorter_side = data::cache_side_for_input(recipe.input_size);
-  cache_options.file = options.cache_file;
-  Progress decoding("decoding", static_cast<std::int64_t>(dataset.samples.size()), log);
-  if (options.show_progress)
-    cache_options.progress = [&](std::int64_t done, std::int64_t) { decoding.update(done, done); };
-  const data::ImageCache cache = data::ImageCache::build(dataset, cache_options);
-  if (options.show_progress) decoding.finish(cache.from_disk() > 0 ? "from the disk cache" : "");
-  if (!cache.note().empty()) std::fprintf(log, "note: %s\n", cache.note().c_str());
-  dataset = dataset.without(cache.failures());
-  std::fprintf(log, "%s", dataset.summary().c_str());
-  report_import_problems(dataset, log, options.out / "import_problems.csv");
-  const std::vector<std::int64_t> counts = dataset.counts_per_label();
-  for (std::size_t label = 0; label < counts.size(); ++label)
-    DSCOPE_CHECK(counts[label] >= 2, DataError, "build: label '", dataset.labels[label], "' has ",
-                 counts[label], " usable image", counts[label] == 1 ? "" : "s",
-                 "; every label needs at least 2 to be learnt");
-
-  // Split by lesion, stratified by label, and write the manifest.
-  const data::Split split = data::split_dataset(dataset,
-                                                {1.0 - options.validation_fraction - options.test_fraction,
-                                                 options.validation_fraction, options.test_fraction},
-                                                options.seed);
-  data::write_manifest(options.out / "split.csv", dataset, split);
-  const data::Dataset train = data::subset(dataset, split[data::Part::Train]);
-  const data::Dataset validation = data::subset(dataset, split[data::Part::Validation]);
-  const data::Dataset test = data::subset(dataset, split[data::Part::Test]);
-  DSCOPE_CHECK(
-      static_cast<std::int64_t>(train.samples.size()) >= recipe.batch_size && !validation.samples.empty(),
-      DataError, "build: the split has ", train.samples.size(), " training and ", validation.samples.size(),
-      " validation images; training needs at least one batch (", recipe.batch_size,
-      ") and validation at least one image");
-  std::fprintf(log, "split (seed %llu): %zu train, %zu validation, %zu test images\n",
-               static_cast<unsigned long long>(options.seed), train.samples.size(), validation.samples.size(),
-               test.samples.size());
-
-  // The binary decision: the positive labels this dataset has.
-  std::vector<std::string> positives;
-  for (const std::string& label :
-       options.positive_labels.empty() ? default_positive_labels() : options.positive_labels) {
-    const bool known = std::find(dataset.labels.begin(), dataset.labels.end(), label) != dataset.labels.end();
-    DSCOPE_CHECK(known || options.positive_labels.empty(), ValueError, "build: positive label '", label,
-                 "' is not one of the data's labels");
-    if (known) positives.push_back(label);
-  }
-
-  const data::Normalization normalization = channel_statistics(cache, train);
-  data::LoaderOptions train_options;
-  train_options.input_size = recipe.input_size;
-  train_options.batch_size = recipe.batch_size;
-  train_options.shuffle = true;
-  train_options.balanced = recipe.balanced_sampling;
-  train_options.augment = recipe.augment_strength > 0.0;
-  train_options.augmentation =
-      data::AugmentOptions::with_strength(recipe.input_size, recipe.augment_strength);
-  train_options.normalization = normalization;
-  train_options.drop_last = true;
-  train_options.seed = options.seed;
-  data::LoaderOptions evaluation_options = train_options;
-  evaluation_options.shuffle = evaluation_options.balanced = evaluation_options.augment = false;
-  evaluation_options.drop_last = false;
-  evaluation_options.batch_size = 128;
-  data::ImageLoader train_loader(cache, train, train_options);
-  data::ImageLoader validation_loader(cache, validation, evaluation_options);
-
-  nn::ResNetConfig config = nn::resnet_config(recipe.depth, static_cast<std::int64_t>(dataset.labels.size()),
-                                              nn::StemKind::Small, recipe.width_multiplier);
-  config.seed = options.seed;
+  BuildData data(options, recipe.input_size);
   if (options.time_limit_seconds > 0.0) {
-    const double epoch_seconds = estimate_epoch_seconds(recipe, config, train_loader,
-                                                        static_cast<std::int64_t>(validation.samples.size()));
+    data::ImageLoader probe_loader(
+        data.cache(recipe.input_size), data.part(data::Part::Train),
+        loader_options(recipe, data.normalization(recipe.input_size), options.seed, true));
+    const double epoch_seconds = estimate_epoch_seconds(
+        recipe, model_config(recipe, static_cast<std::int64_t>(data.dataset().labels.size()), options.seed),
+        probe_loader, static_cast<std::int64_t>(data.part(data::Part::Validation).samples.size()));
     const double left = options.time_limit_seconds * 0.9 - seconds_since(start);
     const auto fit = std::max<std::int64_t>(1, static_cast<std::int64_t>(left / epoch_seconds));
     if (fit < recipe.epochs) {
-      std::fprintf(log, "time limit: an epoch takes about %.0f s here, so %lld of %lld epochs fit in %s\n",
+      std::fprintf(options.log,
+                   "time limit: an epoch takes about %.0f s here, so %lld of %lld epochs fit in %s\n",
                    epoch_seconds, static_cast<long long>(fit), static_cast<long long>(recipe.epochs),
                    Progress::format_duration(options.time_limit_seconds).c_str());
       recipe.epochs = fit;
     }
   }
-  std::fprintf(log, "recipe: %s\n", recipe.describe().c_str());
-
-  nn::ResNet model(config);
-  auto optimizer = make_optimizer(recipe, model);
-  TrainerOptions trainer_options;
-  trainer_options.epochs = recipe.epochs;
-  trainer_options.selection = SelectionMetric::BalancedAccuracy;
-  trainer_options.log_path = (options.out / "training.jsonl").string();
-  trainer_options.show_progress = options.show_progress;
-  trainer_options.progress_stream = log;
-  fs::remove(trainer_options.log_path);
-  Trainer trainer(model, *optimizer, make_loss(recipe, train.counts_per_label()), trainer_options);
-  const std::int64_t steps_per_epoch = train_loader.batches_per_epoch();
-  const optim::WarmupCosineSchedule schedule(
-      recipe.learning_rate, recipe.epochs * steps_per_epoch,
-      std::min(recipe.warmup_epochs, recipe.epochs - 1) * steps_per_epoch, 0.0f, 0.1f);
-  trainer.set_schedule(schedule);
-
-  nn::ModelCard card;
-  card.labels = dataset.labels;
-  card.input.height = card.input.width = recipe.input_size;
-  card.input.mean.assign(normalization.mean.begin(), normalization.mean.end());
-  card.input.stddev.assign(normalization.std.begin(), normalization.std.end());
-  card.training.seed = options.seed;
-  const fs::path model_path = options.out / "model.safetensors";
-  trainer.on_best([&](const EpochMetrics& metrics) {
-    card.training.epochs = metrics.epoch;
-    card.training.best_epoch = metrics.epoch;
-    card.training.best_validation = {{"balanced_accuracy", metrics.validation_balanced_accuracy},
-                                     {"accuracy", metrics.validation_accuracy},
-                                     {"loss", metrics.validation_loss}};
-    nn::save_model(model_path, model, card);
-  });
-  const TrainingSummary summary = trainer.fit(train_loader, &validation_loader);
-
-  // The possible-cancer threshold: chosen on validation for the target sensitivity, stored in the model.
+  std::fprintf(options.log, "recipe: %s\n", recipe.describe().c_str());
+  const fs::path checkpoints = options.out / "checkpoints";
+  fs::remove_all(checkpoints);  // a quick build always starts afresh
   BuildResult result;
-  result.model = model_path;
-  result.epochs_trained = static_cast<std::int64_t>(summary.history.size());
-  result.best_epoch = summary.best_epoch;
-  result.best_validation_balanced_accuracy = summary.best_value;
-  nn::load_model(model_path, model);
-  card.training.epochs = result.epochs_trained;
-  if (!positives.empty()) {
-    card.decision = {"possible_cancer", positives, 0.5, options.target_sensitivity};
-    nn::save_model(model_path, model, card);
-    const Classifier classifier(model_path);
-    const std::vector<float> probabilities = classifier.probabilities(images_of(cache, validation));
-    const std::vector<double> score = positive_probability(dataset.labels, probabilities, positives);
-    std::vector<bool> positive;
-    for (const data::Sample& sample : validation.samples)
-      positive.push_back(std::find(positives.begin(), positives.end(),
-                                   dataset.labels[static_cast<std::size_t>(sample.label)]) !=
-                         positives.end());
-    card.decision.threshold = threshold_for_sensitivity(score, positive, options.target_sensitivity);
+  {
+    RecipeTraining training(data, recipe, checkpoints);
+    training.train_until(recipe.epochs);
+    std::ostringstream notes;
+    notes << "Built with `" << recipe.describe() << "`, seed " << options.seed << ": "
+          << training.epochs_done() << " epochs, the weights of epoch " << training.best_epoch()
+          << " (best validation balanced accuracy). Split: " << data.part(data::Part::Train).samples.size()
+          << " train, " << data.part(data::Part::Validation).samples.size() << " validation, "
+          << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion.";
+    result = finish_build(data, training.best_model(), training.training_log(), notes.str());
+    result.epochs_trained = training.epochs_done();
   }
-  result.threshold = card.decision.threshold;
-  nn::save_model(model_path, model, card);
-
-  // The held-out score, exactly as `dscope score` computes it: from the saved file.
-  const bool has_test = !test.samples.empty();
-  const data::Dataset& scored = has_test ? test : validation;
-  result.scored_part = has_test ? "test" : "validation";
-  const Classifier classifier(model_path);
-  result.test = compute_scores(dataset.labels, classifier.probabilities(images_of(cache, scored)),
-                               labels_of(scored), positives, result.threshold);
-  ReportContext context;
-  context.title = "dscope build: score on the held-out " + result.scored_part + " split";
-  context.model = model_path.string();
-  context.data = (options.data / options.metadata.filename()).string() + " (" + result.scored_part +
-                 " split of " + (options.out / "split.csv").string() + ")";
-  context.training_log = trainer_options.log_path;
-  std::ostringstream notes;
-  notes << "Built with `" << recipe.describe() << "`, seed " << options.seed << ": " << result.epochs_trained
-        << " epochs, best validation balanced accuracy " << result.best_validation_balanced_accuracy
-        << " at epoch " << result.best_epoch << ". Split: " << train.samples.size() << " train, "
-        << validation.samples.size() << " validation, " << test.samples.size()
-        << " test images, grouped by lesion.";
-  if (!positives.empty())
-    notes << " The possible-cancer threshold " << result.threshold
-          << " was chosen on the validation split for a "
-          << "sensitivity of at least " << options.target_sensitivity << ".";
-  context.notes = notes.str();
-  write_report(options.out, result.test, context);
+  fs::remove_all(checkpoints);
   result.seconds = seconds_since(start);
   return result;
 }

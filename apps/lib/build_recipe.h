@@ -1,10 +1,13 @@
 // Building a classifier from a folder of images: import, split, decode, train, choose the possible-cancer
-// threshold, save, score. `dscope build` runs it once with the quick recipe; the standard build runs it
-// for each configuration of its search.
+// threshold, save, score. `dscope build --mode quick` trains one recipe; the standard build
+// (apps/lib/standard_build.h) trains many, rung by rung, with the same three stages:
+//   BuildData       import, decode once, lesion-grouped split (shared by every recipe of a build);
+//   RecipeTraining  one recipe's training, resumable at any epoch, keeping its best epoch's weights;
+//   finish_build    the possible-cancer threshold on validation, the final model file, the test score.
 //
 // The output folder receives:
-//   model.safetensors   the best epoch's weights (by validation balanced accuracy) with a full model card:
-//                       labels, input size and normalisation, the possible-cancer threshold, training summary
+//   model.safetensors   the best epoch's weights with a full model card: labels, input size and
+//                       normalisation, the possible-cancer threshold, training summary
 //   split.csv           the lesion-grouped train / validation / test split (path, label, group, split)
 //   training.jsonl      one line of metrics per epoch
 //   import_problems.csv every file or metadata row that was skipped, and why (only when there were some)
@@ -14,11 +17,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "apps/lib/scores.h"
+#include "apps/lib/trainer.h"
 #include "data/dataset.h"
+#include "data/image_cache.h"
+#include "data/image_transforms.h"
+#include "data/split.h"
 
 namespace dscope::apps {
 
@@ -49,6 +59,10 @@ struct Recipe {
   std::string describe() const;
 };
 
+nlohmann::json recipe_to_json(const Recipe& recipe);
+// Throws DataError naming the field when one is missing or of the wrong type, ValueError when invalid.
+Recipe recipe_from_json(const nlohmann::json& json);
+
 struct BuildOptions {
   std::filesystem::path data;      // label folders, or the HAM10000 images folder when metadata is set
   std::filesystem::path metadata;  // HAM10000_metadata.csv; empty: `data` holds label folders
@@ -60,9 +74,78 @@ struct BuildOptions {
   // The quick build's time budget: when the first batches show that `epochs` would not fit in this many
   // seconds, fewer epochs are trained (and the log says so). 0: no limit.
   double time_limit_seconds = 0.0;
-  std::filesystem::path cache_file;  // optional disk cache of the decoded images
+  std::filesystem::path cache_file;  // optional disk cache of the decoded images (per input size)
   bool show_progress = true;
-  std::FILE* log = stderr;  // progress and messages; the final summary goes here too
+  std::FILE* log = stderr;  // progress and messages
+};
+
+// The dataset a build or a score reads: label folders, or HAM10000 when metadata is given.
+data::Dataset import_dataset(const std::filesystem::path& data, const std::filesystem::path& metadata,
+                             const std::vector<std::string>& known_labels = {});
+// Prints an import's problems (the first `limit`, then how many more) and writes all of them as CSV
+// (where, reason) into `csv` when it is not empty and there are any.
+void report_import_problems(const data::Dataset& dataset, std::FILE* log, const std::filesystem::path& csv,
+                            std::size_t limit = 10);
+
+// The data of a build: imported, decoded (files that fail are removed and reported), split by lesion and
+// label (split.csv written to the output folder).
+class BuildData {
+ public:
+  // Decodes at the cache size for `input_size` first; other input sizes are decoded when first asked for.
+  BuildData(const BuildOptions& options, std::int64_t input_size);
+
+  const BuildOptions& options() const { return options_; }
+  const data::Dataset& dataset() const { return dataset_; }
+  const data::Dataset& part(data::Part part) const { return parts_[static_cast<std::size_t>(part)]; }
+  const std::vector<std::string>& positive_labels() const { return positives_; }
+  // The decoded images for a network input of `input_size`, and the training images' channel statistics.
+  const data::ImageCache& cache(std::int64_t input_size);
+  const data::Normalization& normalization(std::int64_t input_size);
+
+ private:
+  BuildOptions options_;
+  data::Dataset dataset_;
+  std::array<data::Dataset, 3> parts_;
+  std::vector<std::string> positives_;
+  std::map<std::int64_t, data::ImageCache> caches_;  // by cache side
+  std::map<std::int64_t, data::Normalization> normalizations_;
+};
+
+// The selection metrics a build can choose its best epoch (and a search its best trial) by, from a
+// validation confusion matrix: balanced_accuracy, macro_f1, accuracy, malignant_recall (the share of
+// images of positive labels predicted as one of the positive labels).
+double selection_metric(const std::string& name, const ConfusionMatrix& confusion,
+                        const std::vector<std::string>& labels,
+                        const std::vector<std::string>& positive_labels);
+// ValueError unless `name` is one of the four.
+void check_selection_metric(const std::string& name);
+
+// One recipe's training in a folder of its own: checkpoints after every epoch (last.safetensors and
+// state.safetensors: weights, optimizer state, progress) so that train_until() can be called again later,
+// in this process or another, and continues where it stopped; best.safetensors holds the best epoch's
+// weights by the selection metric; training.jsonl the epochs' metrics.
+class RecipeTraining {
+ public:
+  RecipeTraining(BuildData& data, const Recipe& recipe, std::filesystem::path folder,
+                 std::string metric = "balanced_accuracy");
+  ~RecipeTraining();
+
+  // Trains until `epochs` epochs are done (at most recipe.epochs), resuming from the folder. Returns the
+  // best value of the metric so far. Throws DivergenceError when the loss stops being finite.
+  double train_until(std::int64_t epochs);
+  std::int64_t epochs_done() const { return epochs_done_; }
+  std::int64_t best_epoch() const { return best_epoch_; }
+  // Validation metrics of the best epoch: accuracy, balanced_accuracy, loss, and the selection metric.
+  const std::map<std::string, double>& best_validation() const { return best_validation_; }
+  std::filesystem::path best_model() const { return folder_ / "best.safetensors"; }
+  std::filesystem::path training_log() const { return folder_ / "training.jsonl"; }
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::filesystem::path folder_;
+  std::int64_t epochs_done_ = 0, best_epoch_ = 0;
+  std::map<std::string, double> best_validation_;
 };
 
 struct BuildResult {
@@ -75,14 +158,14 @@ struct BuildResult {
   double seconds = 0.0;
 };
 
-// The dataset a build or a score reads: label folders, or HAM10000 when metadata is given.
-data::Dataset import_dataset(const std::filesystem::path& data, const std::filesystem::path& metadata,
-                             const std::vector<std::string>& known_labels = {});
-// Prints an import's problems (the first `limit`, then how many more) and writes all of them as CSV
-// (where, reason) into `csv` when it is not empty and there are any.
-void report_import_problems(const data::Dataset& dataset, std::FILE* log, const std::filesystem::path& csv,
-                            std::size_t limit = 10);
+// From a trained model file (a RecipeTraining's best.safetensors): chooses the possible-cancer threshold on
+// the validation split, writes DIR/model.safetensors, copies the training log to DIR/training.jsonl, and
+// scores the test split into DIR/report.*. `notes` goes into report.md.
+BuildResult finish_build(BuildData& data, const std::filesystem::path& trained_model,
+                         const std::filesystem::path& training_log, const std::string& notes);
 
+// The quick build: BuildData, one RecipeTraining (epochs cut to fit options.time_limit_seconds),
+// finish_build.
 BuildResult run_build(const BuildOptions& options, const Recipe& recipe);
 
 }  // namespace dscope::apps

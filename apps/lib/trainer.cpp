@@ -143,6 +143,7 @@ TrainingSummary Trainer::fit(BatchSource& train, BatchSource* validation, std::i
       metrics.validation_loss = loss = evaluation.loss;
       metrics.validation_accuracy = accuracy = evaluation.confusion.accuracy();
       metrics.validation_balanced_accuracy = balanced = evaluation.confusion.balanced_accuracy();
+      metrics.validation_confusion = evaluation.confusion;
     }
     metrics.selection_value = options_.selection == SelectionMetric::Loss       ? loss
                               : options_.selection == SelectionMetric::Accuracy ? accuracy

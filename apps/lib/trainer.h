@@ -43,6 +43,7 @@ struct EpochMetrics {
   double train_loss = 0.0, train_accuracy = 0.0;
   bool has_validation = false;
   double validation_loss = 0.0, validation_accuracy = 0.0, validation_balanced_accuracy = 0.0;
+  ConfusionMatrix validation_confusion{1};  // for other metrics (macro F1, recall of a group of labels)
   double seconds = 0.0, images_per_second = 0.0;
   // The value of the selection metric this epoch (on validation when there is one).
   double selection_value = 0.0;

@@ -10,6 +10,7 @@
 
 #include "data/csv.h"
 #include "nn/checkpoint.h"
+#include "tests/apps/synthetic_folders.h"
 #include "tests/data/temp_folder.h"
 
 namespace dscope::apps {
@@ -38,30 +39,6 @@ ProgramRun run_dscope(const testing::TempFolder& folder, const std::string& argu
   return run;
 }
 
-// Three labels that a tiny network can tell apart in a few epochs: mostly red, mostly green, mostly blue
-// images with noise, 20 per label, as PNG (24×24) and JPEG (30×20), so resizing and decoding are exercised.
-void write_dataset(const testing::TempFolder& folder, const std::string& root, int per_label) {
-  const char* labels[] = {"akiec", "mel", "nv"};
-  std::uint32_t state = 12345;
-  const auto noise = [&] {
-    state = state * 1664525u + 1013904223u;
-    return static_cast<int>(state >> 27);  // 0..31
-  };
-  for (int label = 0; label < 3; ++label)
-    for (int i = 0; i < per_label; ++i) {
-      const bool png = i % 2 == 0;
-      data::Image image(png ? 24 : 30, png ? 24 : 20);
-      for (std::int64_t p = 0; p < image.width * image.height; ++p)
-        for (int c = 0; c < 3; ++c)
-          image.pixels[static_cast<std::size_t>(p * 3 + c)] =
-              static_cast<std::uint8_t>((c == label ? 180 : 40) + noise());
-      const fs::path file =
-          folder / (root + "/" + labels[label] + "/" + std::to_string(i) + (png ? ".png" : ".jpg"));
-      fs::create_directories(file.parent_path());
-      data::write_image(file, image);
-    }
-}
-
 nlohmann::json read_json(const fs::path& file) {
   std::ifstream in(file);
   return nlohmann::json::parse(in);
@@ -69,7 +46,7 @@ nlohmann::json read_json(const fs::path& file) {
 
 TEST(Workbench, BuildScorePredict) {
   testing::TempFolder folder;
-  write_dataset(folder, "train", 20);
+  testing::write_colour_folders(folder, "train", 20);
   folder.write_text("train/mel/broken.jpg", "not a JPEG at all");
 
   // build
@@ -93,7 +70,7 @@ TEST(Workbench, BuildScorePredict) {
   EXPECT_EQ(split.records.size(), 60u);  // the broken file is not in the split
 
   // score: two of the three labels, so the folders are not in the model's order of three
-  write_dataset(folder, "new", 4);
+  testing::write_colour_folders(folder, "new", 4);
   fs::remove_all(folder / "new/akiec");
   const ProgramRun score = run_dscope(
       folder, "score --model " + (folder / "model/model.safetensors").string() + " --data " +
