@@ -47,7 +47,9 @@ std::string Dataset::summary() const {
     width = std::max(width, label.size());
   out << samples.size() << " images in " << labels.size() << " labels\n";
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    out << "  " << labels[i] << std::string(width - labels[i].size(), ' ') << "  " << counts[i];
+    const std::string count = std::to_string(counts[i]);
+    out << "  " << labels[i] << std::string(width - labels[i].size(), ' ')
+        << std::string(2 + std::to_string(samples.size()).size() - count.size(), ' ') << count;
     if (!samples.empty())
       out << "  ("
           << (100 * counts[i] + static_cast<std::int64_t>(samples.size()) / 2) /

@@ -1,6 +1,5 @@
 #include "apps/lib/standard_build.h"
 
-#include <chrono>
 #include <optional>
 #include <sstream>
 
@@ -14,7 +13,6 @@ StandardBuildResult run_standard_build(const StandardBuildOptions& given) {
   StandardBuildOptions options = given;
   options.halving.seed = options.build.seed;
   check_selection_metric(options.halving.metric);
-  const auto start = std::chrono::steady_clock::now();
   std::FILE* log = options.build.log;
   fs::create_directories(options.build.out);
 
@@ -42,32 +40,36 @@ StandardBuildResult run_standard_build(const StandardBuildOptions& given) {
     record.validation = training.best_validation();
     return value;
   };
-  const std::int64_t total_trials = options.halving.trials;
   options.halving.log = log;
   options.halving.on_trial_done = [&, outer = given.halving.on_trial_done](
-                                      const std::vector<TrialRecord>& trials) {
-    std::int64_t done = 0, failed = 0, best = -1;
+                                      const std::vector<TrialRecord>& trials, double elapsed) {
+    std::int64_t done = 0, running = 0, left = 0, failed = 0;
+    const TrialRecord* best = nullptr;
     for (const TrialRecord& trial : trials) {
-      if (trial.status == "failed") ++failed;
-      if (trial.rung >= 0 && trial.status != "failed") {
+      if (trial.status == "in_progress")
+        ++running;
+      else if (trial.status == "pending" || trial.status == "out_of_budget")
+        ++left;
+      else
         ++done;
-        if (best < 0 || trial.metric > trials[static_cast<std::size_t>(best)].metric) best = trial.id;
-      }
+      if (trial.status == "failed") ++failed;
+      if (trial.rung >= 0 && trial.status != "failed" && (best == nullptr || ranks_before(trial, *best)))
+        best = &trial;
     }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(log, "search: %lld of %lld trials started, %lld failed; best so far %s",
-                 static_cast<long long>(done + failed), static_cast<long long>(total_trials),
-                 static_cast<long long>(failed),
-                 best < 0 ? "none"
-                          : detail::concat("trial ", best, " (", options.halving.metric, " ",
-                                           trials[static_cast<std::size_t>(best)].metric, ")")
-                                .c_str());
+    std::fprintf(log, "search: %lld done (%lld failed), %lld between rungs, %lld not started; best so far ",
+                 static_cast<long long>(done), static_cast<long long>(failed),
+                 static_cast<long long>(running), static_cast<long long>(left));
+    if (best == nullptr)
+      std::fprintf(log, "none");
+    else
+      std::fprintf(log, "trial %lld (rung %lld, %s %.4f)", static_cast<long long>(best->id),
+                   static_cast<long long>(best->rung), options.halving.metric.c_str(), best->metric);
     if (options.halving.budget_seconds > 0)
       std::fprintf(
           log, "; %s of the budget left",
           Progress::format_duration(std::max(0.0, options.halving.budget_seconds - elapsed)).c_str());
     std::fputc('\n', log);
-    if (outer) outer(trials);
+    if (outer) outer(trials, elapsed);
   };
 
   StandardBuildResult result;

@@ -75,15 +75,15 @@ void save_state(const fs::path& file, const Json& signature_json, double elapsed
   fs::rename(partial, file);
 }
 
-bool better(const TrialRecord& a, const TrialRecord& b) {  // for ranking: highest rung, then metric, then id
+}  // namespace
+
+bool ranks_before(const TrialRecord& a, const TrialRecord& b) {
   const bool a_failed = a.status == "failed", b_failed = b.status == "failed";
   if (a_failed != b_failed) return !a_failed;
   if (a.rung != b.rung) return a.rung > b.rung;
   if (a.metric != b.metric) return a.metric > b.metric;
   return a.id < b.id;
 }
-
-}  // namespace
 
 std::vector<std::int64_t> rung_epochs(const HalvingOptions& options) {
   std::vector<std::int64_t> epochs(static_cast<std::size_t>(options.rungs));
@@ -181,7 +181,7 @@ SearchResult run_successive_halving(const HalvingOptions& options, const fs::pat
                                               : (options.metric + " " + std::to_string(trial.metric)).c_str(),
                      trial.status == "failed" ? trial.error.c_str() : "");
       save_state(state_file, identity, elapsed(), result.trials);
-      if (options.on_trial_done) options.on_trial_done(result.trials);
+      if (options.on_trial_done) options.on_trial_done(result.trials, elapsed());
     }
     if (rung + 1 == options.rungs) break;
     // Promote the best 1/eta of this rung's population (at least one) among those that finished it.
@@ -211,7 +211,7 @@ SearchResult run_successive_halving(const HalvingOptions& options, const fs::pat
   result.finished = !out_of_budget;
   for (const TrialRecord& trial : result.trials)
     if (trial.status != "failed" && trial.rung >= 0 &&
-        (result.best < 0 || better(trial, result.trials[static_cast<std::size_t>(result.best)])))
+        (result.best < 0 || ranks_before(trial, result.trials[static_cast<std::size_t>(result.best)])))
       result.best = trial.id;
   return result;
 }
@@ -222,7 +222,7 @@ void write_leaderboard(const fs::path& csv, const fs::path& markdown, const Sear
   for (const TrialRecord& trial : result.trials)
     order.push_back(&trial);
   std::stable_sort(order.begin(), order.end(),
-                   [](const TrialRecord* a, const TrialRecord* b) { return better(*a, *b); });
+                   [](const TrialRecord* a, const TrialRecord* b) { return ranks_before(*a, *b); });
   const auto value = [](const TrialRecord& trial, const char* name) {
     const auto found = trial.validation.find(name);
     return found == trial.validation.end() ? std::string() : std::to_string(found->second);

@@ -56,7 +56,8 @@ struct HalvingOptions {
   std::string metric = "balanced_accuracy";
   // Called after every trial of a rung, with the state just saved: progress displays, and tests that
   // simulate an interruption by throwing.
-  std::function<void(const std::vector<TrialRecord>& trials)> on_trial_done;
+  // `elapsed_seconds` counts every run of the search, as the budget does.
+  std::function<void(const std::vector<TrialRecord>& trials, double elapsed_seconds)> on_trial_done;
   std::FILE* log = nullptr;  // one line per trial and rung; null: quiet
 };
 
@@ -76,6 +77,10 @@ struct SearchResult {
 SearchResult run_successive_halving(const HalvingOptions& options, const std::filesystem::path& state_file,
                                     const std::function<Recipe(std::int64_t trial)>& make_recipe,
                                     const nlohmann::json& space_description, const TrialRunner& runner);
+
+// The leaderboard's order: a trial that did not fail before one that did, then the higher rung, then the
+// better metric, then the lower id.
+bool ranks_before(const TrialRecord& a, const TrialRecord& b);
 
 // The leaderboard: one row per trial, best first (highest rung, then metric; failed last), as CSV and as a
 // markdown table.

@@ -96,7 +96,7 @@ TEST(SuccessiveHalving, ResumesAfterAnInterruptionWithTheSameResult) {
   // Interrupted after 10 trial-rungs (all of rung 0 and one of rung 1), as a kill between trials would.
   HalvingOptions options = nine_trials();
   std::int64_t done = 0;
-  options.on_trial_done = [&](const std::vector<TrialRecord>&) {
+  options.on_trial_done = [&](const std::vector<TrialRecord>&, double) {
     if (++done == 10) throw std::runtime_error("interrupted");
   };
   ScriptedRunner first;

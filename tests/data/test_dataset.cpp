@@ -29,7 +29,7 @@ TEST(LabelFolders, LabelsComeFromFolderNamesInSortedOrder) {
   EXPECT_NE(dataset.problems[0].where.find("old"), std::string::npos);
   const std::string summary = dataset.summary();
   EXPECT_NE(summary.find("3 images in 2 labels"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("mel    2  (67%)"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("mel    2  (67%)"), std::string::npos) << summary;  // counts right-aligned
 }
 
 TEST(LabelFolders, EmptyLabelFolderSingleLabelAndMissingRootAreErrors) {
