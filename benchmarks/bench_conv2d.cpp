@@ -1,9 +1,9 @@
 // conv2d on the CPU at the ResNet layer shapes we train (batch 32, 3×3 filters, padding 1).
 //
 // conv2d_forward and conv2d_forward_backward run through the op, as a training step does, with the variant
-// the kernels choose (kernels/conv2d.h); benchmarks/compare_torch_conv2d.py compares those two with
-// PyTorch. Below them every kernel variant runs alone: <pass>_im2col_gemm and, where the geometry allows
-// it, <pass>_winograd, for pass = forward, backward_input, backward_weight.
+// the kernels choose (kernels/conv2d.h); benchmarks/compare_torch compares those two with PyTorch. Below
+// them every kernel variant runs alone: <pass>_im2col_gemm and, where the geometry allows it,
+// <pass>_winograd, for pass = forward, backward_input, backward_weight.
 //
 // GFLOP/s counts 2·N·K·P·Q·C·R·S operations per pass: one multiply and one add per filter tap per output
 // element, the count of direct convolution whatever the algorithm (Winograd does fewer, so its figure is
@@ -34,7 +34,7 @@ const Layer kLayers[] = {
     {3, 64, 64, 1}, {64, 64, 64, 1}, {64, 64, 128, 2}, {128, 32, 128, 1}, {256, 16, 256, 1}, {512, 8, 512, 1},
 };
 
-// The shape as it appears in benchmark names and in compare_torch_conv2d.py, e.g. N32_C64_K128_64x64_3x3_s2.
+// The shape as it appears in benchmark names and in compare_torch, e.g. N32_C64_K128_64x64_3x3_s2.
 std::string label(const Layer& layer) {
   std::ostringstream out;
   out << "N" << kBatch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H << "_3x3_s"

@@ -10,7 +10,7 @@
 // Correctness is not re-checked here against a reference: tests/nn/test_nn_golden.cpp matches this model's
 // training step to PyTorch's. Before timing, each benchmark runs one untimed step (allocations, first-touch
 // page faults) and checks that its loss or logits are finite.
-// benchmarks/compare_torch_training.py runs the same models through PyTorch and prints the ratios.
+// benchmarks/compare_torch runs the same models through PyTorch and prints the ratios.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -27,7 +27,7 @@ namespace {
 constexpr std::int64_t kClasses = 7, kImageSize = 64;
 
 struct Model {
-  const char* name;  // as in benchmark names and in compare_torch_training.py
+  const char* name;  // as in benchmark names and in compare_torch
   int depth;
   std::int64_t batch;
 };
