@@ -26,6 +26,7 @@ struct PredictCommand {
   std::int64_t top_k = 3;
   double threshold = -1.0;
   bool quiet = false;
+  bool tta = false;
 };
 
 // Files named directly, and every file under the folders named (hidden ones excepted), in a stable order.
@@ -49,7 +50,8 @@ std::vector<fs::path> list_inputs(const std::vector<fs::path>& inputs) {
 }
 
 void run(const PredictCommand& command) {
-  const Classifier classifier(command.model);
+  Classifier classifier(command.model);
+  if (command.tta) classifier.set_views(8);
   const std::vector<std::string>& labels = classifier.labels();
   const auto classes = static_cast<std::int64_t>(labels.size());
   const double threshold =
@@ -150,6 +152,9 @@ void add_predict_command(CLI::App& program) {
                    "Possible-cancer threshold on the summed positive probability (default: the model's)")
       ->check(CLI::Range(0.0, 1.0));
   predict->add_flag("--quiet", command->quiet, "No progress bars");
+  predict->add_flag(
+      "--tta", command->tta,
+      "Test-time augmentation: average over the 8 flips and quarter turns of each image (8x the time)");
   predict->callback([command] { run(*command); });
 }
 

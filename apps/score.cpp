@@ -22,6 +22,7 @@ struct ScoreCommand {
   std::string part = "test";
   double threshold = -1.0;  // negative: the model's own
   bool quiet = false;
+  bool tta = false;
 };
 
 // The dataset's labels as indices of the model's labels.
@@ -47,7 +48,8 @@ std::vector<std::int64_t> model_label_indices(const data::Dataset& dataset,
 }
 
 void run(const ScoreCommand& command) {
-  const Classifier classifier(command.model);
+  Classifier classifier(command.model);
+  if (command.tta) classifier.set_views(8);
   const std::vector<std::string>& labels = classifier.labels();
   data::Dataset dataset = command.metadata.empty()
                               ? data::import_label_folders(command.data, 1)
@@ -130,6 +132,9 @@ void add_score_command(CLI::App& program) {
                    "Possible-cancer threshold on the summed positive probability (default: the model's)")
       ->check(CLI::Range(0.0, 1.0));
   score->add_flag("--quiet", command->quiet, "No progress bars");
+  score->add_flag(
+      "--tta", command->tta,
+      "Test-time augmentation: average over the 8 flips and quarter turns of each image (8x the time)");
   score->callback([command] { run(*command); });
 }
 

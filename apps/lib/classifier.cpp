@@ -35,12 +35,19 @@ std::int64_t Classifier::cache_side() const {
   return data::cache_side_for_input(input_size());
 }
 
-void Classifier::preprocess(const data::Image& cached, float* out) const {
+void Classifier::set_views(int views) {
+  DSCOPE_CHECK(views == 1 || views == 8, ValueError, "classifier: ", views,
+               " views per image; 1 or 8 are possible");
+  views_ = views;
+}
+
+void Classifier::preprocess(const data::Image& cached, float* out, int view) const {
   const std::int64_t side = input_size();
-  if (loaded_.card.input.crop == "resize")
-    data::to_chw(data::resize(cached, side, side), normalization_, out);
-  else
-    data::to_chw(data::evaluation_view(cached, side), normalization_, out);
+  data::Image image = loaded_.card.input.crop == "resize" ? data::resize(cached, side, side)
+                                                          : data::evaluation_view(cached, side);
+  if (view % 4 != 0) image = data::rotate90(image, view % 4);
+  if (view >= 4) image = data::flip_horizontal(image);
+  data::to_chw(image, normalization_, out);
 }
 
 std::vector<float> Classifier::probabilities(const std::vector<const data::Image*>& cached,
@@ -48,16 +55,21 @@ std::vector<float> Classifier::probabilities(const std::vector<const data::Image
                                              const std::function<void(std::int64_t)>& progress) const {
   const std::int64_t total = static_cast<std::int64_t>(cached.size()), side = input_size(),
                      classes = static_cast<std::int64_t>(labels().size()), plane = 3 * side * side;
-  std::vector<float> result(static_cast<std::size_t>(total * classes));
+  std::vector<float> result(static_cast<std::size_t>(total * classes), 0.0f);
   NoGradGuard no_grad;
   for (std::int64_t first = 0; first < total; first += batch_size) {
     const std::int64_t count = std::min(batch_size, total - first);
     Tensor batch = Tensor::empty({count, 3, side, side});
     float* pixels = batch.data<float>();
-    for (std::int64_t i = 0; i < count; ++i)
-      preprocess(*cached[static_cast<std::size_t>(first + i)], pixels + i * plane);
-    const Tensor probabilities = softmax(loaded_.model->forward(batch), 1).contiguous();
-    std::copy_n(probabilities.data<float>(), count * classes, result.begin() + first * classes);
+    float* rows = result.data() + first * classes;
+    for (int view = 0; view < views_; ++view) {
+      for (std::int64_t i = 0; i < count; ++i)
+        preprocess(*cached[static_cast<std::size_t>(first + i)], pixels + i * plane, view);
+      const Tensor probabilities = softmax(loaded_.model->forward(batch), 1).contiguous();
+      const float* values = probabilities.data<float>();
+      for (std::int64_t k = 0; k < count * classes; ++k)
+        rows[k] += values[k] / static_cast<float>(views_);
+    }
     if (progress) progress(first + count);
   }
   return result;

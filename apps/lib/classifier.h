@@ -6,6 +6,10 @@
 // resize (shorter side to 9/8 of the input size; see data/image_cache.h), then the evaluation view (the
 // centred square, area-resized to the input size). So `dscope score` on a build's test split gives the
 // same numbers the build reported, image for image.
+//
+// Test-time augmentation (set_views(8)) averages the probabilities over the eight symmetries of the square
+// (four quarter turns, each also mirrored): the same label-preserving transforms training used, so the
+// average is a less noisy estimate than one view, at eight times the cost.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +37,12 @@ class Classifier {
   // The shorter side a decoded image is brought to first (an ImageCache built at this side holds images
   // ready for probabilities()).
   std::int64_t cache_side() const;
-  // The image as the network sees it (CHW floats, normalised) from an image already at cache_side().
-  void preprocess(const data::Image& cached, float* out) const;
+  // The image as the network sees it (CHW floats, normalised) from an image already at cache_side(), in
+  // view `view` of the square's eight symmetries (0: as it is).
+  void preprocess(const data::Image& cached, float* out, int view = 0) const;
+  // 1 (the default) or 8 views per image; ValueError otherwise.
+  void set_views(int views);
+  int views() const { return views_; }
 
   // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode.
   // `progress` (optional) is called with the number of images done after each batch.
@@ -50,6 +58,7 @@ class Classifier {
   nn::LoadedResNet loaded_;
   data::Normalization normalization_;
   std::vector<std::size_t> positive_indices_;
+  int views_ = 1;
 };
 
 }  // namespace dscope::apps

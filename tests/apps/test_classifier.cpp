@@ -1,0 +1,72 @@
+// The classifier a model file becomes: probabilities that are distributions, and test-time augmentation
+// that averages the eight symmetric views (so it changes nothing for an image that looks the same in all).
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "apps/lib/classifier.h"
+#include "nn/checkpoint.h"
+#include "tensor/random.h"
+#include "tests/data/temp_folder.h"
+
+namespace dscope::apps {
+namespace {
+
+std::filesystem::path save_tiny_model(const testing::TempFolder& folder) {
+  nn::ResNetConfig config = nn::resnet_config(8, 3, nn::StemKind::Small, 0.5f);
+  config.seed = 3;
+  nn::ResNet model(config);
+  nn::ModelCard card;
+  card.labels = {"a", "b", "c"};
+  card.input.height = card.input.width = 16;
+  card.input.mean = {0.5f, 0.5f, 0.5f};
+  card.input.stddev = {0.25f, 0.25f, 0.25f};
+  const std::filesystem::path path = folder / "tiny.safetensors";
+  nn::save_model(path, model, card);
+  return path;
+}
+
+data::Image noise_image(std::uint64_t seed) {
+  Generator generator(seed);
+  data::Image image(18, 18);
+  for (std::uint8_t& value : image.pixels)
+    value = static_cast<std::uint8_t>(generator.below(256));
+  return image;
+}
+
+TEST(Classifier, ProbabilitiesAreDistributionsWithOneOrEightViews) {
+  testing::TempFolder folder;
+  Classifier classifier(save_tiny_model(folder));
+  const data::Image first = noise_image(1), second = noise_image(2);
+  for (const int views : {1, 8}) {
+    classifier.set_views(views);
+    const std::vector<float> probabilities = classifier.probabilities({&first, &second});
+    ASSERT_EQ(probabilities.size(), 6u);
+    for (int row = 0; row < 2; ++row)
+      EXPECT_NEAR(std::accumulate(probabilities.begin() + row * 3, probabilities.begin() + row * 3 + 3, 0.0f),
+                  1.0f, 1e-5f);
+  }
+  EXPECT_THROW(classifier.set_views(4), ValueError);
+}
+
+TEST(Classifier, EightViewsOfASymmetricImageEqualOneView) {
+  testing::TempFolder folder;
+  Classifier classifier(save_tiny_model(folder));
+  data::Image flat(18, 18);
+  for (std::size_t i = 0; i < flat.pixels.size(); ++i)
+    flat.pixels[i] = static_cast<std::uint8_t>(40 + 70 * (i % 3));
+  const std::vector<float> one = classifier.probabilities({&flat});
+  classifier.set_views(8);
+  const std::vector<float> eight = classifier.probabilities({&flat});
+  for (std::size_t k = 0; k < one.size(); ++k)
+    EXPECT_NEAR(one[k], eight[k], 1e-5f);
+  // A noisy image is not symmetric: its eight views differ, and so does their average.
+  const data::Image noisy = noise_image(3);
+  classifier.set_views(1);
+  const std::vector<float> single = classifier.probabilities({&noisy});
+  classifier.set_views(8);
+  EXPECT_NE(single, classifier.probabilities({&noisy}));
+}
+
+}  // namespace
+}  // namespace dscope::apps
