@@ -88,6 +88,16 @@ class Overrides {
   std::set<std::string> known_;
 };
 
+// Each value of a dimension, set on an otherwise default recipe, must make a valid recipe.
+template <typename Values, typename Set>
+void check_dimension(const Values& values, Set set) {
+  for (const auto& value : values) {
+    Recipe probe;
+    set(probe, value);
+    probe.validate();
+  }
+}
+
 }  // namespace
 
 SearchSpace SearchSpace::from_json(const nlohmann::json& json, const std::string& source) {
@@ -107,51 +117,26 @@ SearchSpace SearchSpace::from_json(const nlohmann::json& json, const std::string
   read.list("balanced_sampling", space.balanced_sampling);
   read.list("batch_sizes", space.batch_sizes);
   read.finish();
-  // Every combination must make a valid recipe: check the extremes of each dimension once, here.
-  Recipe probe;
+  // Every combination must make a valid recipe: check each value of each dimension (the ends of each range)
+  // once, here, on an otherwise default recipe.
   try {
-    for (const std::string& optimizer : space.optimizers) {
-      probe.optimizer = optimizer;
-      probe.validate();
-    }
-    for (const int depth : space.depths) {
-      probe.depth = depth;
-      probe.validate();
-    }
-    for (const double width : space.width_multipliers) {
-      probe.width_multiplier = static_cast<float>(width);
-      probe.validate();
-    }
-    for (const std::int64_t size : space.input_sizes) {
-      probe.input_size = size;
-      probe.validate();
-    }
-    for (const std::string& loss : space.losses) {
-      probe.loss = loss;
-      probe.validate();
-    }
-    for (const std::int64_t batch : space.batch_sizes) {
-      probe.batch_size = batch;
-      probe.validate();
-    }
-    for (const double smoothing : space.label_smoothing) {
-      probe.label_smoothing = static_cast<float>(smoothing);
-      probe.validate();
-    }
-    for (const double value : {space.augment_strength.min, space.augment_strength.max}) {
-      probe.augment_strength = value;
-      probe.validate();
-    }
-    for (const double value : {space.class_weight_power.min, space.class_weight_power.max}) {
-      probe.class_weight_power = value;
-      probe.validate();
-    }
-    for (const double value :
-         {space.sgd_learning_rate.max, space.adamw_learning_rate.max, space.weight_decay.max}) {
-      probe.learning_rate = static_cast<float>(value);
-      probe.weight_decay = static_cast<float>(space.weight_decay.max);
-      probe.validate();
-    }
+    check_dimension(space.optimizers, [](Recipe& r, const std::string& v) { r.optimizer = v; });
+    check_dimension(space.depths, [](Recipe& r, int v) { r.depth = v; });
+    check_dimension(space.width_multipliers,
+                    [](Recipe& r, double v) { r.width_multiplier = static_cast<float>(v); });
+    check_dimension(space.input_sizes, [](Recipe& r, std::int64_t v) { r.input_size = v; });
+    check_dimension(space.losses, [](Recipe& r, const std::string& v) { r.loss = v; });
+    check_dimension(space.batch_sizes, [](Recipe& r, std::int64_t v) { r.batch_size = v; });
+    check_dimension(space.label_smoothing,
+                    [](Recipe& r, double v) { r.label_smoothing = static_cast<float>(v); });
+    check_dimension(std::vector<double>{space.augment_strength.min, space.augment_strength.max},
+                    [](Recipe& r, double v) { r.augment_strength = v; });
+    check_dimension(std::vector<double>{space.class_weight_power.min, space.class_weight_power.max},
+                    [](Recipe& r, double v) { r.class_weight_power = v; });
+    check_dimension(std::vector<double>{space.sgd_learning_rate.max, space.adamw_learning_rate.max},
+                    [](Recipe& r, double v) { r.learning_rate = static_cast<float>(v); });
+    check_dimension(std::vector<double>{space.weight_decay.max},
+                    [](Recipe& r, double v) { r.weight_decay = static_cast<float>(v); });
   } catch (const ValueError& error) {
     read.fail("", std::string("gives an invalid recipe: ") + error.what());
   }
