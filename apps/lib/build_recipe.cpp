@@ -275,37 +275,12 @@ double selection_metric(const std::string& name, const ConfusionMatrix& confusio
   check_selection_metric(name);
   if (name == "accuracy") return confusion.accuracy();
   if (name == "balanced_accuracy") return confusion.balanced_accuracy();
-  const std::int64_t classes = confusion.classes();
-  if (name == "macro_f1") {
-    double sum = 0.0;
-    std::int64_t counted = 0;
-    for (std::int64_t c = 0; c < classes; ++c) {
-      std::int64_t support = 0, predicted = 0;
-      for (std::int64_t other = 0; other < classes; ++other) {
-        support += confusion.count(c, other);
-        predicted += confusion.count(other, c);
-      }
-      if (support == 0) continue;
-      const auto hits = static_cast<double>(confusion.count(c, c));
-      sum += hits > 0 ? 2.0 * hits / static_cast<double>(support + predicted) : 0.0;
-      ++counted;
-    }
-    return counted > 0 ? sum / static_cast<double>(counted) : 0.0;
-  }
-  std::vector<bool> positive(static_cast<std::size_t>(classes), false);
-  for (std::int64_t c = 0; c < classes && c < static_cast<std::int64_t>(labels.size()); ++c)
-    positive[static_cast<std::size_t>(c)] =
-        std::find(positive_labels.begin(), positive_labels.end(), labels[static_cast<std::size_t>(c)]) !=
-        positive_labels.end();
-  std::int64_t positives = 0, flagged = 0;
-  for (std::int64_t truth = 0; truth < classes; ++truth) {
-    if (!positive[static_cast<std::size_t>(truth)]) continue;
-    for (std::int64_t predicted = 0; predicted < classes; ++predicted) {
-      positives += confusion.count(truth, predicted);
-      if (positive[static_cast<std::size_t>(predicted)]) flagged += confusion.count(truth, predicted);
-    }
-  }
-  return positives > 0 ? static_cast<double>(flagged) / static_cast<double>(positives) : 0.0;
+  if (name == "macro_f1") return confusion.macro_f1();
+  std::vector<bool> positive(static_cast<std::size_t>(confusion.classes()), false);
+  for (std::size_t c = 0; c < positive.size() && c < labels.size(); ++c)
+    positive[c] =
+        std::find(positive_labels.begin(), positive_labels.end(), labels[c]) != positive_labels.end();
+  return confusion.group_recall(positive);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -65,4 +65,34 @@ double ConfusionMatrix::balanced_accuracy() const {
   return present > 0 ? sum / present : 0.0;
 }
 
+double ConfusionMatrix::macro_f1() const {
+  double sum = 0.0;
+  std::int64_t present = 0;
+  for (std::int64_t c = 0; c < classes_; ++c) {
+    std::int64_t support = 0, predicted = 0;
+    for (std::int64_t other = 0; other < classes_; ++other) {
+      support += count(c, other);
+      predicted += count(other, c);
+    }
+    if (support == 0) continue;
+    sum += 2.0 * static_cast<double>(count(c, c)) / static_cast<double>(support + predicted);
+    ++present;
+  }
+  return present > 0 ? sum / static_cast<double>(present) : 0.0;
+}
+
+double ConfusionMatrix::group_recall(const std::vector<bool>& in_group) const {
+  DSCOPE_CHECK(static_cast<std::int64_t>(in_group.size()) == classes_, ValueError,
+               "group_recall: ", in_group.size(), " membership flags for ", classes_, " classes");
+  std::int64_t examples = 0, found = 0;
+  for (std::int64_t truth = 0; truth < classes_; ++truth) {
+    if (!in_group[static_cast<std::size_t>(truth)]) continue;
+    for (std::int64_t predicted = 0; predicted < classes_; ++predicted) {
+      examples += count(truth, predicted);
+      if (in_group[static_cast<std::size_t>(predicted)]) found += count(truth, predicted);
+    }
+  }
+  return examples > 0 ? static_cast<double>(found) / static_cast<double>(examples) : 0.0;
+}
+
 }  // namespace dscope::apps

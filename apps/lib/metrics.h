@@ -1,5 +1,6 @@
 // Classification metrics from a confusion matrix: accuracy, balanced accuracy (the mean of per-class
-// recalls, which an imbalanced set such as HAM10000 — two thirds one class — needs), per-class recall.
+// recalls, which an imbalanced set such as HAM10000 — two thirds one class — needs), per-class recall,
+// macro F1, and the recall of a group of classes (e.g. all the possible cancers).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,11 @@ class ConfusionMatrix {
   double recall(std::int64_t label) const;
   // Mean recall over the classes that have examples.
   double balanced_accuracy() const;
+  // Mean F1 over the classes that have examples (a class with no correct prediction counts 0).
+  double macro_f1() const;
+  // Of the examples whose true class is in the group, the share predicted as some class of the group;
+  // 0 when the group has no examples. `in_group[c]` says whether class c belongs to it.
+  double group_recall(const std::vector<bool>& in_group) const;
 
  private:
   std::int64_t classes_;

@@ -184,6 +184,11 @@ TEST(ConfusionMatrix, AccuracyAndBalancedAccuracy) {
   confusion.add(2, 0);
   EXPECT_NEAR(confusion.accuracy(), 9.0 / 12.0, 1e-12);
   EXPECT_NEAR(confusion.balanced_accuracy(), (1.0 + 0.5 + 0.0) / 3.0, 1e-12);
+  // F1: class 0 has 8 right of 8 true and 11 predicted, class 1 1 of 2 and 1, class 2 none.
+  EXPECT_NEAR(confusion.macro_f1(), (16.0 / 19.0 + 2.0 / 3.0 + 0.0) / 3.0, 1e-12);
+  // Classes 1 and 2 as a group: of their 4 examples, only one was predicted inside the group.
+  EXPECT_NEAR(confusion.group_recall({false, true, true}), 0.25, 1e-12);
+  EXPECT_THROW(confusion.group_recall({true}), ValueError);
   EXPECT_TRUE(std::isnan(ConfusionMatrix(2).recall(1)));
   EXPECT_THROW(confusion.add(3, 0), ValueError);
 }
