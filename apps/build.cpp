@@ -9,6 +9,7 @@
 #include "apps/lib/build_recipe.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/standard_build.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace dscope::apps {
@@ -82,9 +83,11 @@ void run_standard(BuildCommand& command) {
 }
 
 void run(BuildCommand& command) {
-  DSCOPE_CHECK(
-      command.device == "cpu", DeviceError,
-      "build: --device cuda is not available yet: this dscope has no CUDA kernels (train with --device cpu)");
+  command.options.device = Device::parse(command.device);
+  DSCOPE_CHECK(command.options.device.is_cpu() || cuda_is_available(), DeviceError, "build: --device ",
+               command.device,
+               ": no CUDA device is available (no GPU here, or dscope was built without CUDA); train with "
+               "--device cpu");
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
   if (command.mode == "standard") return run_standard(command);
@@ -124,7 +127,9 @@ void add_build_command(CLI::App& program) {
       ->add_option("--seed", command->options.seed,
                    "Seed of the split, the initialisation and the augmentation")
       ->capture_default_str();
-  build->add_option("--device", command->device, "cpu or cuda")
+  build
+      ->add_option("--device", command->device,
+                   "Where to train: cpu, or cuda (a GPU; scoring stays on the CPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   build

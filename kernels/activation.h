@@ -4,11 +4,23 @@
 
 #include <cstdint>
 
-namespace dscope::kernels::cpu {
+namespace dscope::kernels {
+
+namespace cpu {
 
 void relu_forward(std::int64_t n, const float* x, float* y);                                // y = max(x, 0)
 void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);     // writes grad_x
 void sigmoid_forward(std::int64_t n, const float* x, float* y);                             // y = 1/(1+e^-x)
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);  // writes grad_x
 
-}  // namespace dscope::kernels::cpu
+}  // namespace cpu
+
+namespace cuda {
+// Same contracts, on device pointers.
+void relu_forward(std::int64_t n, const float* x, float* y);
+void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);
+void sigmoid_forward(std::int64_t n, const float* x, float* y);
+void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);
+}  // namespace cuda
+
+}  // namespace dscope::kernels

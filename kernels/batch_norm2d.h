@@ -10,11 +10,15 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/host_device.h"
+
 namespace dscope::kernels {
 
 struct BatchNorm2dGeometry {
   std::int64_t N = 0, C = 0, H = 0, W = 0;
-  std::int64_t count() const { return N * H * W; }  // M: the values one channel is normalised over
+  DSCOPE_HOST_DEVICE std::int64_t count() const {
+    return N * H * W;
+  }  // M: the values one channel is normalised over
 };
 
 namespace reference {
@@ -119,5 +123,18 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
                            const float* x, const float* mean, const float* inv_std, const float* gamma,
                            float* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cpu
+
+namespace cuda {
+// Same contracts, on device pointers; channel sums accumulate in double as on the CPU.
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float* mean, float* variance);
+void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std);
+void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
+                                            const float* variance, float* running_mean, float* running_var);
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta, float* y);
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           float* grad_x, float* grad_gamma, float* grad_beta);
+}  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -26,4 +26,12 @@ template <typename T>
 void fill(std::int64_t n, T value, T* dst);
 }  // namespace cpu
 
+namespace cuda {
+// Same contracts, on device pointers (instantiated for float and std::int64_t).
+template <typename T>
+void copy(const CopyGeometry& geometry, const T* src, T* dst);
+template <typename T>
+void fill(std::int64_t n, T value, T* dst);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

@@ -88,4 +88,12 @@ void cross_entropy_backward(const CrossEntropyGeometry& g, const float* logits, 
                             const float* class_weights, const float* scale, float* grad_logits);
 }  // namespace cpu
 
+namespace cuda {
+// Same contracts, on device pointers (scale too); one thread per sample.
+void cross_entropy_forward(const CrossEntropyGeometry& g, const float* logits, const std::int64_t* targets,
+                           const float* class_weights, float* losses, float* target_weights);
+void cross_entropy_backward(const CrossEntropyGeometry& g, const float* logits, const std::int64_t* targets,
+                            const float* class_weights, const float* scale, float* grad_logits);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

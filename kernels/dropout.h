@@ -9,10 +9,12 @@
 
 #include <cstdint>
 
+#include "kernels/host_device.h"
+
 namespace dscope::kernels {
 
 // The uniform number in [0, 1) that decides element `index`: dropped when it is below p.
-inline float dropout_uniform(std::uint64_t seed, std::int64_t index) {
+DSCOPE_HOST_DEVICE inline float dropout_uniform(std::uint64_t seed, std::int64_t index) {
   std::uint64_t z = seed + (static_cast<std::uint64_t>(index) + 1) * 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -27,5 +29,10 @@ namespace cpu {
 // mask [n]; writes mask[i] = 0 where dropout_uniform(seed, i) < p, else 1/(1 − p). Requires 0 ≤ p < 1.
 void dropout_mask(std::int64_t n, float p, std::uint64_t seed, float* mask);
 }  // namespace cpu
+
+namespace cuda {
+// Same contract on a device pointer: the same mask as the CPU's, bit for bit.
+void dropout_mask(std::int64_t n, float p, std::uint64_t seed, float* mask);
+}  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -35,4 +35,18 @@ void log(std::int64_t n, const float* x, float* y);                       // y =
 void axpy(std::int64_t n, float alpha, const float* x, float* y);
 }  // namespace cpu
 
+namespace cuda {
+// Same contracts as kernels::cpu, on device pointers.
+void add(const BroadcastGeometry& geometry, const float* a, const float* b, float* y);
+void sub(const BroadcastGeometry& geometry, const float* a, const float* b, float* y);
+void mul(const BroadcastGeometry& geometry, const float* a, const float* b, float* y);
+void div(const BroadcastGeometry& geometry, const float* a, const float* b, float* y);
+void add_scalar(std::int64_t n, const float* x, float scalar, float* y);
+void mul_scalar(std::int64_t n, const float* x, float scalar, float* y);
+void neg(std::int64_t n, const float* x, float* y);
+void exp(std::int64_t n, const float* x, float* y);
+void log(std::int64_t n, const float* x, float* y);
+void axpy(std::int64_t n, float alpha, const float* x, float* y);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

@@ -38,4 +38,10 @@ namespace cpu {
 void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
 }  // namespace cpu
 
+namespace cuda {
+// Same contract, on device pointers: our tiled kernel (exact FP32 or TF32 tensor cores), or cuBLAS, as
+// kernels/cuda/settings.h chooses.
+void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

@@ -57,4 +57,10 @@ void log_softmax_forward(const ReduceGeometry& g, const float* x, float* y);
 void log_softmax_backward(const ReduceGeometry& g, const float* grad_y, const float* y, float* grad_x);
 }  // namespace cpu
 
+namespace cuda {
+// Same contracts, on device pointers; one thread per line.
+void log_softmax_forward(const ReduceGeometry& g, const float* x, float* y);
+void log_softmax_backward(const ReduceGeometry& g, const float* grad_y, const float* y, float* grad_x);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

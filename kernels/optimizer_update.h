@@ -47,4 +47,14 @@ void adam_update(std::int64_t n, const AdamUpdate& update, float* param, const f
 void sum_of_squares(std::int64_t n, const float* x, double* total);
 }  // namespace cpu
 
+namespace cuda {
+// Same contracts; param, grad and the state buffers are device pointers, `total` is host memory (the caller
+// needs the norm on the host to decide whether to clip).
+void sgd_update(std::int64_t n, const SgdUpdate& update, float* param, const float* grad,
+                float* momentum_buffer);
+void adam_update(std::int64_t n, const AdamUpdate& update, float* param, const float* grad, float* exp_avg,
+                 float* exp_avg_sq);
+void sum_of_squares(std::int64_t n, const float* x, double* total);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/host_device.h"
+
 namespace dscope::kernels {
 
 struct Pool2dGeometry {
@@ -26,8 +28,8 @@ struct Pool2dGeometry {
 struct PoolWindow {
   std::int64_t begin, end;
 };
-inline PoolWindow pool_window(std::int64_t output, std::int64_t stride, std::int64_t pad, std::int64_t kernel,
-                              std::int64_t extent) {
+DSCOPE_HOST_DEVICE inline PoolWindow pool_window(std::int64_t output, std::int64_t stride, std::int64_t pad,
+                                                 std::int64_t kernel, std::int64_t extent) {
   const std::int64_t start = output * stride - pad;
   return {start < 0 ? 0 : start, start + kernel < extent ? start + kernel : extent};
 }
@@ -120,5 +122,14 @@ void max_pool2d_backward(const Pool2dGeometry& g, const float* grad_y, const std
 void avg_pool2d_forward(const Pool2dGeometry& g, const float* x, float* y);
 void avg_pool2d_backward(const Pool2dGeometry& g, const float* grad_y, float* grad_x);
 }  // namespace cpu
+
+namespace cuda {
+// Same contracts, on device pointers; argmax may be null in max_pool2d_forward.
+void max_pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, std::int64_t* argmax);
+void max_pool2d_backward(const Pool2dGeometry& g, const float* grad_y, const std::int64_t* argmax,
+                         float* grad_x);
+void avg_pool2d_forward(const Pool2dGeometry& g, const float* x, float* y);
+void avg_pool2d_backward(const Pool2dGeometry& g, const float* grad_y, float* grad_x);
+}  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -31,4 +31,9 @@ namespace cpu {
 void sum(const ReduceGeometry& g, const float* x, float* y);
 }  // namespace cpu
 
+namespace cuda {
+// Same contract; accumulates in double too, so CPU and GPU sums agree to float rounding.
+void sum(const ReduceGeometry& g, const float* x, float* y);
+}  // namespace cuda
+
 }  // namespace dscope::kernels

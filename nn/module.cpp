@@ -111,6 +111,29 @@ void Module::zero_grad() {
     parameter.set_grad(Tensor());
 }
 
+void Module::to(Device device) {
+  // Phase one copies (the only step that can fail), phase two swaps storages, so a failure changes nothing.
+  struct Move {
+    TensorImpl* target;
+    Tensor moved;
+    Tensor moved_grad;
+  };
+  std::vector<Move> moves;
+  std::set<const TensorImpl*> seen;  // a tensor registered under two names moves once
+  for (const NamedTensors& named : {named_parameters(), named_buffers()})
+    for (const auto& [name, tensor] : named) {
+      if (tensor.dtype() != DType::Float32 || !seen.insert(tensor.impl()).second) continue;
+      const Tensor grad = tensor.grad();
+      moves.push_back({tensor.impl(), tensor.to(device), grad.defined() ? grad.to(device) : Tensor()});
+    }
+  for (Move& move : moves) {
+    move.target->storage = move.moved.impl()->storage;
+    move.target->offset = move.moved.offset();
+    move.target->strides = move.moved.strides();
+    move.target->grad = move.moved_grad.impl_ptr();
+  }
+}
+
 void Module::summarise(const std::string& name, int depth, std::string& out) const {
   out += std::string(static_cast<std::size_t>(depth) * 2, ' ') + (name.empty() ? "" : name + ": ") +
          describe() + "\n";

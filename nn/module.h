@@ -5,7 +5,8 @@
 // Names are dotted paths ("layer1.0.conv1.weight"), the same scheme PyTorch uses, so a state dict maps
 // one to one onto a PyTorch model's. Parameters and buffers are Tensor handles shared with whoever asked
 // for them (an optimizer, say); loading a state dict therefore copies values into the existing tensors
-// rather than replacing them, so every handle stays valid.
+// rather than replacing them, so every handle stays valid. Moving a module to another device keeps the
+// handles valid the same way: each tensor's storage is swapped, not the tensor.
 #pragma once
 
 #include <map>
@@ -48,6 +49,17 @@ class Module {
   void load_state_dict(const std::map<std::string, Tensor>& state);
   // Drops every parameter's gradient (the next backward starts from nothing).
   void zero_grad();
+
+  // Moves every float32 parameter and buffer of this module and its descendants, with any gradient, to
+  // `device`, in place: the tensors keep their identity (layers and callers keep valid handles) and only
+  // their storage changes, so parameters() then returns tensors on `device`. Unlike Tensor::to, which
+  // returns a copy. All or nothing: every copy is made before any tensor changes, so a failure (DeviceError
+  // for a device this build or machine lacks) leaves the module where it was. Integer buffers (counters such
+  // as BatchNorm2d's num_batches_tracked) stay on the CPU: the host updates them at every forward, and no
+  // kernel reads them.
+  // Call it before creating an optimizer: an optimizer keeps its state (momentum, moments) on the device its
+  // parameters had at its first step, and throws DeviceError if they have moved since.
+  void to(Device device);
 
   // The module's kind and settings in one line, e.g. "Conv2d(3->16, 3x3, stride 1, padding 1)".
   virtual std::string describe() const = 0;

@@ -93,11 +93,14 @@ void Optimizer::set_learning_rate(float learning_rate) {
 
 Tensor& Optimizer::state(std::size_t group, std::size_t index, const std::string& slot) {
   const std::string key = state_key(group, index, slot);
+  const Tensor& param = groups_.at(group).params.at(index);
   auto found = state_.find(key);
-  if (found == state_.end()) {
-    const Tensor& param = groups_.at(group).params.at(index);
+  if (found == state_.end())
     found = state_.emplace(key, Tensor::zeros(param.shape(), DType::Float32, param.device())).first;
-  }
+  // A kernel handed pointers on two devices would crash rather than throw: name the usual cause instead.
+  DSCOPE_CHECK(found->second.device() == param.device(), DeviceError, "optimizer: group ", group,
+               " parameter ", index, " is on ", param.device(), " but its state '", slot, "' is on ",
+               found->second.device(), "; move the model (Module::to) before creating the optimizer");
   return found->second;
 }
 

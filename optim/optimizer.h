@@ -65,14 +65,15 @@ class Optimizer {
   virtual std::map<std::string, SlotKind> state_slots() const { return {}; }
 
   // The state tensor `slot` of parameter `index` of group `group`, created as zeros of the parameter's
-  // shape on first use.
+  // shape (and device) on first use. Throws DeviceError when the parameter has moved to another device since.
   Tensor& state(std::size_t group, std::size_t index, const std::string& slot);
   // The counter `slot` of parameter `index` of group `group`, created as 0 on first use. The reference
   // points into the state tensor, so state_dict() sees every change.
   std::int64_t& counter(std::size_t group, std::size_t index, const std::string& slot);
   // The gradient to apply to parameter `index` of group `group`, dense; undefined when it has none. Throws
-  // ShapeError when the gradient's shape or dtype does not match the parameter, ValueError when the
-  // parameter is not contiguous (an update writes its elements in place, in storage order).
+  // ShapeError when the gradient's shape or dtype does not match the parameter, DeviceError when it is on
+  // another device, ValueError when the parameter is not contiguous (an update writes its elements in place,
+  // in storage order).
   Tensor gradient_for_update(std::size_t group, std::size_t index) const;
 
   std::int64_t steps_ = 0;

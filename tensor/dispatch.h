@@ -2,13 +2,15 @@
 //
 // An op names a kernel once and the device picks the namespace:
 //   DSCOPE_DISPATCH(x.device(), relu_forward, n, x_data, y_data);
-// calls kernels::cpu::relu_forward(...) on the CPU. On a CUDA device it calls DSCOPE_CUDA_KERNEL, which
-// throws DeviceError until the CUDA backend provides kernels::cuda::<kernel> for every op; a build without
-// CUDA throws DeviceError saying so. Keeping this choice here is what spares the ops scattered #ifdefs.
+// calls kernels::cpu::relu_forward(...) on the CPU and kernels::cuda::relu_forward(...) on a CUDA device
+// (kernels/cuda/*.cu); a build without CUDA throws DeviceError saying so. Keeping this choice here is what
+// spares the ops scattered #ifdefs.
 #pragma once
 
 #include "tensor/device.h"
 #include "tensor/error.h"
+
+#include <stdexcept>
 
 #include "kernels/cuda/device_memory.h"  // plain declarations; defined only in CUDA builds
 
@@ -16,8 +18,6 @@ namespace dscope::detail {
 inline constexpr bool kCudaBuilt = DSCOPE_WITH_CUDA != 0;
 
 [[noreturn]] inline void throw_cuda_unavailable(const char* what) {
-  if (kCudaBuilt)
-    throw DeviceError(concat(what, ": no CUDA kernel for this operation yet; move the tensors to the CPU"));
   throw DeviceError(
       concat(what, ": this build of dscope has no CUDA backend (configure with nvcc installed)"));
 }
@@ -34,9 +34,24 @@ template <typename... Arguments>
 NoCudaResult no_cuda_result(const Arguments&...) {
   return {};
 }
+
+// Runs a CUDA kernel call, turning the runtime's std::runtime_error into a CudaError that names the op.
+template <typename Call>
+void run_cuda_kernel(const char* kernel, Call&& call) {
+  try {
+    call();
+  } catch (const std::runtime_error& error) {
+    throw CudaError(concat(kernel, " on the GPU: ", error.what()));
+  }
+}
 }  // namespace dscope::detail
 
+#if DSCOPE_WITH_CUDA
+#define DSCOPE_CUDA_KERNEL(kernel, ...) \
+  ::dscope::detail::run_cuda_kernel(#kernel, [&] { ::dscope::kernels::cuda::kernel(__VA_ARGS__); })
+#else
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
+#endif
 
 #define DSCOPE_DISPATCH(device, kernel, ...)       \
   do {                                             \

@@ -125,11 +125,11 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Recipe& recipe, nn::Modul
   return std::make_unique<optim::Sgd>(std::move(groups), optim::SgdOptions{0.9f, true});
 }
 
-LossFunction make_loss(const Recipe& recipe, const std::vector<std::int64_t>& train_counts) {
+LossFunction make_loss(const Recipe& recipe, const std::vector<std::int64_t>& train_counts, Device device) {
   Tensor weights;
   if (recipe.loss != "ce") {
     const std::vector<float> values = data::class_weights(train_counts, recipe.class_weight_power);
-    weights = Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())});
+    weights = Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())}).to(device);
   }
   if (recipe.loss == "focal") {
     nn::FocalLossOptions options;
@@ -164,8 +164,9 @@ std::vector<std::int64_t> labels_of(const data::Dataset& part) {
 // Seconds one epoch will take: a few training steps and evaluation passes of a throwaway model of the same
 // configuration, timed after a warm-up step (first-touch allocations).
 double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& config, data::ImageLoader& train,
-                              std::int64_t validation_images) {
+                              std::int64_t validation_images, Device device) {
   nn::ResNet probe(config);
+  probe.to(device);
   auto optimizer = make_optimizer(recipe, probe);
   train.start_epoch(0);
   const std::int64_t steps = std::min<std::int64_t>(4, train.batches_per_epoch());
@@ -178,8 +179,9 @@ double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& conf
     }
     const data::Batch batch = train.batch(step);
     optimizer->zero_grad();
-    cross_entropy(probe.forward(batch.images), batch.labels).backward();
+    cross_entropy(probe.forward(batch.images.to(device)), batch.labels.to(device)).backward();
     optimizer->step();
+    if (step + 1 == steps) (void)probe.parameters().front().to(Device::cpu());  // waits for the GPU
     images += batch.labels.size(0);
   }
   const double per_image = seconds_since(start) / static_cast<double>(std::max<std::int64_t>(images, 1));
@@ -354,6 +356,12 @@ const data::Normalization& BuildData::normalization(std::int64_t input_size) {
 // ---------------------------------------------------------------------------------------------------------
 // RecipeTraining
 
+// Moves the model to the build's device before the optimizer is made from its parameters.
+nn::Module& placed(nn::Module& model, Device device) {
+  model.to(device);
+  return model;
+}
+
 struct RecipeTraining::State {
   BuildData& data;
   Recipe recipe;
@@ -371,12 +379,12 @@ struct RecipeTraining::State {
         metric(std::move(metric_name)),
         model(model_config(given, static_cast<std::int64_t>(build.dataset().labels.size()),
                            build.options().seed)),
-        optimizer(make_optimizer(given, model)),
+        optimizer(make_optimizer(given, placed(model, build.options().device))),
         train(build.cache(given.input_size), build.part(data::Part::Train),
               loader_options(given, build.normalization(given.input_size), build.options().seed, true)),
         validation(build.cache(given.input_size), build.part(data::Part::Validation),
                    loader_options(given, build.normalization(given.input_size), build.options().seed, false)),
-        loss(make_loss(given, build.part(data::Part::Train).counts_per_label())) {
+        loss(make_loss(given, build.part(data::Part::Train).counts_per_label(), build.options().device)) {
     const data::Normalization& normalization = build.normalization(given.input_size);
     card.labels = build.dataset().labels;
     card.input.height = card.input.width = given.input_size;
@@ -452,6 +460,7 @@ double RecipeTraining::train_until(std::int64_t epochs) {
   trainer_options.log_path = training_log().string();
   trainer_options.show_progress = options.show_progress;
   trainer_options.progress_stream = options.log;
+  trainer_options.device = options.device;
   Trainer trainer(s.model, *s.optimizer, s.loss, trainer_options);
   // The schedule is planned for the recipe's full length, so stopping at a rung and continuing later
   // follows the same curve as one uninterrupted run.
@@ -562,7 +571,8 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
         loader_options(recipe, data.normalization(recipe.input_size), options.seed, true));
     const double epoch_seconds = estimate_epoch_seconds(
         recipe, model_config(recipe, static_cast<std::int64_t>(data.dataset().labels.size()), options.seed),
-        probe_loader, static_cast<std::int64_t>(data.part(data::Part::Validation).samples.size()));
+        probe_loader, static_cast<std::int64_t>(data.part(data::Part::Validation).samples.size()),
+        options.device);
     const double left = options.time_limit_seconds * 0.9 - seconds_since(start);
     const auto fit = std::max<std::int64_t>(1, static_cast<std::int64_t>(left / epoch_seconds));
     if (fit < recipe.epochs) {

@@ -75,6 +75,7 @@ struct BuildOptions {
   // seconds, fewer epochs are trained (and the log says so). 0: no limit.
   double time_limit_seconds = 0.0;
   std::filesystem::path cache_file;  // optional disk cache of the decoded images (per input size)
+  Device device = Device::cpu();     // where training runs; scoring and the saved model stay on the CPU
   bool show_progress = true;
   std::FILE* log = stderr;  // progress and messages
 };

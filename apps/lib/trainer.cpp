@@ -45,12 +45,13 @@ Evaluation Trainer::evaluate(BatchSource& source) {
   std::int64_t images = 0;
   for (std::int64_t index = 0; index < source.batches_per_epoch(); ++index) {
     const Batch batch = source.batch(index);
-    const Tensor logits = model_.forward(batch.images);
+    const Tensor labels = batch.labels.to(options_.device);
+    const Tensor logits = model_.forward(batch.images.to(options_.device));
     if (index == 0) result.confusion = ConfusionMatrix(logits.size(1));
     const std::int64_t count = batch.labels.size(0);
-    loss_sum += static_cast<double>(loss_(logits, batch.labels).item<float>()) * static_cast<double>(count);
+    loss_sum += static_cast<double>(loss_(logits, labels).item<float>()) * static_cast<double>(count);
     images += count;
-    result.confusion.add(logits, batch.labels);
+    result.confusion.add(logits.to(Device::cpu()), batch.labels);
   }
   result.loss = images > 0 ? loss_sum / static_cast<double>(images) : 0.0;
   model_.train();
@@ -71,8 +72,8 @@ EpochMetrics Trainer::train_epoch(BatchSource& train, std::int64_t epoch) {
     if (index == 0) metrics.learning_rate = optimizer_.groups().front().learning_rate;
     const Batch batch = train.batch(index);
     optimizer_.zero_grad();
-    const Tensor logits = model_.forward(batch.images);
-    const Tensor loss = loss_(logits, batch.labels);
+    const Tensor logits = model_.forward(batch.images.to(options_.device));
+    const Tensor loss = loss_(logits, batch.labels.to(options_.device));
     const float value = loss.item<float>();
     if (!std::isfinite(value))
       throw DivergenceError(detail::concat("training diverged: loss ", value, " at epoch ", epoch, ", batch ",
@@ -82,7 +83,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train, std::int64_t epoch) {
     optimizer_.step();
 
     ConfusionMatrix batch_confusion(logits.size(1));
-    batch_confusion.add(logits.detach(), batch.labels);
+    batch_confusion.add(logits.detach().to(Device::cpu()), batch.labels);
     const std::int64_t count = batch.labels.size(0);
     correct +=
         static_cast<std::int64_t>(std::llround(batch_confusion.accuracy() * static_cast<double>(count)));

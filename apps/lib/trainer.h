@@ -57,6 +57,9 @@ struct TrainerOptions {
   std::string log_path;  // JSON lines, one per epoch; empty writes none
   bool show_progress = true;
   std::FILE* progress_stream = stderr;
+  // Where the model lives (Module::to before the optimizer is made); each batch is moved there, and logits
+  // come back to the CPU only for the metrics.
+  Device device = Device::cpu();
 };
 
 struct TrainingSummary {

@@ -1,21 +1,7 @@
 // CUDA runtime wrappers: see device_memory.h. The tensor core calls these through tensor/dispatch.h.
-#include <cuda_runtime.h>
-
-#include <stdexcept>
-#include <string>
-
 #include "kernels/cuda/device_memory.h"
 
-// The CUDA runtime reports errors as codes; turn each into an exception that says which call failed,
-// where, and why. (dscope::CudaError lives in the tensor layer, above the kernels; the tensor core
-// catches std::runtime_error from these wrappers and rethrows it as CudaError.)
-#define DSCOPE_CUDA_CHECK(call)                                                                \
-  do {                                                                                         \
-    cudaError_t status_ = (call);                                                              \
-    if (status_ != cudaSuccess)                                                                \
-      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +           \
-                               std::to_string(__LINE__) + ": " + cudaGetErrorString(status_)); \
-  } while (0)
+#include "kernels/cuda/launch.cuh"
 
 namespace dscope::kernels::cuda {
 
@@ -44,7 +30,10 @@ void device_copy(void* destination, const void* source, std::size_t bytes, CopyD
   cudaMemcpyKind kind = cudaMemcpyDeviceToDevice;
   if (direction == CopyDirection::HostToDevice) kind = cudaMemcpyHostToDevice;
   if (direction == CopyDirection::DeviceToHost) kind = cudaMemcpyDeviceToHost;
-  DSCOPE_CUDA_CHECK(cudaMemcpy(destination, source, bytes, kind));
+  // On our stream, after every kernel queued before it, so a copy reads finished results.
+  const cudaStream_t stream = current_stream();
+  DSCOPE_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, kind, stream));
+  DSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace dscope::kernels::cuda

@@ -1,7 +1,9 @@
 // Module: dotted names in registration order, parameter and buffer registration and counts, train/eval
 // reaching every descendant, zero_grad, the summary, and state_dict/load_state_dict: a round trip copies
 // values into the existing tensors, and a state that does not fit is rejected with every missing,
-// unexpected and mis-shaped entry listed at once, before anything is copied.
+// unexpected and mis-shaped entry listed at once, before anything is copied. to(device) moves parameters,
+// buffers and gradients in place (same handles), or, for a device this build or machine lacks, throws
+// DeviceError and leaves everything where it was.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -188,6 +190,58 @@ TEST(Module, LoadStateDictListsEveryProblemAndChangesNothing) {
 
   // Nothing was copied, not even the entries that fit.
   EXPECT_EQ(parent.first->counter.to_vector<float>(), std::vector<float>(3, 101.0f));
+}
+
+// Every value of the module's state, by name, copied to the host.
+std::map<std::string, std::vector<float>> values_of(const Module& module) {
+  std::map<std::string, std::vector<float>> values;
+  for (const auto& [name, tensor] : module.state_dict())
+    values.emplace(name, tensor.to_vector<float>());
+  return values;
+}
+
+TEST(Module, ToCpuKeepsValuesHandlesAndGradients) {
+  Parent parent;
+  sum(parent.forward(Tensor::ones({3, 2}))).backward();
+  const auto before = values_of(parent);
+  const std::vector<Tensor> handles = parent.parameters();
+  const std::vector<float> grad = parent.scale.grad().to_vector<float>();
+
+  parent.to(Device::cpu());
+  EXPECT_EQ(values_of(parent), before);
+  const std::vector<Tensor> after = parent.parameters();
+  ASSERT_EQ(after.size(), handles.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    EXPECT_TRUE(after[i].same(handles[i])) << i;
+    EXPECT_TRUE(after[i].requires_grad()) << i;
+    EXPECT_EQ(after[i].device(), Device::cpu()) << i;
+  }
+  EXPECT_EQ(parent.scale.grad().to_vector<float>(), grad);
+}
+
+TEST(Module, ToCudaMovesEverythingInPlaceOrThrowsDeviceError) {
+  Parent parent;
+  Open counted;  // an integer buffer stays on the host
+  counted.register_buffer("count", Tensor::from_int64({5}, {}));
+  const auto before = values_of(parent);
+  const Tensor handle = parent.first->weight;
+
+  if (!cuda_is_available()) {
+    EXPECT_THROW(parent.to(Device::cuda()), DeviceError);
+    for (const auto& [name, tensor] : parent.state_dict())
+      EXPECT_EQ(tensor.device(), Device::cpu()) << name << " must not move when the move fails";
+    EXPECT_EQ(values_of(parent), before);
+    return;
+  }
+  parent.to(Device::cuda());
+  for (const auto& [name, tensor] : parent.state_dict())
+    EXPECT_EQ(tensor.device(), Device::cuda()) << name;
+  EXPECT_TRUE(parent.first->weight.same(handle));
+  EXPECT_EQ(handle.device(), Device::cuda());
+  EXPECT_EQ(values_of(parent), before);
+  counted.to(Device::cuda());
+  EXPECT_EQ(counted.named_buffers()[0].second.device(), Device::cpu());
+  EXPECT_EQ(counted.named_buffers()[0].second.item<std::int64_t>(), 5);
 }
 
 }  // namespace

@@ -1,0 +1,172 @@
+// cuDNN reference path for conv2d: see conv2d_cudnn.h.
+//
+// Per geometry, pass and math mode, the descriptors are made once and cuDNN's own timing search
+// (cudnnFind*Algorithm) picks the fastest algorithm of the requested precision: FMA math for exact FP32,
+// tensor-op math for TF32. That is the choice PyTorch makes with torch.backends.cudnn.benchmark = True.
+#include <cudnn.h>
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include "kernels/cuda/conv2d_cudnn.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/settings.h"
+
+#define DSCOPE_CUDNN_CHECK(call)                                                                \
+  do {                                                                                          \
+    const cudnnStatus_t status_ = (call);                                                       \
+    if (status_ != CUDNN_STATUS_SUCCESS)                                                        \
+      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +            \
+                               std::to_string(__LINE__) + ": " + cudnnGetErrorString(status_)); \
+  } while (0)
+
+namespace dscope::kernels::cuda::cudnn {
+namespace {
+
+enum class Pass { Forward, BackwardInput, BackwardWeight };
+
+cudnnHandle_t handle() {
+  static cudnnHandle_t instance = [] {
+    cudnnHandle_t created = nullptr;
+    DSCOPE_CUDNN_CHECK(cudnnCreate(&created));
+    return created;
+  }();
+  DSCOPE_CUDNN_CHECK(cudnnSetStream(instance, current_stream()));
+  return instance;
+}
+
+// Descriptors and the chosen algorithm of one (geometry, pass, precision).
+struct Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  int algorithm = 0;
+  std::size_t workspace = 0;
+};
+
+using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                       std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                       std::int64_t, int, int>;
+
+Plan describe(const Conv2dGeometry& g, cudnnMathType_t math) {
+  Plan plan;
+  DSCOPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan.x));
+  DSCOPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan.y));
+  DSCOPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan.bias));
+  DSCOPE_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan.w));
+  DSCOPE_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan.conv));
+  const auto i = [](std::int64_t value) { return static_cast<int>(value); };
+  DSCOPE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(g.N), i(g.C),
+                                                i(g.H), i(g.W)));
+  DSCOPE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(g.N), i(g.K),
+                                                i(g.P), i(g.Q)));
+  DSCOPE_CUDNN_CHECK(
+      cudnnSetTensor4dDescriptor(plan.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, i(g.K), 1, 1));
+  DSCOPE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(g.K), i(g.C),
+                                                i(g.R), i(g.S)));
+  DSCOPE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv, i(g.pad_h), i(g.pad_w), i(g.stride_h),
+                                                     i(g.stride_w), i(g.dilation_h), i(g.dilation_w),
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  DSCOPE_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, math));
+  return plan;
+}
+
+// The first (fastest) successful result of a cudnnFind* search that uses the requested math.
+template <typename Result>
+const Result& fastest(const Result* results, int count, cudnnMathType_t math, const char* pass) {
+  for (int r = 0; r < count; ++r)
+    if (results[r].status == CUDNN_STATUS_SUCCESS && results[r].mathType == math) return results[r];
+  throw std::runtime_error(std::string("cuDNN has no algorithm for this conv2d ") + pass +
+                           " at this precision");
+}
+
+const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
+  static std::mutex mutex;
+  static std::map<Key, Plan> plans;
+  const bool tf32 = math_mode() == MathMode::TF32;
+  const Key key{g.N,         g.C,        g.H,     g.W,     g.K,          g.R,          g.S,
+                g.stride_h,  g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, static_cast<int>(pass),
+                tf32 ? 1 : 0};
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto found = plans.find(key);
+  if (found != plans.end()) return found->second;
+
+  const cudnnMathType_t math = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  Plan plan = describe(g, math);
+  constexpr int kRequested = 16;
+  int returned = 0;
+  const cudnnHandle_t h = handle();
+  if (pass == Pass::Forward) {
+    cudnnConvolutionFwdAlgoPerf_t results[kRequested];
+    DSCOPE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, plan.x, plan.w, plan.conv, plan.y, kRequested,
+                                                            &returned, results));
+    const auto& best = fastest(results, returned, math, "forward");
+    plan.algorithm = static_cast<int>(best.algo);
+    plan.workspace = best.memory;
+  } else if (pass == Pass::BackwardInput) {
+    cudnnConvolutionBwdDataAlgoPerf_t results[kRequested];
+    DSCOPE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(h, plan.w, plan.y, plan.conv, plan.x,
+                                                                 kRequested, &returned, results));
+    const auto& best = fastest(results, returned, math, "backward input");
+    plan.algorithm = static_cast<int>(best.algo);
+    plan.workspace = best.memory;
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t results[kRequested];
+    DSCOPE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(h, plan.x, plan.y, plan.conv, plan.w,
+                                                                   kRequested, &returned, results));
+    const auto& best = fastest(results, returned, math, "backward weight");
+    plan.algorithm = static_cast<int>(best.algo);
+    plan.workspace = best.memory;
+  }
+  return plans.emplace(key, plan).first->second;
+}
+
+// Workspace from the stream-ordered pool, released after the pass is queued.
+struct Workspace {
+  void* data = nullptr;
+  cudaStream_t stream;
+  Workspace(std::size_t bytes, cudaStream_t on) : stream(on) {
+    if (bytes > 0) DSCOPE_CUDA_CHECK(cudaMallocAsync(&data, bytes, stream));
+  }
+  ~Workspace() {
+    if (data) cudaFreeAsync(data, stream);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+};
+
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  const Plan& plan = plan_for(g, Pass::Forward);
+  const Workspace workspace(plan.workspace, current_stream());
+  const float one = 1.0f, zero = 0.0f;
+  DSCOPE_CUDNN_CHECK(cudnnConvolutionForward(handle(), &one, plan.x, x, plan.w, w, plan.conv,
+                                             static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithm),
+                                             workspace.data, plan.workspace, &zero, plan.y, y));
+  if (bias != nullptr) DSCOPE_CUDNN_CHECK(cudnnAddTensor(handle(), &one, plan.bias, bias, &one, plan.y, y));
+}
+
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
+  const Plan& plan = plan_for(g, Pass::BackwardInput);
+  const Workspace workspace(plan.workspace, current_stream());
+  const float one = 1.0f, zero = 0.0f;
+  DSCOPE_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), &one, plan.w, w, plan.y, grad_y, plan.conv,
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithm),
+                                                  workspace.data, plan.workspace, &zero, plan.x, grad_x));
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
+  const Plan& plan = plan_for(g, Pass::BackwardWeight);
+  const Workspace workspace(plan.workspace, current_stream());
+  const float one = 1.0f, zero = 0.0f;
+  DSCOPE_CUDNN_CHECK(
+      cudnnConvolutionBackwardFilter(handle(), &one, plan.x, x, plan.y, grad_y, plan.conv,
+                                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithm),
+                                     workspace.data, plan.workspace, &zero, plan.w, grad_w));
+}
+
+}  // namespace dscope::kernels::cuda::cudnn

@@ -1,0 +1,73 @@
+// GEMM on the GPU: see kernels/gemm.h. Ours runs on the shared tiled kernel (implicit_gemm.cuh) with operands
+// that read A and B through their transposes and leading dimensions; with DSCOPE_GEMM=cublas (settings.h)
+// cuBLAS runs it instead, as the reference to compare against.
+#include <cublas_v2.h>
+
+#include <climits>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/implicit_gemm.cuh"
+#include "kernels/gemm.h"
+
+#define DSCOPE_CUBLAS_CHECK(call)                                                                 \
+  do {                                                                                            \
+    const cublasStatus_t status_ = (call);                                                        \
+    if (status_ != CUBLAS_STATUS_SUCCESS)                                                         \
+      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +              \
+                               std::to_string(__LINE__) + ": " + cublasGetStatusString(status_)); \
+  } while (0)
+
+namespace dscope::kernels::cuda {
+namespace {
+
+struct GemmOperands {
+  const float *a_data, *b_data;
+  float* c_data;
+  float alpha, beta;
+  bool transpose_a, transpose_b;
+  std::int64_t lda, ldb, ldc;
+  int M, N, K;
+
+  __device__ float a(int m, int k) const { return transpose_a ? a_data[k * lda + m] : a_data[m * lda + k]; }
+  __device__ float b(int k, int n) const { return transpose_b ? b_data[n * ldb + k] : b_data[k * ldb + n]; }
+  __device__ void store(int m, int n, float sum) const {
+    float& out = c_data[m * ldc + n];
+    out = alpha * sum + (beta == 0.0f ? 0.0f : beta * out);  // beta = 0 ignores C, even NaN
+  }
+};
+
+cublasHandle_t cublas_handle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t created = nullptr;
+    DSCOPE_CUBLAS_CHECK(cublasCreate(&created));
+    return created;
+  }();
+  DSCOPE_CUBLAS_CHECK(cublasSetStream(handle, current_stream()));
+  return handle;
+}
+
+// cuBLAS is column-major. A row-major matrix with leading dimension ld is the column-major matrix of its
+// transpose, so C = op(A)·op(B) in row-major is Cᵀ = op(B)ᵀ·op(A)ᵀ in column-major: swap the operands.
+void gemm_cublas(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
+  const cublasHandle_t handle = cublas_handle();
+  DSCOPE_CUBLAS_CHECK(cublasSetMathMode(
+      handle, math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  const auto i = [](std::int64_t value) { return static_cast<int>(value); };
+  DSCOPE_CUBLAS_CHECK(cublasSgemm(handle, g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, i(g.N), i(g.M), i(g.K), &alpha,
+                                  b, i(g.ldb), a, i(g.lda), &beta, c, i(g.ldc)));
+}
+
+}  // namespace
+
+void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (g.M > INT_MAX || g.N > INT_MAX || g.K > INT_MAX)
+    throw std::runtime_error("gemm: extents too large for the CUDA kernels' 32-bit indices");
+  if (gemm_backend() == GemmBackend::Cublas) return gemm_cublas(g, alpha, a, b, beta, c);
+  run_implicit_gemm(GemmOperands{a, b, c, alpha, beta, g.transpose_a, g.transpose_b, g.lda, g.ldb, g.ldc,
+                                 static_cast<int>(g.M), static_cast<int>(g.N), static_cast<int>(g.K)},
+                    "gemm");
+}
+
+}  // namespace dscope::kernels::cuda

@@ -1,0 +1,47 @@
+// What every CUDA kernel file shares: error checking, the device's stream, launch sizes.
+//
+// Included only by .cu files. Every runtime call goes through DSCOPE_CUDA_CHECK, and every launch is followed
+// by check_launch("<kernel>"), so a failure names its kernel. Launches are asynchronous: a fault inside a
+// kernel surfaces at the next synchronising call unless DSCOPE_CUDA_SYNC=1 is set, which makes check_launch
+// wait for each kernel (the GPU tests set it, so a fault names the kernel that caused it).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+// Throws std::runtime_error with the call, file:line and CUDA's reason. The tensor layer turns it into
+// dscope::CudaError (kernels sit below the tensor layer and cannot see its error types).
+#define DSCOPE_CUDA_CHECK(call)                                                                \
+  do {                                                                                         \
+    const cudaError_t status_ = (call);                                                        \
+    if (status_ != cudaSuccess)                                                                \
+      throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +           \
+                               std::to_string(__LINE__) + ": " + cudaGetErrorString(status_)); \
+  } while (0)
+
+namespace dscope::kernels::cuda {
+
+// The stream of the current device, created on first use. All our kernels and copies run on it, in order,
+// which is what lets the tensor allocator hand a freed block to the next op without waiting.
+cudaStream_t current_stream();
+
+// Throws if the last launch failed (bad configuration, or, with DSCOPE_CUDA_SYNC=1, a fault inside it).
+void check_launch(const char* kernel);
+
+inline constexpr int kThreadsPerBlock = 256;
+
+// Blocks of `threads` threads to cover n items, capped so that grid-stride loops take over for huge n.
+inline unsigned blocks_for(std::int64_t n, int threads = kThreadsPerBlock) {
+  const std::int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
+}
+
+// Grid-stride loop over [0, n): each thread takes every (gridDim·blockDim)-th index.
+#define DSCOPE_GRID_STRIDE_LOOP(i, n)                                                              \
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+
+}  // namespace dscope::kernels::cuda

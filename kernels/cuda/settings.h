@@ -1,0 +1,32 @@
+// Run-time choices of the CUDA backend: the precision of matrix products (GEMM and convolution) and which
+// implementation runs them. Our own kernels are the default; cuBLAS and cuDNN are reference paths a user can
+// switch to in the same binary to compare (benchmarks/bench_cuda_conv2d.cpp does exactly that).
+//
+// Defaults come from the environment when the first CUDA kernel asks:
+//   DSCOPE_CUDA_MATH=fp32|tf32   (default fp32: exact float products, comparable with the CPU)
+//   DSCOPE_GEMM=own|cublas       (default own)
+//   DSCOPE_CONV=own|cudnn        (default own; cudnn only where this build found cuDNN)
+// Plain declarations: defined only in CUDA builds (kernels/cuda/settings.cu).
+#pragma once
+
+namespace dscope::kernels::cuda {
+
+// FP32: every product in float on the CUDA cores. TF32: the tensor cores multiply operands rounded to
+// TensorFloat-32 (10-bit mantissa) and accumulate in float, as PyTorch's allow_tf32 does.
+enum class MathMode { FP32, TF32 };
+enum class GemmBackend { Own, Cublas };
+enum class ConvBackend { Own, Cudnn };
+
+MathMode math_mode();
+void set_math_mode(MathMode mode);
+GemmBackend gemm_backend();
+void set_gemm_backend(GemmBackend backend);
+ConvBackend conv_backend();
+// Throws std::runtime_error when asked for cuDNN in a build without it.
+void set_conv_backend(ConvBackend backend);
+bool cudnn_built();
+
+// Waits until every kernel queued so far on the current device has finished (for timing, and for tests).
+void synchronize();
+
+}  // namespace dscope::kernels::cuda
