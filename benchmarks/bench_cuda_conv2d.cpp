@@ -1,0 +1,261 @@
+// conv2d on the GPU at the ResNet layer shapes of bench_conv2d.cpp (3×3 filters, padding 1), at batch 128:
+// the three kernels kernels::cuda::conv2d_forward, _backward_input and _backward_weight, each with our own
+// kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
+// FP32 and TF32 (MathMode). benchmarks/torch_cuda_reference.py times the same passes through PyTorch, and
+// benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32>/<own|cudnn>.
+//
+// TFLOP/s counts 2·N·K·P·Q·C·R·S operations per pass (one multiply and one add per filter tap per output
+// element), whatever the algorithm. Before a shape is timed in a setting, the GPU result at batch 2 is
+// checked once against kernels::cpu, into outputs filled with NaN so that an unwritten element fails: the
+// largest difference over the largest CPU magnitude (so an output that cancels to near zero is not a false
+// alarm) must stay below 1e-3 in FP32 and 1e-2 in TF32, whose products keep 10 mantissa bits.
+// Time is wall-clock around one launch followed by kernels::cuda::synchronize(), reported as manual time:
+// CUDA events would have to be recorded on the backend's own non-blocking stream, which kernels/cuda keeps
+// private. At milliseconds per launch, the microseconds of launch and synchronisation are noise.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/settings.h"
+#include "tensor/device.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace dscope {
+namespace {
+
+namespace cuda = kernels::cuda;
+
+constexpr std::int64_t kBatch = 128, kCheckBatch = 2;
+
+struct Layer {
+  std::int64_t C, H, K, stride;  // square H×H input, 3×3 filter, padding 1
+};
+
+const Layer kLayers[] = {
+    {3, 64, 64, 1}, {64, 64, 64, 1}, {64, 64, 128, 2}, {128, 32, 128, 1}, {256, 16, 256, 1}, {512, 8, 512, 1},
+};
+
+enum class Pass { Forward, BackwardInput, BackwardWeight };
+
+struct Setting {
+  cuda::ConvBackend backend;
+  cuda::MathMode math;
+};
+
+const char* name_of(Pass pass) {
+  return pass == Pass::Forward         ? "conv2d_forward"
+         : pass == Pass::BackwardInput ? "conv2d_backward_input"
+                                       : "conv2d_backward_weight";
+}
+const char* name_of(cuda::ConvBackend backend) {
+  return backend == cuda::ConvBackend::Own ? "own" : "cudnn";
+}
+const char* name_of(cuda::MathMode math) {
+  return math == cuda::MathMode::FP32 ? "fp32" : "tf32";
+}
+
+// The shape as in benchmark names, in torch_cuda_reference.py and in bench_conv2d, e.g.
+// N128_C64_K128_64x64_3x3_s2.
+std::string label(const Layer& layer, std::int64_t batch) {
+  std::ostringstream out;
+  out << "N" << batch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H << "_3x3_s"
+      << layer.stride;
+  return out.str();
+}
+
+kernels::Conv2dGeometry geometry_of(const Layer& layer, std::int64_t batch) {
+  kernels::Conv2dGeometry g;
+  g.N = batch, g.C = layer.C, g.H = g.W = layer.H, g.K = layer.K, g.R = g.S = 3;
+  g.stride_h = g.stride_w = layer.stride, g.pad_h = g.pad_w = 1;
+  g.P = kernels::conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
+  g.Q = kernels::conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
+  return g;
+}
+
+double flops_per_pass(const kernels::Conv2dGeometry& g) {
+  return 2.0 * static_cast<double>(g.N * g.K * g.P * g.Q) * static_cast<double>(g.C * g.R * g.S);
+}
+
+// The tensors of a layer on the GPU: the inputs x, w, grad_y, and the outputs of the three passes, which are
+// kept apart so that the inputs stay as drawn. `poison` fills the outputs with NaN (for the check: an element
+// a kernel did not write then fails it); otherwise they are left uninitialised.
+struct Buffers {
+  Buffers(const kernels::Conv2dGeometry& g, std::uint64_t seed, bool poison) {
+    Generator generator(seed);
+    x = Tensor::randn({g.N, g.C, g.H, g.W}, generator).to(Device::cuda());
+    w = Tensor::randn({g.K, g.C, g.R, g.S}, generator, 0.0f, 0.05f).to(Device::cuda());
+    grad_y = Tensor::randn({g.N, g.K, g.P, g.Q}, generator).to(Device::cuda());
+    const auto output = [poison](const Shape& shape) {
+      return poison ? Tensor::full(shape, std::nanf("")).to(Device::cuda())
+                    : Tensor::empty(shape, DType::Float32, Device::cuda());
+    };
+    y = output(grad_y.shape()), grad_x = output(x.shape()), grad_w = output(w.shape());
+  }
+  Tensor x, w, grad_y;
+  Tensor y, grad_x, grad_w;
+};
+
+void launch(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b) {
+  switch (pass) {
+    case Pass::Forward:
+      return cuda::conv2d_forward(g, b.x.data<float>(), b.w.data<float>(), nullptr, b.y.data<float>());
+    case Pass::BackwardInput:
+      return cuda::conv2d_backward_input(g, b.grad_y.data<float>(), b.w.data<float>(),
+                                         b.grad_x.data<float>());
+    case Pass::BackwardWeight:
+      return cuda::conv2d_backward_weight(g, b.x.data<float>(), b.grad_y.data<float>(),
+                                          b.grad_w.data<float>());
+  }
+}
+
+// The same pass on the CPU, on host copies of the inputs; returns its output.
+std::vector<float> launch_cpu(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b) {
+  const std::vector<float> x = b.x.to_vector<float>(), w = b.w.to_vector<float>(),
+                           grad_y = b.grad_y.to_vector<float>();
+  std::vector<float> out;
+  switch (pass) {
+    case Pass::Forward:
+      out.resize(grad_y.size());
+      kernels::cpu::conv2d_forward(g, x.data(), w.data(), nullptr, out.data());
+      break;
+    case Pass::BackwardInput:
+      out.resize(x.size());
+      kernels::cpu::conv2d_backward_input(g, grad_y.data(), w.data(), out.data());
+      break;
+    case Pass::BackwardWeight:
+      out.resize(w.size());
+      kernels::cpu::conv2d_backward_weight(g, x.data(), grad_y.data(), out.data());
+      break;
+  }
+  return out;
+}
+
+const Tensor& output_of(Pass pass, const Buffers& b) {
+  return pass == Pass::Forward ? b.y : pass == Pass::BackwardInput ? b.grad_x : b.grad_w;
+}
+
+// The batch-128 buffers of the layer timed last. Benchmarks run layer by layer, so each layer's inputs are
+// drawn and copied once rather than once per benchmark (about a second each at 64×64). main releases them
+// before exit: device memory must be freed while the CUDA runtime is still up.
+struct CachedBuffers {
+  std::string label;
+  std::unique_ptr<Buffers> buffers;
+};
+CachedBuffers& cached_buffers() {
+  static CachedBuffers cached;
+  return cached;
+}
+const Buffers& timed_buffers(const Layer& layer) {
+  CachedBuffers& cached = cached_buffers();
+  if (!cached.buffers || cached.label != label(layer, kBatch)) {
+    cached.buffers.reset();  // first, so that two layers' buffers are never held at once
+    cached.buffers = std::make_unique<Buffers>(geometry_of(layer, kBatch), 1, false);
+    cached.label = label(layer, kBatch);
+  }
+  return *cached.buffers;
+}
+void release_buffers() {
+  cached_buffers().buffers.reset();
+}
+
+// Empty when the GPU agrees with the CPU on all three passes at batch 2 in this setting, else what differs.
+// Computed once per shape and setting.
+const std::string& cpu_check(const Layer& layer, const Setting& setting) {
+  static std::map<std::string, std::string> results;
+  const std::string key = label(layer, kCheckBatch) + name_of(setting.backend) + name_of(setting.math);
+  if (const auto found = results.find(key); found != results.end()) return found->second;
+  const double tolerance = setting.math == cuda::MathMode::FP32 ? 1e-3 : 1e-2;
+  const kernels::Conv2dGeometry g = geometry_of(layer, kCheckBatch);
+  std::string result;
+  for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight}) {
+    const Buffers buffers(g, 7, true);
+    const std::vector<float> expected = launch_cpu(pass, g, buffers);
+    launch(pass, g, buffers);
+    const std::vector<float> actual = output_of(pass, buffers).to_vector<float>();
+    double largest = 0.0, error = 0.0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      largest = std::max(largest, std::abs(static_cast<double>(expected[i])));
+      // Written so that a NaN fails: max(error, NaN) would keep error.
+      const double difference = std::abs(static_cast<double>(actual[i]) - expected[i]);
+      if (!(difference <= error)) error = difference;
+    }
+    const double relative = error / std::max(largest, 1e-30);
+    if (!(relative <= tolerance)) {
+      std::ostringstream out;
+      out << name_of(pass) << " " << name_of(setting.backend) << " " << name_of(setting.math)
+          << " differs from kernels::cpu at " << label(layer, kCheckBatch) << ": max error " << error
+          << " over max |cpu| " << largest << " = " << relative << " > " << tolerance;
+      result = out.str();
+      break;
+    }
+  }
+  return results.emplace(key, result).first->second;
+}
+
+void time_pass(benchmark::State& state, const Layer& layer, Pass pass, Setting setting) {
+  if (!cuda_is_available()) return state.SkipWithError("no CUDA device");
+  if (setting.backend == cuda::ConvBackend::Cudnn && !cuda::cudnn_built())
+    return state.SkipWithError("this build has no cuDNN");
+  // A kernel that throws (a CUDA error, a shape cuDNN refuses) fails this benchmark, not the whole run.
+  try {
+    cuda::set_math_mode(setting.math);
+    cuda::set_conv_backend(setting.backend);
+    if (const std::string& error = cpu_check(layer, setting); !error.empty())
+      return state.SkipWithError(error.c_str());
+    const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+    const Buffers& buffers = timed_buffers(layer);
+    launch(pass, g, buffers);  // warm-up: module loading, cuDNN's plan and workspace
+    cuda::synchronize();
+    double seconds = 0.0;
+    for (auto _ : state) {
+      const auto start = std::chrono::steady_clock::now();
+      launch(pass, g, buffers);
+      cuda::synchronize();
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+      state.SetIterationTime(elapsed.count());
+      seconds += elapsed.count();
+    }
+    state.counters["TFLOP/s"] = 1e-12 * flops_per_pass(g) * static_cast<double>(state.iterations()) / seconds;
+  } catch (const std::exception& error) {
+    state.SkipWithError(error.what());
+  }
+}
+
+// Names read <pass>/<shape>/<math>/<backend>, e.g. conv2d_backward_weight/N128_C64_K64_64x64_3x3_s1/tf32/own.
+// Registered layer by layer, the order timed_buffers relies on.
+void register_benchmarks() {
+  for (const Layer& layer : kLayers)
+    for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight})
+      for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32})
+        for (cuda::ConvBackend backend : {cuda::ConvBackend::Own, cuda::ConvBackend::Cudnn}) {
+          const std::string name = std::string(name_of(pass)) + "/" + label(layer, kBatch) + "/" +
+                                   name_of(math) + "/" + name_of(backend);
+          benchmark::RegisterBenchmark(name.c_str(), time_pass, layer, pass, Setting{backend, math})
+              ->Unit(benchmark::kMillisecond)
+              ->UseManualTime()
+              ->MinTime(0.2);
+        }
+}
+
+}  // namespace
+}  // namespace dscope
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  dscope::register_benchmarks();
+  benchmark::RunSpecifiedBenchmarks();
+  dscope::release_buffers();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,128 @@
+// Whole-model speed on the GPU: one training step (training-mode forward, cross-entropy, backward, SGD with
+// momentum) of the small-stem ResNet-18 (widths 64/128/256/512, BasicBlocks [2,2,2,2]) at batch 256 on
+// random 3×64×64 images with 7 classes, our own CUDA kernels in FP32 and in TF32 (MathMode,
+// kernels/cuda/settings.h). The structure is bench_training.cpp's, at a batch that fills a GPU.
+// benchmarks/torch_cuda_reference.py times the same step in PyTorch, and benchmarks/gpu_compare.py joins
+// both by name: training_step/resnet18/N256_3x64x64/<fp32|tf32>/own.
+//
+// images/s is images per second; TFLOP/s counts only convolutions and the classifier, three passes per
+// step (see bench_training.cpp for the formula). Each step ends with loss.item(), a copy to the host that
+// waits for the GPU, so wall-clock time covers the whole step. Correctness is left to the tests
+// (tests/cuda); here the untimed first step only has to give a finite loss.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/settings.h"
+#include "nn/resnet.h"
+#include "optim/sgd.h"
+#include "tensor/ops/all.h"
+
+namespace dscope {
+namespace {
+
+namespace cuda = kernels::cuda;
+
+constexpr std::int64_t kClasses = 7, kImageSize = 64, kBatch = 256;
+constexpr int kDepth = 18;
+
+nn::ResNetConfig config() {
+  nn::ResNetConfig result = nn::resnet_config(kDepth, kClasses, nn::StemKind::Small);
+  result.seed = 1;
+  return result;
+}
+
+// Forward FLOPs per image of a small-stem BasicBlock ResNet (bench_training.cpp's formula).
+double forward_flops_per_image(const nn::ResNetConfig& config, std::int64_t image_size) {
+  auto conv = [](double size, double in, double out, double kernel) {
+    return 2.0 * size * size * out * in * kernel * kernel;
+  };
+  double size = static_cast<double>(image_size);
+  double channels = static_cast<double>(config.stage_widths.front());
+  double flops = conv(size, static_cast<double>(config.input_channels), channels, 3);
+  for (std::size_t stage = 0; stage < config.stage_widths.size(); ++stage) {
+    const double width = static_cast<double>(config.stage_widths[stage]);
+    for (std::int64_t block = 0; block < config.blocks_per_stage[stage]; ++block) {
+      if (stage > 0 && block == 0) size = std::ceil(size / 2.0);
+      flops += conv(size, channels, width, 3) + conv(size, width, width, 3);
+      if (channels != width || (stage > 0 && block == 0)) flops += conv(size, channels, width, 1);
+      channels = width;
+    }
+  }
+  return flops + 2.0 * channels * static_cast<double>(config.classes);
+}
+
+const char* name_of(cuda::MathMode math) {
+  return math == cuda::MathMode::FP32 ? "fp32" : "tf32";
+}
+
+void training_step(benchmark::State& state, cuda::MathMode math) {
+  if (!cuda_is_available()) return state.SkipWithError("no CUDA device");
+  // A failure on the device (a missing kernel, a CUDA error) fails this benchmark, not the whole run.
+  try {
+    cuda::set_math_mode(math);
+    nn::ResNet network(config());
+    network.to(Device::cuda());  // before the optimizer, which keeps its momentum where the parameters are
+    Generator generator(2);
+    std::vector<std::int64_t> labels(static_cast<std::size_t>(kBatch));
+    for (std::int64_t& label : labels)
+      label = static_cast<std::int64_t>(generator.below(kClasses));
+    const Tensor images = Tensor::randn({kBatch, 3, kImageSize, kImageSize}, generator).to(Device::cuda());
+    const Tensor targets = Tensor::from_int64(labels, {kBatch}).to(Device::cuda());
+    optim::Sgd optimizer(network.parameters(), 0.01f, 5e-4f, {.momentum = 0.9f});
+    auto step = [&] {
+      optimizer.zero_grad();
+      const Tensor loss = cross_entropy(network(images), targets);
+      loss.backward();
+      optimizer.step();
+      return loss.item<float>();
+    };
+    // Two untimed steps: the first allocates (and loads the kernels), the second finds the allocator warm.
+    if (!std::isfinite(step()) || !std::isfinite(step()))
+      return state.SkipWithError("an untimed first step gave a non-finite loss");
+    double seconds = 0.0;
+    for (auto _ : state) {
+      const auto start = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(step());
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+      state.SetIterationTime(elapsed.count());
+      seconds += elapsed.count();
+    }
+    const double steps = static_cast<double>(state.iterations());
+    state.SetItemsProcessed(state.iterations() * kBatch);
+    state.counters["images/s"] = steps * static_cast<double>(kBatch) / seconds;
+    state.counters["TFLOP/s"] = 1e-12 * 3.0 * forward_flops_per_image(config(), kImageSize) *
+                                static_cast<double>(kBatch) * steps / seconds;
+  } catch (const std::exception& error) {
+    state.SkipWithError(error.what());
+  }
+}
+
+// Names read training_step/resnet18/N256_3x64x64/<math>/own.
+void register_benchmarks() {
+  const std::string shape =
+      "/N" + std::to_string(kBatch) + "_3x" + std::to_string(kImageSize) + "x" + std::to_string(kImageSize);
+  for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32}) {
+    const std::string name = "training_step/resnet18" + shape + "/" + name_of(math) + "/own";
+    benchmark::RegisterBenchmark(name.c_str(), training_step, math)
+        ->Unit(benchmark::kMillisecond)
+        ->UseManualTime()
+        ->MinTime(1.0);
+  }
+}
+
+}  // namespace
+}  // namespace dscope
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  dscope::register_benchmarks();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
