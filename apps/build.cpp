@@ -172,6 +172,11 @@ void add_build_command(CLI::App& program) {
                    "Sensitivity the possible-cancer threshold is chosen for, on the validation split")
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
+  build
+      ->add_option("--logit-adjustment", command->options.logit_adjustment,
+                   "Divide each class's probability by its training share to this power (0: off; "
+                   "default: chosen on the validation split)")
+      ->check(CLI::Range(0.0, 3.0));
   build->add_option("--positive-labels", command->options.positive_labels,
                     "Labels that count as possible cancer (default: akiec bcc mel, those the data has)");
   build->add_option("--cache", command->options.cache_file,

@@ -85,6 +85,18 @@ std::string card_problem(const ModelCard& card) {
         return detail::concat("decision positive label '", label, "' is not one of the model's labels");
   }
 
+  const LogitAdjustment& adjustment = card.adjustment;
+  if (!adjustment.train_prior.empty()) {
+    if (adjustment.train_prior.size() != card.labels.size())
+      return detail::concat("logit adjustment has ", adjustment.train_prior.size(), " class priors for ",
+                            card.labels.size(), " labels");
+    for (float prior : adjustment.train_prior)
+      if (!(prior > 0.0f && prior <= 1.0f))
+        return detail::concat("logit adjustment prior ", prior, " is outside (0, 1]");
+    if (!(std::abs(adjustment.strength) <= 10.0))
+      return detail::concat("logit adjustment strength ", adjustment.strength, " is outside [-10, 10]");
+  }
+
   if (card.training.epochs < 0 || card.training.best_epoch < 0)
     return detail::concat("training epochs ", card.training.epochs, " / best epoch ",
                           card.training.best_epoch, " are negative");
@@ -178,6 +190,9 @@ std::string ModelCard::to_json() const {
                            {"positive_labels", decision.positive_labels},
                            {"threshold", decision.threshold},
                            {"target_sensitivity", decision.target_sensitivity}};
+  if (!adjustment.train_prior.empty())
+    written["logit_adjustment"] = {{"train_prior", adjustment.train_prior},
+                                   {"strength", adjustment.strength}};
   return written.dump();
 }
 
@@ -225,6 +240,10 @@ ModelCard ModelCard::from_json(const std::string& text, const std::string& sourc
     card.decision.positive_labels = read.strings("decision.positive_labels");
     card.decision.threshold = read.number("decision.threshold");
     card.decision.target_sensitivity = read.number("decision.target_sensitivity");
+  }
+  if (document.contains("logit_adjustment")) {
+    card.adjustment.train_prior = read.floats("logit_adjustment.train_prior");
+    card.adjustment.strength = read.number("logit_adjustment.strength");
   }
   card.training.epochs = read.integer("training.epochs");
   card.training.best_epoch = read.integer("training.best_epoch");

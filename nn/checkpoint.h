@@ -50,6 +50,16 @@ struct BinaryDecision {
   double target_sensitivity = 0.0;           // what the threshold was chosen for (0: chosen by hand)
 };
 
+// Logit adjustment (Menon et al., "Long-tail learning via logit adjustment", 2021): a network trained on
+// imbalanced data favours the frequent classes. Prediction divides each class's probability by its share of
+// the training images raised to `strength` and renormalises, p'_c ∝ p_c / prior_c^strength: 0 leaves the
+// model as trained, 1 makes every class a priori equally likely. The builder chooses the strength on
+// validation data. Absent when train_prior is empty.
+struct LogitAdjustment {
+  std::vector<float> train_prior;  // per label, each in (0, 1]
+  double strength = 0.0;
+};
+
 struct TrainingSummary {
   std::int64_t epochs = 0;                        // epochs trained
   std::int64_t best_epoch = 0;                    // the epoch whose weights the file holds
@@ -63,6 +73,7 @@ struct ModelCard {
   InputSpec input;
   TrainingSummary training;
   BinaryDecision decision;
+  LogitAdjustment adjustment;
   std::string dscope_version;  // of the program that wrote the file; save_model fills it in
 
   // The JSON document stored in the file.

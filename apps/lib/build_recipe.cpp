@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include "apps/lib/classifier.h"
@@ -498,6 +499,31 @@ double RecipeTraining::train_until(std::int64_t epochs) {
 // ---------------------------------------------------------------------------------------------------------
 // finish_build and the quick build
 
+double choose_adjustment_strength(const std::vector<float>& train_prior,
+                                  const std::vector<float>& probabilities,
+                                  const std::vector<std::int64_t>& truth) {
+  const auto classes = static_cast<std::int64_t>(train_prior.size());
+  double best_strength = 0.0, best_value = -1.0;
+  // 0 (the network as trained) to 1.5 (past the balanced prior) in steps of 0.05; the smallest strength wins
+  // ties, so the network is changed only as far as validation shows a gain.
+  for (int step = 0; step <= 30; ++step) {
+    const nn::LogitAdjustment adjustment{train_prior, 0.05 * step};
+    std::vector<float> adjusted = probabilities;
+    adjust_probabilities(adjustment, adjusted);
+    ConfusionMatrix confusion(classes);
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      const float* row = adjusted.data() + static_cast<std::int64_t>(i) * classes;
+      confusion.add(truth[i], std::max_element(row, row + classes) - row);
+    }
+    const double value = (confusion.accuracy() + confusion.balanced_accuracy()) / 2.0;
+    if (value > best_value + 1e-12) {
+      best_value = value;
+      best_strength = adjustment.strength;
+    }
+  }
+  return best_strength;
+}
+
 BuildResult finish_build(BuildData& data, const fs::path& trained_model, const fs::path& training_log,
                          const std::string& notes) {
   const BuildOptions& options = data.options();
@@ -507,17 +533,37 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
   const std::vector<std::string>& positives = data.positive_labels();
   const data::ImageCache& cache = data.cache(card.input.height);
   const fs::path model_path = options.out / "model.safetensors";
-  // The possible-cancer threshold: chosen on validation for the target sensitivity, stored in the model.
+  const data::Dataset& validation = data.part(data::Part::Validation);
+  std::vector<float> probabilities = Classifier(trained_model).probabilities(images_of(cache, validation));
+  const std::vector<std::int64_t> truth = labels_of(validation);
+  // The logit adjustment, then the possible-cancer threshold on the adjusted probabilities: both chosen on
+  // validation and stored in the model, so every later prediction uses the same rule.
+  card.adjustment = {};
+  std::ostringstream decision_notes;
+  if (!options.logit_adjustment || *options.logit_adjustment != 0.0) {
+    const std::vector<std::int64_t> counts = data.part(data::Part::Train).counts_per_label();
+    const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}));
+    for (std::int64_t count : counts)
+      card.adjustment.train_prior.push_back(static_cast<float>(std::max<double>(count, 1.0) / total));
+    card.adjustment.strength =
+        options.logit_adjustment
+            ? *options.logit_adjustment
+            : choose_adjustment_strength(card.adjustment.train_prior, probabilities, truth);
+    adjust_probabilities(card.adjustment, probabilities);
+    decision_notes << " Predictions divide each class's probability by its training share to the power "
+                   << card.adjustment.strength
+                   << (options.logit_adjustment ? " (set by hand)"
+                                                : " (chosen on the validation split for the best mean of "
+                                                  "accuracy and balanced accuracy)")
+                   << ".";
+  }
   card.decision = {};
   if (!positives.empty()) {
-    const Classifier classifier(trained_model);
-    const data::Dataset& validation = data.part(data::Part::Validation);
-    const std::vector<double> score =
-        positive_probability(labels, classifier.probabilities(images_of(cache, validation)), positives);
+    const std::vector<double> score = positive_probability(labels, probabilities, positives);
     std::vector<bool> positive;
-    for (const data::Sample& sample : validation.samples)
+    for (const std::int64_t label : truth)
       positive.push_back(std::find(positives.begin(), positives.end(),
-                                   labels[static_cast<std::size_t>(sample.label)]) != positives.end());
+                                   labels[static_cast<std::size_t>(label)]) != positives.end());
     card.decision = {"possible_cancer", positives,
                      threshold_for_sensitivity(score, positive, options.target_sensitivity),
                      options.target_sensitivity};
@@ -555,6 +601,7 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
     text << " The possible-cancer threshold " << result.threshold
          << " was chosen on the validation split for a sensitivity of at least " << options.target_sensitivity
          << ".";
+  text << decision_notes.str();
   context.notes = text.str();
   write_report(options.out, result.test, context);
   return result;

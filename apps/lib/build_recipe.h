@@ -3,7 +3,8 @@
 // (apps/lib/standard_build.h) trains many, rung by rung, with the same three stages:
 //   BuildData       import, decode once, lesion-grouped split (shared by every recipe of a build);
 //   RecipeTraining  one recipe's training, resumable at any epoch, keeping its best epoch's weights;
-//   finish_build    the possible-cancer threshold on validation, the final model file, the test score.
+//   finish_build    the logit adjustment and the possible-cancer threshold on validation, the final model
+//                   file, the test score.
 //
 // The output folder receives:
 //   model.safetensors   the best epoch's weights with a full model card: labels, input size and
@@ -20,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,9 @@ struct BuildOptions {
   double validation_fraction = 0.15, test_fraction = 0.15;
   std::vector<std::string> positive_labels;  // empty: akiec, bcc, mel (those the data has)
   double target_sensitivity = 0.9;
+  // The logit adjustment strength (nn/checkpoint.h): empty chooses it on validation (finish_build), 0 turns
+  // the adjustment off.
+  std::optional<double> logit_adjustment;
   // The quick build's time budget: when the first batches show that `epochs` would not fit in this many
   // seconds, fewer epochs are trained (and the log says so). 0: no limit.
   double time_limit_seconds = 0.0;
@@ -159,11 +164,18 @@ struct BuildResult {
   double seconds = 0.0;
 };
 
-// From a trained model file (a RecipeTraining's best.safetensors): chooses the possible-cancer threshold on
-// the validation split, writes DIR/model.safetensors, copies the training log to DIR/training.jsonl, and
-// scores the test split into DIR/report.*. `notes` goes into report.md.
+// From a trained model file (a RecipeTraining's best.safetensors): chooses the logit adjustment and then the
+// possible-cancer threshold on the validation split, writes DIR/model.safetensors, copies the training log to
+// DIR/training.jsonl, and scores the test split into DIR/report.*. `notes` goes into report.md.
 BuildResult finish_build(BuildData& data, const std::filesystem::path& trained_model,
                          const std::filesystem::path& training_log, const std::string& notes);
+
+// The logit adjustment strength in [0, 1.5] (steps of 0.05) whose predictions have the best mean of
+// accuracy and balanced accuracy: accuracy alone favours the frequent classes, balanced accuracy alone gives
+// them up. `probabilities` are the network's own (rows of train_prior.size()), `truth` their labels.
+double choose_adjustment_strength(const std::vector<float>& train_prior,
+                                  const std::vector<float>& probabilities,
+                                  const std::vector<std::int64_t>& truth);
 
 // The quick build: BuildData, one RecipeTraining (epochs cut to fit options.time_limit_seconds),
 // finish_build.

@@ -1,6 +1,7 @@
 #include "apps/lib/classifier.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "data/augment.h"
 #include "data/image_cache.h"
@@ -72,7 +73,25 @@ std::vector<float> Classifier::probabilities(const std::vector<const data::Image
     }
     if (progress) progress(first + count);
   }
+  if (adjusted_) adjust_probabilities(loaded_.card.adjustment, result);
   return result;
+}
+
+void adjust_probabilities(const nn::LogitAdjustment& adjustment, std::vector<float>& probabilities) {
+  const std::size_t classes = adjustment.train_prior.size();
+  if (classes == 0 || adjustment.strength == 0.0) return;
+  std::vector<double> factor(classes);
+  for (std::size_t c = 0; c < classes; ++c)
+    factor[c] = std::pow(static_cast<double>(adjustment.train_prior[c]), -adjustment.strength);
+  for (std::size_t row = 0; row + classes <= probabilities.size(); row += classes) {
+    double total = 0.0;
+    for (std::size_t c = 0; c < classes; ++c)
+      total += static_cast<double>(probabilities[row + c]) * factor[c];
+    if (!(total > 0.0)) continue;  // an all-zero row stays as it is
+    for (std::size_t c = 0; c < classes; ++c)
+      probabilities[row + c] =
+          static_cast<float>(static_cast<double>(probabilities[row + c]) * factor[c] / total);
+  }
 }
 
 double Classifier::positive_probability(const float* row) const {

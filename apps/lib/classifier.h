@@ -25,6 +25,10 @@
 
 namespace dscope::apps {
 
+// Applies a model card's logit adjustment (nn/checkpoint.h) to rows of class probabilities in place:
+// p'_c ∝ p_c / prior_c^strength, each row renormalised. Nothing happens when the adjustment is absent.
+void adjust_probabilities(const nn::LogitAdjustment& adjustment, std::vector<float>& probabilities);
+
 class Classifier {
  public:
   // Loads the model file. Throws IoError / DataError for a missing or broken file (naming it), and
@@ -43,8 +47,10 @@ class Classifier {
   // 1 (the default) or 8 views per image; ValueError otherwise.
   void set_views(int views);
   int views() const { return views_; }
+  void set_adjusted(bool adjusted) { adjusted_ = adjusted; }
 
-  // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode.
+  // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode,
+  // after the card's logit adjustment (set_adjusted(false) gives the network's own).
   // `progress` (optional) is called with the number of images done after each batch.
   std::vector<float> probabilities(const std::vector<const data::Image*>& cached,
                                    std::int64_t batch_size = 64,
@@ -59,6 +65,7 @@ class Classifier {
   data::Normalization normalization_;
   std::vector<std::size_t> positive_indices_;
   int views_ = 1;
+  bool adjusted_ = true;
 };
 
 }  // namespace dscope::apps

@@ -2,7 +2,8 @@
 //
 // Per geometry, pass and math mode, the descriptors are made once and cuDNN's own timing search
 // (cudnnFind*Algorithm) picks the fastest algorithm of the requested precision: FMA math for exact FP32,
-// tensor-op math for TF32. That is the choice PyTorch makes with torch.backends.cudnn.benchmark = True.
+// default math for TF32 (for float data it lets cuDNN use TF32 tensor cores on Ampere and later). That is
+// the choice PyTorch makes with torch.backends.cudnn.benchmark = True and allow_tf32 on or off.
 #include <cudnn.h>
 
 #include <map>
@@ -45,6 +46,7 @@ struct Plan {
   cudnnConvolutionDescriptor_t conv = nullptr;
   int algorithm = 0;
   std::size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;  // the math type the chosen algorithm was timed with
 };
 
 using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
@@ -74,11 +76,16 @@ Plan describe(const Conv2dGeometry& g, cudnnMathType_t math) {
   return plan;
 }
 
-// The first (fastest) successful result of a cudnnFind* search that uses the requested math.
+// The first (fastest) successful result of a cudnnFind* search at the requested precision. Under FMA math
+// every result reports CUDNN_FMA_MATH. Under default math (TF32) a result reports the math type it was timed
+// with, default or tensor-op, and any of them is allowed: requiring one exact type could skip the fastest
+// algorithm, or find none at all.
 template <typename Result>
 const Result& fastest(const Result* results, int count, cudnnMathType_t math, const char* pass) {
   for (int r = 0; r < count; ++r)
-    if (results[r].status == CUDNN_STATUS_SUCCESS && results[r].mathType == math) return results[r];
+    if (results[r].status == CUDNN_STATUS_SUCCESS &&
+        (math != CUDNN_FMA_MATH || results[r].mathType == CUDNN_FMA_MATH))
+      return results[r];
   throw std::runtime_error(std::string("cuDNN has no algorithm for this conv2d ") + pass +
                            " at this precision");
 }
@@ -94,7 +101,7 @@ const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
   const auto found = plans.find(key);
   if (found != plans.end()) return found->second;
 
-  const cudnnMathType_t math = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  const cudnnMathType_t math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   Plan plan = describe(g, math);
   constexpr int kRequested = 16;
   int returned = 0;
@@ -106,6 +113,7 @@ const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
     const auto& best = fastest(results, returned, math, "forward");
     plan.algorithm = static_cast<int>(best.algo);
     plan.workspace = best.memory;
+    plan.math = best.mathType;
   } else if (pass == Pass::BackwardInput) {
     cudnnConvolutionBwdDataAlgoPerf_t results[kRequested];
     DSCOPE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(h, plan.w, plan.y, plan.conv, plan.x,
@@ -113,6 +121,7 @@ const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
     const auto& best = fastest(results, returned, math, "backward input");
     plan.algorithm = static_cast<int>(best.algo);
     plan.workspace = best.memory;
+    plan.math = best.mathType;
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t results[kRequested];
     DSCOPE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(h, plan.x, plan.y, plan.conv, plan.w,
@@ -120,7 +129,11 @@ const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
     const auto& best = fastest(results, returned, math, "backward weight");
     plan.algorithm = static_cast<int>(best.algo);
     plan.workspace = best.memory;
+    plan.math = best.mathType;
   }
+  // cuDNN picks the kernel from the algorithm and the descriptor's math type together: run with the math
+  // type the chosen algorithm was timed with, or it may run a slower variant (PyTorch does the same).
+  DSCOPE_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.math));
   return plans.emplace(key, plan).first->second;
 }
 

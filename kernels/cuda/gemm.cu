@@ -50,13 +50,18 @@ cublasHandle_t cublas_handle() {
 // cuBLAS is column-major. A row-major matrix with leading dimension ld is the column-major matrix of its
 // transpose, so C = op(A)·op(B) in row-major is Cᵀ = op(B)ᵀ·op(A)ᵀ in column-major: swap the operands.
 void gemm_cublas(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
+  // An empty C needs no call; cuBLAS would reject it anyway, its ldc being 0 when N = 0.
+  if (g.M == 0 || g.N == 0) return;
   const cublasHandle_t handle = cublas_handle();
   DSCOPE_CUBLAS_CHECK(cublasSetMathMode(
       handle, math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   const auto i = [](std::int64_t value) { return static_cast<int>(value); };
+  // cuBLAS wants every leading dimension ≥ 1, but an operand with a zero extent (A [M, 0] when K = 0) can
+  // arrive with 0; it is never read, so any value ≥ 1 serves.
+  const auto ld = [](std::int64_t value) { return static_cast<int>(value < 1 ? 1 : value); };
   DSCOPE_CUBLAS_CHECK(cublasSgemm(handle, g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                   g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, i(g.N), i(g.M), i(g.K), &alpha,
-                                  b, i(g.ldb), a, i(g.lda), &beta, c, i(g.ldc)));
+                                  b, ld(g.ldb), a, ld(g.lda), &beta, c, ld(g.ldc)));
 }
 
 }  // namespace

@@ -133,6 +133,7 @@ nn::ModelCard example_card() {
   card.training.best_validation = {{"accuracy", 0.1}, {"balanced_accuracy", 1.0 / 3.0}};
   card.training.seed = std::numeric_limits<std::uint64_t>::max();
   card.decision = {"possible_cancer", {"akiec", "bcc"}, 0.3125, 0.9};
+  card.adjustment = {{0.25f, 0.125f, 0.625f}, 0.75};
   return card;
 }
 
@@ -433,6 +434,8 @@ TEST_F(CheckpointTest, ModelCardRoundTrips) {
   EXPECT_EQ(read.decision.positive_labels, card.decision.positive_labels);
   EXPECT_EQ(read.decision.threshold, 0.3125);
   EXPECT_EQ(read.decision.target_sensitivity, 0.9);
+  EXPECT_EQ(read.adjustment.train_prior, card.adjustment.train_prior);
+  EXPECT_EQ(read.adjustment.strength, 0.75);
   EXPECT_EQ(read.dscope_version, nn::dscope_version());
   const nn::ResNetConfig& architecture = read.architecture;
   EXPECT_EQ(architecture.block, config.block);
@@ -549,14 +552,22 @@ TEST_F(CheckpointTest, FileWithoutOrWithABrokenModelCard) {
   edited["decision"]["threshold"] = 1.5;
   EXPECT_TRUE(rejects_card(edited, "decision threshold 1.5 is outside [0, 1]"));
   edited = card;
+  edited["logit_adjustment"]["train_prior"] = {0.5, 0.5};
+  EXPECT_TRUE(rejects_card(edited, "logit adjustment has 2 class priors for 3 labels"));
+  edited = card;
+  edited["logit_adjustment"]["train_prior"] = {0.5, 0.0, 0.5};
+  EXPECT_TRUE(rejects_card(edited, "logit adjustment prior 0 is outside (0, 1]"));
+  edited = card;
   edited["input"]["crop"] = "random";
   EXPECT_TRUE(rejects_card(edited, "input crop 'random'"));
   // Cards written before the decision and crop fields existed still load, with the defaults.
   edited = card;
   edited.erase("decision");
+  edited.erase("logit_adjustment");
   edited["input"].erase("crop");
   nn::write_safetensors(broken, tensors, {{"dscope", edited.dump()}});
   EXPECT_TRUE(nn::load_resnet(broken).card.decision.positive_labels.empty());
+  EXPECT_TRUE(nn::load_resnet(broken).card.adjustment.train_prior.empty());
   nn::write_safetensors(broken, tensors, {{"dscope", "{not json"}});
   EXPECT_TRUE(
       throws_with<DataError>([&] { nn::load_resnet(broken); }, {"broken.safetensors", "not valid JSON"}));
