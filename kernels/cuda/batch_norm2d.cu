@@ -53,15 +53,12 @@ __global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const
   if (threadIdx.x == 0) partials[c * gridDim.y + blockIdx.y] = {first, second};
 }
 
-Sums* channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* mean,
-                   int splits, cudaStream_t stream) {
-  Sums* partials = nullptr;
-  DSCOPE_CUDA_CHECK(
-      cudaMallocAsync(reinterpret_cast<void**>(&partials), sizeof(Sums) * g.C * splits, stream));
+// Fills `partials` (C·splits of them) with the channel sums.
+void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* mean,
+                  int splits, Sums* partials, cudaStream_t stream) {
   channel_sums_kernel<<<dim3(static_cast<unsigned>(g.C), static_cast<unsigned>(splits)), kSumThreads, 0,
                         stream>>>(g, x, grad_y, mean, partials);
   check_launch("batch_norm2d channel sums");
-  return partials;
 }
 
 __device__ Sums add_partials(const Sums* partials, std::int64_t c, int splits) {
@@ -152,11 +149,11 @@ void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float
   if (g.C == 0 || g.count() == 0) return;
   const cudaStream_t stream = current_stream();
   const int splits = splits_for(g);
-  Sums* partials = channel_sums(g, x, nullptr, nullptr, splits, stream);
-  finish_statistics_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials, splits, mean,
-                                                                             variance);
+  const Scratch<Sums> partials(static_cast<std::size_t>(g.C) * splits, stream);
+  channel_sums(g, x, nullptr, nullptr, splits, partials.get(), stream);
+  finish_statistics_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials.get(), splits,
+                                                                             mean, variance);
   check_launch("batch_norm2d_statistics");
-  DSCOPE_CUDA_CHECK(cudaFreeAsync(partials, stream));
 }
 
 void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std) {
@@ -189,21 +186,19 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
   const cudaStream_t stream = current_stream();
   const bool needs_sums = (batch_statistics && grad_x) || grad_gamma || grad_beta;
   const int splits = splits_for(g);
-  Sums* partials = needs_sums && g.count() > 0 ? channel_sums(g, x, grad_y, mean, splits, stream) : nullptr;
-  GradientCoefficients* coefficients = nullptr;
-  if (grad_x)
-    DSCOPE_CUDA_CHECK(
-        cudaMallocAsync(reinterpret_cast<void**>(&coefficients), sizeof(GradientCoefficients) * g.C, stream));
+  const bool sums = needs_sums && g.count() > 0;
+  const Scratch<Sums> partials(sums ? static_cast<std::size_t>(g.C) * splits : 0, stream);
+  if (sums) channel_sums(g, x, grad_y, mean, splits, partials.get(), stream);
+  const Scratch<GradientCoefficients> coefficients(grad_x ? static_cast<std::size_t>(g.C) : 0, stream);
   finish_backward_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(
-      g, batch_statistics, partials, splits, inv_std, gamma, grad_gamma, grad_beta, coefficients);
+      g, batch_statistics, partials.get(), splits, inv_std, gamma, grad_gamma, grad_beta, coefficients.get());
   check_launch("batch_norm2d_backward");
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (grad_x && n > 0) {
-    grad_x_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(g, grad_y, x, mean, coefficients, grad_x);
+    grad_x_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(g, grad_y, x, mean, coefficients.get(),
+                                                                  grad_x);
     check_launch("batch_norm2d_backward grad_x");
   }
-  if (coefficients) DSCOPE_CUDA_CHECK(cudaFreeAsync(coefficients, stream));
-  if (partials) DSCOPE_CUDA_CHECK(cudaFreeAsync(partials, stream));
 }
 
 }  // namespace dscope::kernels::cuda

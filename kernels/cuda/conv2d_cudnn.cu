@@ -137,49 +137,35 @@ const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
   return plans.emplace(key, plan).first->second;
 }
 
-// Workspace from the stream-ordered pool, released after the pass is queued.
-struct Workspace {
-  void* data = nullptr;
-  cudaStream_t stream;
-  Workspace(std::size_t bytes, cudaStream_t on) : stream(on) {
-    if (bytes > 0) DSCOPE_CUDA_CHECK(cudaMallocAsync(&data, bytes, stream));
-  }
-  ~Workspace() {
-    if (data) cudaFreeAsync(data, stream);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   const Plan& plan = plan_for(g, Pass::Forward);
-  const Workspace workspace(plan.workspace, current_stream());
+  const Scratch<char> workspace(plan.workspace, current_stream());
   const float one = 1.0f, zero = 0.0f;
   DSCOPE_CUDNN_CHECK(cudnnConvolutionForward(handle(), &one, plan.x, x, plan.w, w, plan.conv,
                                              static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithm),
-                                             workspace.data, plan.workspace, &zero, plan.y, y));
+                                             workspace.get(), plan.workspace, &zero, plan.y, y));
   if (bias != nullptr) DSCOPE_CUDNN_CHECK(cudnnAddTensor(handle(), &one, plan.bias, bias, &one, plan.y, y));
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
   const Plan& plan = plan_for(g, Pass::BackwardInput);
-  const Workspace workspace(plan.workspace, current_stream());
+  const Scratch<char> workspace(plan.workspace, current_stream());
   const float one = 1.0f, zero = 0.0f;
   DSCOPE_CUDNN_CHECK(cudnnConvolutionBackwardData(handle(), &one, plan.w, w, plan.y, grad_y, plan.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithm),
-                                                  workspace.data, plan.workspace, &zero, plan.x, grad_x));
+                                                  workspace.get(), plan.workspace, &zero, plan.x, grad_x));
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
   const Plan& plan = plan_for(g, Pass::BackwardWeight);
-  const Workspace workspace(plan.workspace, current_stream());
+  const Scratch<char> workspace(plan.workspace, current_stream());
   const float one = 1.0f, zero = 0.0f;
   DSCOPE_CUDNN_CHECK(
       cudnnConvolutionBackwardFilter(handle(), &one, plan.x, x, plan.y, grad_y, plan.conv,
                                      static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithm),
-                                     workspace.data, plan.workspace, &zero, plan.w, grad_w));
+                                     workspace.get(), plan.workspace, &zero, plan.w, grad_w));
 }
 
 }  // namespace dscope::kernels::cuda::cudnn

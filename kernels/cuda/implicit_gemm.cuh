@@ -260,22 +260,18 @@ void run_implicit_gemm(const Operands& ops, const char* name) {
   const int slice_k = tensor_cores ? kTf32SliceK : kFp32SliceK;
   const Split split = choose_split(ops.M, ops.N, ops.K, slice_k);
   const dim3 grid((ops.N + kTileN - 1) / kTileN, (ops.M + kTileM - 1) / kTileM, split.splits);
-  float* partials = nullptr;
-  if (split.splits > 1)
-    DSCOPE_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&partials),
-                                      sizeof(float) * split.splits * static_cast<std::size_t>(ops.M) * ops.N,
-                                      stream));
+  const Scratch<float> partials(split.splits > 1 ? split.splits * static_cast<std::size_t>(ops.M) * ops.N : 0,
+                                stream);
   if (tensor_cores)
-    tf32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials);
+    tf32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials.get());
   else
-    fp32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials);
+    fp32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials.get());
   check_launch(name);
-  if (partials != nullptr) {
+  if (partials.get() != nullptr) {
     add_partials_kernel<Operands>
         <<<blocks_for(static_cast<std::int64_t>(ops.M) * ops.N), kThreadsPerBlock, 0, stream>>>(
-            ops, split.splits, partials);
+            ops, split.splits, partials.get());
     check_launch(name);
-    DSCOPE_CUDA_CHECK(cudaFreeAsync(partials, stream));
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -30,6 +31,28 @@ cudaStream_t current_stream();
 
 // Throws if the last launch failed (bad configuration, or, with DSCOPE_CUDA_SYNC=1, a fault inside it).
 void check_launch(const char* kernel);
+
+// Scratch memory for one kernel call (split-K partials, per-channel sums), from the device's stream-ordered
+// pool: taken and given back in stream order, so it is reused at once without waiting for the GPU, and given
+// back even when a launch in between throws.
+template <typename T>
+class Scratch {
+ public:
+  Scratch(std::size_t count, cudaStream_t stream) : stream_(stream) {
+    if (count > 0)
+      DSCOPE_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream));
+  }
+  ~Scratch() {
+    if (data_ != nullptr) cudaFreeAsync(data_, stream_);  // a destructor must not throw
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() const { return data_; }
+
+ private:
+  T* data_ = nullptr;
+  cudaStream_t stream_;
+};
 
 inline constexpr int kThreadsPerBlock = 256;
 

@@ -77,14 +77,11 @@ void sum_of_squares(std::int64_t n, const float* x, double* total) {
   *total = 0.0;
   if (n == 0) return;
   const cudaStream_t stream = current_stream();
-  double* partials = nullptr;
-  DSCOPE_CUDA_CHECK(
-      cudaMallocAsync(reinterpret_cast<void**>(&partials), kSquaresBlocks * sizeof(double), stream));
-  sum_of_squares_kernel<<<kSquaresBlocks, kSquaresThreads, 0, stream>>>(n, x, partials);
+  const Scratch<double> partials(kSquaresBlocks, stream);
+  sum_of_squares_kernel<<<kSquaresBlocks, kSquaresThreads, 0, stream>>>(n, x, partials.get());
   check_launch("sum_of_squares");
   double host[kSquaresBlocks];
-  DSCOPE_CUDA_CHECK(cudaMemcpyAsync(host, partials, sizeof(host), cudaMemcpyDeviceToHost, stream));
-  DSCOPE_CUDA_CHECK(cudaFreeAsync(partials, stream));
+  DSCOPE_CUDA_CHECK(cudaMemcpyAsync(host, partials.get(), sizeof(host), cudaMemcpyDeviceToHost, stream));
   DSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (double partial : host)
     *total += partial;
