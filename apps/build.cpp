@@ -162,6 +162,16 @@ void add_build_command(CLI::App& program) {
           "0: no augmentation .. 1: crops of 35-100% of the area, flips, quarter turns, colour jitter 20%")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  build->add_option("--loss", command->recipe.loss, "ce, weighted_ce (by --class-weight-power) or focal")
+      ->check(CLI::IsMember({"ce", "weighted_ce", "focal"}))
+      ->capture_default_str();
+  build
+      ->add_option("--label-smoothing", command->recipe.label_smoothing,
+                   "Share of each target spread evenly over all labels")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
+  build->add_flag("--balanced-sampling", command->recipe.balanced_sampling,
+                  "Draw every label equally often in training batches (instead of as often as it occurs)");
   build
       ->add_option("--class-weight-power", command->recipe.class_weight_power,
                    "Loss weight of a class ~ 1/frequency^power: 0 none, 1 full inverse frequency")
@@ -176,7 +186,7 @@ void add_build_command(CLI::App& program) {
       ->add_option("--logit-adjustment", command->options.logit_adjustment,
                    "Divide each class's probability by its training share to this power (0: off; "
                    "default: chosen on the validation split)")
-      ->check(CLI::Range(0.0, 3.0));
+      ->check(CLI::Range(-1.0, 3.0));
   build->add_option("--positive-labels", command->options.positive_labels,
                     "Labels that count as possible cancer (default: akiec bcc mel, those the data has)");
   build->add_option("--cache", command->options.cache_file,

@@ -504,10 +504,14 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
                                   const std::vector<std::int64_t>& truth) {
   const auto classes = static_cast<std::int64_t>(train_prior.size());
   double best_strength = 0.0, best_value = -1.0;
-  // 0 (the network as trained) to 1.5 (past the balanced prior) in steps of 0.05; the smallest strength wins
-  // ties, so the network is changed only as far as validation shows a gain.
-  for (int step = 0; step <= 30; ++step) {
-    const nn::LogitAdjustment adjustment{train_prior, 0.05 * step};
+  // −1 to 1.5 in steps of 0.05: positive strengths move a network trained on the natural frequencies
+  // towards balanced predictions, negative ones move a network trained on balanced batches back towards the
+  // frequencies. Strengths are tried outwards from 0 (0, 0.05, −0.05, 0.1, ...) and only a strict gain
+  // replaces the best, so the network is changed only as far as validation shows a gain.
+  for (int step = 0; step <= 60; ++step) {
+    const int magnitude = (step + 1) / 2;
+    if (step % 2 == 0 && magnitude > 20) continue;  // negative side stops at −1
+    const nn::LogitAdjustment adjustment{train_prior, 0.05 * (step % 2 == 1 ? magnitude : -magnitude)};
     std::vector<float> adjusted = probabilities;
     adjust_probabilities(adjustment, adjusted);
     ConfusionMatrix confusion(classes);

@@ -170,7 +170,7 @@ struct BuildResult {
 BuildResult finish_build(BuildData& data, const std::filesystem::path& trained_model,
                          const std::filesystem::path& training_log, const std::string& notes);
 
-// The logit adjustment strength in [0, 1.5] (steps of 0.05) whose predictions have the best mean of
+// The logit adjustment strength in [−1, 1.5] (steps of 0.05) whose predictions have the best mean of
 // accuracy and balanced accuracy: accuracy alone favours the frequent classes, balanced accuracy alone gives
 // them up. `probabilities` are the network's own (rows of train_prior.size()), `truth` their labels.
 double choose_adjustment_strength(const std::vector<float>& train_prior,

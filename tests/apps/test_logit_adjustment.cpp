@@ -31,10 +31,10 @@ TEST(LogitAdjustment, StrengthZeroOrNoPriorChangesNothing) {
   EXPECT_EQ(rows, original);
 }
 
-TEST(LogitAdjustment, ChoosesTheSmallestStrengthWithTheBestMeanOfAccuracyAndBalancedAccuracy) {
+TEST(LogitAdjustment, ChoosesTheStrengthClosestToZeroWithTheBestMeanOfAccuracyAndBalancedAccuracy) {
   // Prior {0.8, 0.1, 0.1}: class 1 overtakes class 0 in a {0.6, 0.4, 0} row once 8^s > 1.5 (s > 0.195), and
   // in a {0.9, 0.1, 0} row once 8^s > 9 (s > 1.057). So every grid strength in [0.2, 1.05] classifies all
-  // eleven rows correctly, and 0.2 is the smallest of them.
+  // eleven rows correctly, and 0.2 is the one closest to 0 (negative strengths only favour class 0 more).
   std::vector<float> probabilities;
   std::vector<std::int64_t> truth;
   for (int i = 0; i < 8; ++i) {
