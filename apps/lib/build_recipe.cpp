@@ -357,11 +357,13 @@ const data::Normalization& BuildData::normalization(std::int64_t input_size) {
 // ---------------------------------------------------------------------------------------------------------
 // RecipeTraining
 
+namespace {
 // Moves the model to the build's device before the optimizer is made from its parameters.
 nn::Module& placed(nn::Module& model, Device device) {
   model.to(device);
   return model;
 }
+}  // namespace
 
 struct RecipeTraining::State {
   BuildData& data;
