@@ -33,9 +33,18 @@ void gemm(const GemmGeometry& g, T alpha, const T* a, const T* b, T beta, T* c) 
 }  // namespace reference
 
 namespace cpu {
-// Eigen's blocked GEMM, multi-threaded through OpenMP when called outside a parallel region and
-// single-threaded inside one (so callers may run several GEMMs in parallel, one per thread).
+// Every CPU GEMM is multi-threaded through OpenMP when called outside a parallel region and single-threaded
+// inside one (so callers may run several GEMMs in parallel, one per thread).
+//
+// gemm: Eigen's, or ours with DSCOPE_CPU_GEMM=packed in the environment (where the processor has AVX2 +
+// FMA), to compare the two in one binary. Eigen's stays the default while it is the faster one on the
+// shapes conv2d gives it (bench_gemm, and bench_training under each setting).
 void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
+// Our packed, register-blocked GEMM (cpu/gemm_packed.cpp); without AVX2 + FMA it calls gemm_eigen.
+void gemm_packed(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
+bool has_packed_gemm();
+// Eigen's blocked GEMM, kept as the reference and the fallback.
+void gemm_eigen(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
 }  // namespace cpu
 
 namespace cuda {

@@ -1,4 +1,4 @@
-// GEMM on the CPU through Eigen (see kernels/gemm.h).
+// GEMM on the CPU: the choice between our packed GEMM and Eigen's, and Eigen's (see kernels/gemm.h).
 //
 // Our matrices are row-major with leading dimensions, which Eigen expresses as a Map with an OuterStride.
 // A transposed operand is the same memory mapped the other way round, so no copy is made. Eigen
@@ -7,6 +7,8 @@
 #include "kernels/gemm.h"
 
 #include <Eigen/Core>
+#include <cstdlib>
+#include <string_view>
 
 namespace dscope::kernels::cpu {
 namespace {
@@ -28,9 +30,25 @@ void with_operand(const float* data, std::int64_t rows, std::int64_t cols, std::
   }
 }
 
+bool packed_chosen() {
+  static const bool chosen = [] {
+    const char* value = std::getenv("DSCOPE_CPU_GEMM");
+    return value != nullptr && std::string_view(value) == "packed";
+  }();
+  return chosen;
+}
+
 }  // namespace
 
 void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (has_packed_gemm() && packed_chosen()) {
+    gemm_packed(g, alpha, a, b, beta, c);
+  } else {
+    gemm_eigen(g, alpha, a, b, beta, c);
+  }
+}
+
+void gemm_eigen(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
   Eigen::Map<RowMajor, Eigen::Unaligned, Stride> out(c, g.M, g.N, Stride(g.ldc));
   if (g.M == 0 || g.N == 0) return;
   if (beta == 0.0f) {

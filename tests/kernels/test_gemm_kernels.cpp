@@ -1,7 +1,9 @@
-// kernels::cpu::gemm (Eigen) against the double-precision reference: every transpose combination, leading
-// dimensions wider than the rows they hold, beta 0 over a C full of NaN (which must be ignored), beta 1
-// (accumulate), alpha other than 1, and the columns past N of a wide C, which must stay untouched.
+// The CPU GEMMs (our packed one, Eigen's, and the entry point that chooses) against the double-precision
+// reference: every transpose combination, leading dimensions wider than the rows they hold, beta 0 over a C
+// full of NaN (which must be ignored), beta 1 (accumulate), alpha other than 1, the columns past N of a wide
+// C, which must stay untouched, and shapes that cross the packed GEMM's tile and cache-block edges.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <sstream>
@@ -23,18 +25,42 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {1, 1, 1, false, false, 0, 0, 0, 1.0f, 0.0f},     {7, 5, 3, false, false, 0, 0, 0, 1.0f, 0.0f},
-    {37, 19, 23, true, false, 0, 0, 0, 1.0f, 0.0f},   {37, 19, 23, false, true, 0, 0, 0, 1.0f, 1.0f},
-    {37, 19, 23, true, true, 0, 0, 0, 0.5f, 1.0f},    {64, 300, 27, false, false, 5, 3, 7, 1.0f, 0.0f},
-    {33, 65, 129, true, false, 2, 9, 1, -2.0f, 1.0f}, {65, 33, 129, false, true, 4, 1, 6, 1.5f, 0.0f},
-    {128, 130, 70, true, true, 3, 3, 3, 1.0f, 1.0f},  {200, 1, 50, false, false, 0, 0, 0, 1.0f, 0.0f},
-    {1, 200, 50, false, true, 0, 0, 0, 1.0f, 1.0f},   {16, 16, 0, false, false, 0, 0, 0, 1.0f, 0.0f},
+    {1, 1, 1, false, false, 0, 0, 0, 1.0f, 0.0f},
+    {7, 5, 3, false, false, 0, 0, 0, 1.0f, 0.0f},
+    {37, 19, 23, true, false, 0, 0, 0, 1.0f, 0.0f},
+    {37, 19, 23, false, true, 0, 0, 0, 1.0f, 1.0f},
+    {37, 19, 23, true, true, 0, 0, 0, 0.5f, 1.0f},
+    {64, 300, 27, false, false, 5, 3, 7, 1.0f, 0.0f},
+    {33, 65, 129, true, false, 2, 9, 1, -2.0f, 1.0f},
+    {65, 33, 129, false, true, 4, 1, 6, 1.5f, 0.0f},
+    {128, 130, 70, true, true, 3, 3, 3, 1.0f, 1.0f},
+    {200, 1, 50, false, false, 0, 0, 0, 1.0f, 0.0f},
+    {1, 200, 50, false, true, 0, 0, 0, 1.0f, 1.0f},
+    {16, 16, 0, false, false, 0, 0, 0, 1.0f, 0.0f},
     {9, 11, 13, false, false, 0, 0, 2, 1.0f, 0.5f},
+    // Tiles are 6 × 16 and depth blocks 256 in the packed GEMM: ragged edges and several depth blocks.
+    {13, 47, 600, false, false, 1, 2, 3, 1.0f, 1.0f},
+    {150, 17, 257, true, true, 0, 0, 0, 1.0f, 0.0f},
+    {6, 16, 256, false, true, 0, 0, 0, 2.0f, 0.0f},
+    {5, 4100, 9, false, false, 0, 0, 1, 1.0f, 0.0f},
 };
 
-std::string describe(const Case& c) {
+using GemmFunction = void (*)(const kernels::GemmGeometry&, float, const float*, const float*, float, float*);
+
+struct Backend {
+  const char* name;
+  GemmFunction function;
+};
+
+const Backend kBackends[] = {
+    {"gemm", kernels::cpu::gemm},
+    {"gemm_packed", kernels::cpu::gemm_packed},
+    {"gemm_eigen", kernels::cpu::gemm_eigen},
+};
+
+std::string describe(const Backend& backend, const Case& c) {
   std::ostringstream out;
-  out << "gemm M=" << c.M << " N=" << c.N << " K=" << c.K << (c.transpose_a ? " Aᵀ" : " A")
+  out << backend.name << " M=" << c.M << " N=" << c.N << " K=" << c.K << (c.transpose_a ? " Aᵀ" : " A")
       << (c.transpose_b ? " Bᵀ" : " B") << " alpha=" << c.alpha << " beta=" << c.beta;
   return out.str();
 }
@@ -46,7 +72,10 @@ std::vector<float> random_values(std::int64_t count, Generator& generator) {
   return values;
 }
 
-TEST(GemmKernels, CpuMatchesReference) {
+class GemmKernels : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(GemmKernels, CpuMatchesReference) {
+  const Backend& backend = GetParam();
   Generator generator(31);
   for (const Case& c : kCases) {
     kernels::GemmGeometry g;
@@ -67,7 +96,7 @@ TEST(GemmKernels, CpuMatchesReference) {
     }
     const std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
     std::vector<double> expected(out.begin(), out.end());
-    kernels::cpu::gemm(g, c.alpha, a.data(), b.data(), c.beta, out.data());
+    backend.function(g, c.alpha, a.data(), b.data(), c.beta, out.data());
     kernels::reference::gemm<double>(g, c.alpha, ad.data(), bd.data(), c.beta, expected.data());
 
     std::vector<float> written, padding_after;
@@ -83,17 +112,18 @@ TEST(GemmKernels, CpuMatchesReference) {
           padding_before.push_back(expected[at]);  // the reference leaves padding alone too
         }
       }
-    EXPECT_TRUE(testing::all_close(written, written_expected, 1e-4, 1e-4, describe(c)));
+    EXPECT_TRUE(testing::all_close(written, written_expected, 1e-4, 1e-4, describe(backend, c)));
     for (std::size_t i = 0; i < padding_after.size(); ++i) {
       const bool same = (std::isnan(padding_after[i]) && std::isnan(padding_before[i])) ||
                         static_cast<double>(padding_after[i]) == padding_before[i];
-      EXPECT_TRUE(same) << describe(c) << ": a column past N of C was written";
+      EXPECT_TRUE(same) << describe(backend, c) << ": a column past N of C was written";
     }
   }
 }
 
-TEST(GemmKernels, LargeProductSplitOverThreads) {
-  // Large enough for Eigen to split the product over threads: the threaded path must agree too.
+TEST_P(GemmKernels, LargeProductSplitOverThreads) {
+  // Large enough to be split over threads: the threaded path must agree too.
+  const Backend& backend = GetParam();
   Generator generator(32);
   kernels::GemmGeometry g;
   g.M = 256, g.N = 320, g.K = 288, g.lda = g.K, g.ldb = g.N, g.ldc = g.N;
@@ -101,10 +131,32 @@ TEST(GemmKernels, LargeProductSplitOverThreads) {
   std::vector<float> out(static_cast<std::size_t>(g.M * g.N), std::nanf(""));
   const std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
   std::vector<double> expected(out.size());
-  kernels::cpu::gemm(g, 1.0f, a.data(), b.data(), 0.0f, out.data());
+  backend.function(g, 1.0f, a.data(), b.data(), 0.0f, out.data());
   kernels::reference::gemm<double>(g, 1.0, ad.data(), bd.data(), 0.0, expected.data());
-  EXPECT_TRUE(testing::all_close(out, expected, 1e-3, 1e-4, "gemm 256x320x288"));
+  EXPECT_TRUE(testing::all_close(out, expected, 1e-3, 1e-4, std::string(backend.name) + " 256x320x288"));
 }
+
+TEST(GemmKernels, PackedResultDoesNotDependOnThreadCount) {
+  // The packed GEMM splits C, never the depth, over threads: every element is summed in the same order.
+  if (!kernels::cpu::has_packed_gemm()) GTEST_SKIP() << "this build has no AVX2 + FMA packed GEMM";
+  Generator generator(33);
+  kernels::GemmGeometry g;
+  g.M = 40, g.N = 700, g.K = 300, g.lda = g.K, g.ldb = g.N, g.ldc = g.N;
+  const std::vector<float> a = random_values(g.M * g.K, generator), b = random_values(g.K * g.N, generator);
+  std::vector<float> one_thread(static_cast<std::size_t>(g.M * g.N)), two_threads(one_thread.size());
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  kernels::cpu::gemm_packed(g, 1.0f, a.data(), b.data(), 0.0f, one_thread.data());
+  omp_set_num_threads(2);
+  kernels::cpu::gemm_packed(g, 1.0f, a.data(), b.data(), 0.0f, two_threads.data());
+  omp_set_num_threads(threads);
+  EXPECT_EQ(one_thread, two_threads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, GemmKernels, ::testing::ValuesIn(kBackends),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return std::string(param.param.name);
+                         });
 
 }  // namespace
 }  // namespace dscope
