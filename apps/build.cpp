@@ -173,6 +173,12 @@ void add_build_command(CLI::App& program) {
   build->add_flag("--balanced-sampling", command->recipe.balanced_sampling,
                   "Draw every label equally often in training batches (instead of as often as it occurs)");
   build
+      ->add_option("--weight-average", command->recipe.weight_average,
+                   "Validate and keep an exponential moving average of the weights with this decay per step "
+                   "(e.g. 0.998); 0: the weights of each epoch's last step")
+      ->check(CLI::Range(0.0, 0.9999))
+      ->capture_default_str();
+  build
       ->add_option("--class-weight-power", command->recipe.class_weight_power,
                    "Loss weight of a class ~ 1/frequency^power: 0 none, 1 full inverse frequency")
       ->check(CLI::Range(0.0, 1.0))

@@ -51,6 +51,8 @@ void Recipe::validate() const {
                    label_smoothing < 1.0f && focal_gamma >= 0.0f,
                ValueError, "recipe: class weight power ", class_weight_power, ", label smoothing ",
                label_smoothing, " or focal gamma ", focal_gamma, " out of range");
+  DSCOPE_CHECK(weight_average >= 0.0 && weight_average < 1.0, ValueError, "recipe: weight average decay ",
+               weight_average, " is outside [0, 1)");
 }
 
 std::string Recipe::describe() const {
@@ -61,6 +63,7 @@ std::string Recipe::describe() const {
   if (loss != "ce") out << "(" << class_weight_power << ")";
   if (label_smoothing > 0.0f) out << " ls " << label_smoothing;
   if (balanced_sampling) out << " balanced";
+  if (weight_average > 0.0) out << " ema " << weight_average;
   return out.str();
 }
 
@@ -234,7 +237,8 @@ nlohmann::json recipe_to_json(const Recipe& recipe) {
           {"class_weight_power", recipe.class_weight_power},
           {"label_smoothing", recipe.label_smoothing},
           {"focal_gamma", recipe.focal_gamma},
-          {"balanced_sampling", recipe.balanced_sampling}};
+          {"balanced_sampling", recipe.balanced_sampling},
+          {"weight_average", recipe.weight_average}};
 }
 
 Recipe recipe_from_json(const nlohmann::json& json) {
@@ -261,6 +265,8 @@ Recipe recipe_from_json(const nlohmann::json& json) {
   read("label_smoothing", recipe.label_smoothing);
   read("focal_gamma", recipe.focal_gamma);
   read("balanced_sampling", recipe.balanced_sampling);
+  // Recipes written before the weight average existed have none.
+  if (json.contains("weight_average")) read("weight_average", recipe.weight_average);
   recipe.validate();
   return recipe;
 }
@@ -373,6 +379,7 @@ struct RecipeTraining::State {
   std::unique_ptr<optim::Optimizer> optimizer;
   data::ImageLoader train, validation;
   LossFunction loss;
+  std::unique_ptr<optim::WeightAverage> average;  // when the recipe asks for one
   nn::ModelCard card;
   double best_value = -1.0;
 
@@ -394,6 +401,8 @@ struct RecipeTraining::State {
     card.input.mean.assign(normalization.mean.begin(), normalization.mean.end());
     card.input.stddev.assign(normalization.std.begin(), normalization.std.end());
     card.training.seed = build.options().seed;
+    if (given.weight_average > 0.0)
+      average = std::make_unique<optim::WeightAverage>(model, given.weight_average);
   }
 };
 
@@ -418,7 +427,8 @@ RecipeTraining::RecipeTraining(BuildData& data, const Recipe& recipe, fs::path f
       stored = nullptr;
     }
     if (stored != recipe_json) {
-      for (const char* name : {"last.safetensors", "state.safetensors", "best.safetensors", "training.jsonl"})
+      for (const char* name : {"last.safetensors", "state.safetensors", "best.safetensors",
+                               "average.safetensors", "training.jsonl"})
         fs::remove(folder_ / name);
     }
   }
@@ -433,6 +443,14 @@ RecipeTraining::RecipeTraining(BuildData& data, const Recipe& recipe, fs::path f
       const optim::TrainingProgress progress = optim::load_training_state(state, *state_->optimizer, {});
       DSCOPE_CHECK(card.training.epochs == progress.epoch, DataError,
                    "model and state are of different epochs");
+      if (state_->average) {
+        // The averages go through the model: load them, take them over, then load the trained weights again.
+        const nn::ModelCard averaged = nn::load_model(average_model(), state_->model);
+        DSCOPE_CHECK(averaged.training.epochs == progress.epoch, DataError,
+                     "the weight average and the state are of different epochs");
+        state_->average->reset_from_model(static_cast<std::int64_t>(progress.values.at("average_updates")));
+        nn::load_model(last, state_->model);
+      }
       epochs_done_ = progress.epoch;
       best_epoch_ = static_cast<std::int64_t>(progress.values.at("best_epoch"));
       state_->best_value = progress.values.at("best_value");
@@ -464,6 +482,7 @@ double RecipeTraining::train_until(std::int64_t epochs) {
   trainer_options.show_progress = options.show_progress;
   trainer_options.progress_stream = options.log;
   trainer_options.device = options.device;
+  trainer_options.weight_average = s.average.get();
   Trainer trainer(s.model, *s.optimizer, s.loss, trainer_options);
   // The schedule is planned for the recipe's full length, so stopping at a rung and continuing later
   // follows the same curve as one uninterrupted run.
@@ -487,11 +506,21 @@ double RecipeTraining::train_until(std::int64_t epochs) {
       nn::save_model(best_model(), s.model, s.card);
     }
     epochs_done_ = metrics.epoch;
-    nn::save_model(folder_ / "last.safetensors", s.model, s.card);
     optim::TrainingProgress progress;
     progress.epoch = metrics.epoch;
     progress.step = s.optimizer->steps_taken();
     progress.values = {{"best_epoch", static_cast<double>(best_epoch_)}, {"best_value", s.best_value}};
+    if (s.average) {
+      // The model holds the averages here (TrainerOptions::weight_average): save them, then the trained
+      // weights, which are what training resumes from.
+      nn::save_model(average_model(), s.model, s.card);
+      s.average->swap();
+      nn::save_model(folder_ / "last.safetensors", s.model, s.card);
+      s.average->swap();
+      progress.values["average_updates"] = static_cast<double>(s.average->updates());
+    } else {
+      nn::save_model(folder_ / "last.safetensors", s.model, s.card);
+    }
     optim::save_training_state(folder_ / "state.safetensors", *s.optimizer, progress, {});
   });
   trainer.fit(s.train, &s.validation, epochs_done_);

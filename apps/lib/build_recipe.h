@@ -54,6 +54,9 @@ struct Recipe {
   float label_smoothing = 0.0f;
   float focal_gamma = 2.0f;
   bool balanced_sampling = false;
+  // Decay of the weight average the model is validated and saved with (optim/weight_average.h); 0: none,
+  // the weights of the epoch's last step are used.
+  double weight_average = 0.0;
 
   // Throws ValueError naming the field when a value is out of range or unknown.
   void validate() const;
@@ -129,7 +132,9 @@ void check_selection_metric(const std::string& name);
 // One recipe's training in a folder of its own: checkpoints after every epoch (last.safetensors and
 // state.safetensors: weights, optimizer state, progress) so that train_until() can be called again later,
 // in this process or another, and continues where it stopped; best.safetensors holds the best epoch's
-// weights by the selection metric; training.jsonl the epochs' metrics.
+// weights by the selection metric; training.jsonl the epochs' metrics. With a weight average
+// (Recipe::weight_average) every epoch is validated, and best.safetensors saved, with the averaged weights;
+// average.safetensors keeps the averages for resuming.
 class RecipeTraining {
  public:
   RecipeTraining(BuildData& data, const Recipe& recipe, std::filesystem::path folder,
@@ -147,6 +152,8 @@ class RecipeTraining {
   std::filesystem::path training_log() const { return folder_ / "training.jsonl"; }
 
  private:
+  std::filesystem::path average_model() const { return folder_ / "average.safetensors"; }
+
   struct State;
   std::unique_ptr<State> state_;
   std::filesystem::path folder_;

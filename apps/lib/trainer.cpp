@@ -81,6 +81,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train, std::int64_t epoch) {
                                            optimizer_.groups().front().learning_rate, ")"));
     loss.backward();
     optimizer_.step();
+    if (options_.weight_average != nullptr) options_.weight_average->update();
 
     ConfusionMatrix batch_confusion(logits.size(1));
     batch_confusion.add(logits.detach().to(Device::cpu()), batch.labels);
@@ -129,6 +130,25 @@ void Trainer::log(const EpochMetrics& m) {
   DSCOPE_CHECK(out.good(), IoError, "trainer: writing the log ", options_.log_path, " failed");
 }
 
+namespace {
+// Holds the averaged weights in the model for one scope, and puts the trained ones back even when a
+// callback throws (the optimizer must never step on the averages).
+class AveragedWeights {
+ public:
+  explicit AveragedWeights(optim::WeightAverage* average) : average_(average) {
+    if (average_ != nullptr) average_->swap();
+  }
+  ~AveragedWeights() {
+    if (average_ != nullptr) average_->swap();
+  }
+  AveragedWeights(const AveragedWeights&) = delete;
+  AveragedWeights& operator=(const AveragedWeights&) = delete;
+
+ private:
+  optim::WeightAverage* average_;
+};
+}  // namespace
+
 TrainingSummary Trainer::fit(BatchSource& train, BatchSource* validation, std::int64_t first_epoch) {
   TrainingSummary summary;
   const bool minimise = options_.selection == SelectionMetric::Loss;
@@ -137,6 +157,7 @@ TrainingSummary Trainer::fit(BatchSource& train, BatchSource* validation, std::i
   std::int64_t epochs_without_improvement = 0;
   for (std::int64_t epoch = first_epoch + 1; epoch <= options_.epochs; ++epoch) {
     EpochMetrics metrics = train_epoch(train, epoch);
+    const AveragedWeights averaged(options_.weight_average);
     double accuracy = metrics.train_accuracy, balanced = metrics.train_accuracy, loss = metrics.train_loss;
     if (validation != nullptr) {
       const Evaluation evaluation = evaluate(*validation);

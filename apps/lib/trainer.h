@@ -15,6 +15,7 @@
 #include "data/batch_source.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
+#include "optim/weight_average.h"
 
 namespace dscope::apps {
 
@@ -60,6 +61,10 @@ struct TrainerOptions {
   // Where the model lives (Module::to before the optimizer is made); each batch is moved there, and logits
   // come back to the CPU only for the metrics.
   Device device = Device::cpu();
+  // When set (made after the model was placed on `device`), it is updated after every optimizer step, and
+  // the model is validated with the averaged weights: they are swapped in from validation until after the
+  // on_best and on_epoch_end callbacks, which therefore see (and save) the averaged model.
+  optim::WeightAverage* weight_average = nullptr;
 };
 
 struct TrainingSummary {

@@ -1,6 +1,6 @@
 // The standard build's moving parts on a tiny dataset: a recipe's training stopped and resumed gives the
-// same losses and weights as one uninterrupted run; a whole search writes its leaderboard and model, and run
-// again after it finished changes nothing.
+// same losses and weights as one uninterrupted run, with and without a weight average; a whole search writes
+// its leaderboard and model, and run again after it finished changes nothing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -46,26 +46,10 @@ std::vector<double> losses(const fs::path& log) {
   return values;
 }
 
-TEST(RecipeTraining, StoppedAndResumedEqualsUninterrupted) {
-  testing::TempFolder folder;
-  testing::write_colour_folders(folder, "images", 12);
-  BuildData data(tiny_build(folder, "out"), 16);
-  {
-    RecipeTraining whole(data, tiny_recipe(), folder / "whole");
-    whole.train_until(4);
-  }
-  {
-    RecipeTraining first(data, tiny_recipe(), folder / "parts");
-    first.train_until(2);
-    EXPECT_EQ(first.epochs_done(), 2);
-  }
-  RecipeTraining second(data, tiny_recipe(), folder / "parts");  // a new process would do the same
-  EXPECT_EQ(second.epochs_done(), 2);
-  second.train_until(4);
-  EXPECT_EQ(losses(folder / "whole/training.jsonl").size(), 4u);
-  EXPECT_EQ(losses(folder / "whole/training.jsonl"), losses(folder / "parts/training.jsonl"));
-  const nn::TensorMap a = nn::read_safetensors(folder / "whole/last.safetensors").tensors;
-  const nn::TensorMap b = nn::read_safetensors(folder / "parts/last.safetensors").tensors;
+// Every tensor of two safetensors files is bit for bit the same.
+void expect_same_tensors(const fs::path& first, const fs::path& second) {
+  const nn::TensorMap a = nn::read_safetensors(first).tensors;
+  const nn::TensorMap b = nn::read_safetensors(second).tensors;
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, tensor] : a) {
     const Tensor& other = b.at(name);
@@ -73,12 +57,69 @@ TEST(RecipeTraining, StoppedAndResumedEqualsUninterrupted) {
     ASSERT_EQ(tensor.dtype(), other.dtype()) << name;
     if (tensor.dtype() == DType::Float32) {
       const float *x = tensor.data<float>(), *y = other.data<float>();
-      EXPECT_TRUE(std::equal(x, x + tensor.numel(), y)) << name << " differs";
+      EXPECT_TRUE(std::equal(x, x + tensor.numel(), y)) << first << ": " << name << " differs";
     } else {
       const std::int64_t *x = tensor.data<std::int64_t>(), *y = other.data<std::int64_t>();
-      EXPECT_TRUE(std::equal(x, x + tensor.numel(), y)) << name << " differs";
+      EXPECT_TRUE(std::equal(x, x + tensor.numel(), y)) << first << ": " << name << " differs";
     }
   }
+}
+
+// Trains `recipe` for 4 epochs in one go and in two calls from two RecipeTraining objects (as two
+// processes would), and expects the same losses and files.
+void expect_resume_equals_uninterrupted(const Recipe& recipe, const std::vector<std::string>& files) {
+  testing::TempFolder folder;
+  testing::write_colour_folders(folder, "images", 12);
+  BuildData data(tiny_build(folder, "out"), 16);
+  {
+    RecipeTraining whole(data, recipe, folder / "whole");
+    whole.train_until(4);
+  }
+  {
+    RecipeTraining first(data, recipe, folder / "parts");
+    first.train_until(2);
+    EXPECT_EQ(first.epochs_done(), 2);
+  }
+  RecipeTraining second(data, recipe, folder / "parts");
+  EXPECT_EQ(second.epochs_done(), 2);
+  second.train_until(4);
+  EXPECT_EQ(losses(folder / "whole/training.jsonl").size(), 4u);
+  EXPECT_EQ(losses(folder / "whole/training.jsonl"), losses(folder / "parts/training.jsonl"));
+  for (const std::string& file : files)
+    expect_same_tensors(folder / "whole" / file, folder / "parts" / file);
+}
+
+TEST(RecipeTraining, StoppedAndResumedEqualsUninterrupted) {
+  expect_resume_equals_uninterrupted(tiny_recipe(), {"last.safetensors"});
+}
+
+TEST(RecipeTraining, StoppedAndResumedEqualsUninterruptedWithAWeightAverage) {
+  Recipe recipe = tiny_recipe();
+  recipe.weight_average = 0.9;
+  expect_resume_equals_uninterrupted(recipe, {"last.safetensors", "average.safetensors", "best.safetensors"});
+}
+
+TEST(RecipeTraining, TheWeightAverageIsWhatIsValidatedAndKept) {
+  // With a weight average the best model is the averaged one, which differs from the trained weights. After
+  // one epoch that epoch is the best, so best.safetensors holds exactly the averages.
+  testing::TempFolder folder;
+  testing::write_colour_folders(folder, "images", 12);
+  BuildData data(tiny_build(folder, "out"), 16);
+  Recipe recipe = tiny_recipe();
+  recipe.weight_average = 0.9;
+  RecipeTraining training(data, recipe, folder / "run");
+  training.train_until(1);
+  ASSERT_EQ(training.best_epoch(), 1);
+  const nn::TensorMap average = nn::read_safetensors(folder / "run/average.safetensors").tensors;
+  const nn::TensorMap last = nn::read_safetensors(folder / "run/last.safetensors").tensors;
+  bool any_differs = false;
+  for (const auto& [name, tensor] : last) {
+    if (tensor.dtype() != DType::Float32) continue;
+    const std::vector<float> a = tensor.to_vector<float>(), b = average.at(name).to_vector<float>();
+    any_differs = any_differs || a != b;
+  }
+  EXPECT_TRUE(any_differs) << "the averaged weights are the trained ones";
+  expect_same_tensors(folder / "run/best.safetensors", folder / "run/average.safetensors");
 }
 
 TEST(StandardBuild, SearchesWritesTheLeaderboardAndDoesNothingWhenRunAgain) {
