@@ -14,6 +14,7 @@ class BatchNorm2d : public Module {
                        bool zero_init = false);
   Tensor forward(const Tensor& input) override;
   std::string describe() const override;
+  float eps() const { return eps_; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:

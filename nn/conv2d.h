@@ -20,6 +20,7 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& input) override;
   std::string describe() const override;
   const Conv2dSpec& spec() const { return spec_; }
+  const Conv2dOptions& options() const { return options_; }
   Tensor weight, bias;
 
  private:

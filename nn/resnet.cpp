@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nn/conv_batch_norm.h"
 #include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 #include "tensor/ops/pooling.h"
@@ -21,6 +22,14 @@ std::shared_ptr<Sequential> downsample_if_needed(std::int64_t in, std::int64_t o
   if (stride == 1 && in == out) return nullptr;
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
       conv(in, out, 1, stride, generator), std::make_shared<BatchNorm2d>(out)});
+}
+
+// The residual shortcut: the input itself, or the downsampling 1×1 convolution and batch norm.
+Tensor shortcut(Sequential* downsample, const Tensor& input) {
+  if (downsample == nullptr) return input;
+  auto& conv = dynamic_cast<Conv2d&>(downsample->at(0));
+  auto& norm = dynamic_cast<BatchNorm2d&>(downsample->at(1));
+  return conv_batch_norm(conv, norm, input);
 }
 
 }  // namespace
@@ -65,8 +74,8 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t width, std::int64_
 }
 
 Tensor BasicBlock::forward(const Tensor& input) {
-  const Tensor branch = bn2_->forward(conv2_->forward(relu(bn1_->forward(conv1_->forward(input)))));
-  return relu(branch + (downsample_ ? downsample_->forward(input) : input));
+  const Tensor branch = conv_batch_norm(*conv2_, *bn2_, relu(conv_batch_norm(*conv1_, *bn1_, input)));
+  return relu(branch + shortcut(downsample_.get(), input));
 }
 
 std::string BasicBlock::describe() const {
@@ -86,10 +95,10 @@ Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t width, std::int64_
 }
 
 Tensor Bottleneck::forward(const Tensor& input) {
-  Tensor x = relu(bn1_->forward(conv1_->forward(input)));
-  x = relu(bn2_->forward(conv2_->forward(x)));
-  x = bn3_->forward(conv3_->forward(x));
-  return relu(x + (downsample_ ? downsample_->forward(input) : input));
+  Tensor x = relu(conv_batch_norm(*conv1_, *bn1_, input));
+  x = relu(conv_batch_norm(*conv2_, *bn2_, x));
+  x = conv_batch_norm(*conv3_, *bn3_, x);
+  return relu(x + shortcut(downsample_.get(), input));
 }
 
 std::string Bottleneck::describe() const {
@@ -146,7 +155,7 @@ ResNet::ResNet(const ResNetConfig& config) : config_(config) {
 Tensor ResNet::forward(const Tensor& images) {
   DSCOPE_CHECK(images.rank() == 4 && images.size(1) == config_.input_channels, ShapeError,
                "ResNet: expects images [N, ", config_.input_channels, ", H, W], got ", images.shape());
-  Tensor x = relu(bn1_->forward(conv1_->forward(images)));
+  Tensor x = relu(conv_batch_norm(*conv1_, *bn1_, images));
   if (maxpool_) x = maxpool_->forward(x);
   for (const auto& stage : stages_)
     x = stage->forward(x);

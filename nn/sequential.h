@@ -14,6 +14,7 @@ class Sequential : public Module {
   explicit Sequential(const std::vector<std::shared_ptr<Module>>& modules);
   void append(std::shared_ptr<Module> module);
   std::size_t size() const { return modules_.size(); }
+  Module& at(std::size_t index) const { return *modules_.at(index); }
   Tensor forward(const Tensor& input) override;
   std::string describe() const override { return "Sequential"; }
 

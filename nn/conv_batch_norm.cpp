@@ -1,0 +1,34 @@
+#include "nn/conv_batch_norm.h"
+
+#include <cmath>
+#include <vector>
+
+#include "tensor/autograd/grad_mode.h"
+#include "tensor/ops/arithmetic.h"
+
+namespace dscope::nn {
+
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input) {
+  if (norm.is_training() || grad_enabled()) return norm.forward(conv.forward(input));
+  const std::int64_t channels = conv.weight.size(0);
+  DSCOPE_CHECK(norm.weight.numel() == channels, ShapeError, "conv_batch_norm: ", norm.describe(), " after ",
+               conv.describe());
+  // The per-channel factors are a few hundred values: computed on the host, in double.
+  const std::vector<float> gamma = norm.weight.to_vector<float>(), beta = norm.bias.to_vector<float>();
+  const std::vector<float> mean = norm.running_mean.to_vector<float>(),
+                           var = norm.running_var.to_vector<float>();
+  const std::vector<float> conv_bias = conv.bias.defined()
+                                           ? conv.bias.to_vector<float>()
+                                           : std::vector<float>(static_cast<std::size_t>(channels));
+  std::vector<float> scale(static_cast<std::size_t>(channels)), shift(scale.size());
+  for (std::size_t k = 0; k < scale.size(); ++k) {
+    const double factor = static_cast<double>(gamma[k]) / std::sqrt(static_cast<double>(var[k]) + norm.eps());
+    scale[k] = static_cast<float>(factor);
+    shift[k] = static_cast<float>(beta[k] + (static_cast<double>(conv_bias[k]) - mean[k]) * factor);
+  }
+  const Device device = conv.weight.device();
+  const Tensor folded_weight = conv.weight * Tensor::from_vector(scale, {channels, 1, 1, 1}, device);
+  return conv2d(input, folded_weight, Tensor::from_vector(shift, {channels}, device), conv.options());
+}
+
+}  // namespace dscope::nn
