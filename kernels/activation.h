@@ -12,6 +12,8 @@ void relu_forward(std::int64_t n, const float* x, float* y);                    
 void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);     // writes grad_x
 void sigmoid_forward(std::int64_t n, const float* x, float* y);                             // y = 1/(1+e^-x)
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);  // writes grad_x
+// y = max(a + b, 0): a residual block's join in one pass. Its backward is relu_backward.
+void add_relu_forward(std::int64_t n, const float* a, const float* b, float* y);
 
 }  // namespace cpu
 
@@ -21,6 +23,7 @@ void relu_forward(std::int64_t n, const float* x, float* y);
 void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);
 void sigmoid_forward(std::int64_t n, const float* x, float* y);
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);
+void add_relu_forward(std::int64_t n, const float* a, const float* b, float* y);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

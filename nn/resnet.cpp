@@ -75,7 +75,7 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t width, std::int64_
 
 Tensor BasicBlock::forward(const Tensor& input) {
   const Tensor branch = conv_batch_norm(*conv2_, *bn2_, relu(conv_batch_norm(*conv1_, *bn1_, input)));
-  return relu(branch + shortcut(downsample_.get(), input));
+  return add_relu(branch, shortcut(downsample_.get(), input));
 }
 
 std::string BasicBlock::describe() const {
@@ -98,7 +98,7 @@ Tensor Bottleneck::forward(const Tensor& input) {
   Tensor x = relu(conv_batch_norm(*conv1_, *bn1_, input));
   x = relu(conv_batch_norm(*conv2_, *bn2_, x));
   x = conv_batch_norm(*conv3_, *bn3_, x);
-  return relu(x + shortcut(downsample_.get(), input));
+  return add_relu(x, shortcut(downsample_.get(), input));
 }
 
 std::string Bottleneck::describe() const {

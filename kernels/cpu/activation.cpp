@@ -20,6 +20,14 @@ void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* g
     grad_x[i] = y[i] > 0.0f ? grad_y[i] : 0.0f;
 }
 
+void add_relu_forward(std::int64_t n, const float* a, const float* b, float* y) {
+#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float sum = a[i] + b[i];
+    y[i] = sum > 0.0f ? sum : 0.0f;
+  }
+}
+
 void sigmoid_forward(std::int64_t n, const float* x, float* y) {
   // Written so that exp never overflows: for x < 0 use e^x / (1 + e^x).
 #pragma omp parallel for schedule(static) if (n > kParallelThreshold)

@@ -9,6 +9,17 @@
 
 namespace dscope {
 
+namespace {
+// relu's gradient from its output: grad_y where y > 0, else 0.
+Tensor relu_gradient(const Tensor& grad_y, const Tensor& y) {
+  const Tensor grad = grad_y.contiguous();
+  Tensor grad_x = Tensor::empty(y.shape(), DType::Float32, y.device());
+  DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(), y.data<float>(),
+                  grad_x.data<float>());
+  return grad_x;
+}
+}  // namespace
+
 Tensor relu(const Tensor& x) {
   detail::check_float(x, "relu", "x");
   const Tensor dense = x.contiguous();
@@ -16,11 +27,24 @@ Tensor relu(const Tensor& x) {
   DSCOPE_DISPATCH(x.device(), relu_forward, x.numel(), dense.data<float>(), y.data<float>());
   const Tensor y_saved = y.detach();
   return autograd::record("relu", y, {x}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
-    const Tensor grad = grad_y.contiguous();
-    Tensor grad_x = Tensor::empty(y_saved.shape(), DType::Float32, y_saved.device());
-    DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(), y_saved.data<float>(),
-                    grad_x.data<float>());
-    return {grad_x};
+    return {relu_gradient(grad_y, y_saved)};
+  });
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  detail::check_float(a, "add_relu", "a");
+  detail::check_float(b, "add_relu", "b");
+  detail::check_same_device(a, b, "add_relu");
+  DSCOPE_CHECK(a.shape() == b.shape(), ShapeError, "add_relu: a ", a.shape(), " and b ", b.shape(),
+               " must have the same shape");
+  const Tensor a_dense = a.contiguous(), b_dense = b.contiguous();
+  Tensor y = Tensor::empty(a.shape(), DType::Float32, a.device());
+  DSCOPE_DISPATCH(a.device(), add_relu_forward, a.numel(), a_dense.data<float>(), b_dense.data<float>(),
+                  y.data<float>());
+  const Tensor y_saved = y.detach();
+  return autograd::record("add_relu", y, {a, b}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
+    const Tensor grad = relu_gradient(grad_y, y_saved);
+    return {grad, grad};
   });
 }
 

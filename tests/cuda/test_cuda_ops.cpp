@@ -197,13 +197,16 @@ TEST_F(ReductionCuda, SumAndMeanOverAxesAndAllMatchCpu) {
                      "sum over 1000 rows", kAccumulated, kExact);
 }
 
-TEST_F(ActivationCuda, ReluAndSigmoidMatchCpu) {
+TEST_F(ActivationCuda, ReluSigmoidAndAddReluMatchCpu) {
   // randn never gives exactly 0, so relu's kink is not hit.
   Generator generator(8);
   const Tensor x = Tensor::randn({13, 41}, generator, 0.0f, 3.0f);
   expect_matches_cpu([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x}, "relu", kExact, kExact);
   expect_matches_cpu([](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x}, "sigmoid",
                      kElementwise, kElementwise);
+  const Tensor shortcut = Tensor::randn({13, 41}, generator, 0.0f, 3.0f);
+  expect_matches_cpu([](const std::vector<Tensor>& in) { return add_relu(in[0], in[1]); }, {x, shortcut},
+                     "add_relu", kExact, kExact);
 }
 
 // ---- Matrix products ----
