@@ -5,6 +5,11 @@
 // variance; evaluation uses the running averages. The kernels take the mean and inv_std rather than x̂, so
 // the backward recomputes x̂ from x (one multiply-add) instead of reading a saved activation-sized buffer.
 // gamma and beta may be null, meaning 1 and 0 (PyTorch's affine=False).
+//
+// Fused ReLU: with geometry.relu the forward writes max(gamma·x̂ + beta, 0), a batch norm and the ReLU after
+// it in one pass, and the backward takes that output as `relu_output` and counts grad_y only where it is
+// positive, which is ReLU's backward folded into the batch norm's. That saves the ReLU's own pass over the
+// activation in each direction, and the batch norm's output as a separate tensor.
 #pragma once
 
 #include <cmath>
@@ -16,6 +21,7 @@ namespace dscope::kernels {
 
 struct BatchNorm2dGeometry {
   std::int64_t N = 0, C = 0, H = 0, W = 0;
+  bool relu = false;  // the forward's output is clamped at 0 (fused ReLU, above)
   DSCOPE_HOST_DEVICE std::int64_t count() const {
     return N * H * W;
   }  // M: the values one channel is normalised over
@@ -72,28 +78,34 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const T* x, const T* mea
       for (std::int64_t i = 0; i < plane; ++i) {
         const std::int64_t at = (n * g.C + c) * plane + i;
         const T x_hat = (x[at] - mean[c]) * inv_std[c];
-        y[at] = (gamma ? gamma[c] : T(1)) * x_hat + (beta ? beta[c] : T(0));
+        const T value = (gamma ? gamma[c] : T(1)) * x_hat + (beta ? beta[c] : T(0));
+        y[at] = g.relu && value < T(0) ? T(0) : value;
       }
 }
 
-// grad_y, x, grad_x [N,C,H,W]; mean, inv_std, gamma, grad_gamma, grad_beta [C]. Writes each non-null output:
+// grad_y, x, grad_x [N,C,H,W]; mean, inv_std, gamma, grad_gamma, grad_beta [C]. relu_output [N,C,H,W] is
+// null, or with g.relu the forward's output, where grad_y counts only where it is positive: below, grad_y
+// stands for that masked gradient. Writes each non-null output:
 //   grad_gamma = Σ grad_y·x̂,  grad_beta = Σ grad_y  (sums over N, H, W), and
 //   batch_statistics (training: mean and inv_std are functions of x):
 //     grad_x = (gamma·inv_std/M) · (M·grad_y − Σ grad_y − x̂ · Σ grad_y·x̂)
 //   otherwise (evaluation: they are constants): grad_x = gamma·inv_std·grad_y.
 template <typename T>
-void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y, const T* x,
-                           const T* mean, const T* inv_std, const T* gamma, T* grad_x, T* grad_gamma,
-                           T* grad_beta) {
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y,
+                           const T* relu_output, const T* x, const T* mean, const T* inv_std, const T* gamma,
+                           T* grad_x, T* grad_gamma, T* grad_beta) {
   const std::int64_t plane = g.H * g.W;
   const T M = static_cast<T>(g.count());
+  const auto grad_at = [&](std::int64_t at) {
+    return relu_output != nullptr && !(relu_output[at] > T(0)) ? T(0) : grad_y[at];
+  };
   for (std::int64_t c = 0; c < g.C; ++c) {
     T sum_grad = 0, sum_grad_x_hat = 0;
     for (std::int64_t n = 0; n < g.N; ++n)
       for (std::int64_t i = 0; i < plane; ++i) {
         const std::int64_t at = (n * g.C + c) * plane + i;
-        sum_grad += grad_y[at];
-        sum_grad_x_hat += grad_y[at] * (x[at] - mean[c]) * inv_std[c];
+        sum_grad += grad_at(at);
+        sum_grad_x_hat += grad_at(at) * (x[at] - mean[c]) * inv_std[c];
       }
     if (grad_gamma) grad_gamma[c] = sum_grad_x_hat;
     if (grad_beta) grad_beta[c] = sum_grad;
@@ -103,8 +115,8 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
       for (std::int64_t i = 0; i < plane; ++i) {
         const std::int64_t at = (n * g.C + c) * plane + i;
         const T x_hat = (x[at] - mean[c]) * inv_std[c];
-        grad_x[at] = batch_statistics ? scale / M * (M * grad_y[at] - sum_grad - x_hat * sum_grad_x_hat)
-                                      : scale * grad_y[at];
+        grad_x[at] = batch_statistics ? scale / M * (M * grad_at(at) - sum_grad - x_hat * sum_grad_x_hat)
+                                      : scale * grad_at(at);
       }
   }
 }
@@ -120,8 +132,8 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta, float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* x, const float* mean, const float* inv_std, const float* gamma,
-                           float* grad_x, float* grad_gamma, float* grad_beta);
+                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
+                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cpu
 
 namespace cuda {
@@ -133,8 +145,8 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta, float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* x, const float* mean, const float* inv_std, const float* gamma,
-                           float* grad_x, float* grad_gamma, float* grad_beta);
+                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
+                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

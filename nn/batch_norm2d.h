@@ -13,6 +13,8 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f,
                        bool zero_init = false);
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)), fused into the batch norm's passes (tensor/ops/batch_norm2d.h).
+  Tensor forward_relu(const Tensor& input);
   std::string describe() const override;
   float eps() const { return eps_; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;

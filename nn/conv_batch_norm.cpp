@@ -4,12 +4,16 @@
 #include <vector>
 
 #include "tensor/autograd/grad_mode.h"
+#include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 
 namespace dscope::nn {
 
-Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input) {
-  if (norm.is_training() || grad_enabled()) return norm.forward(conv.forward(input));
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, bool relu) {
+  if (norm.is_training() || grad_enabled()) {
+    const Tensor convolved = conv.forward(input);
+    return relu ? norm.forward_relu(convolved) : norm.forward(convolved);
+  }
   const std::int64_t channels = conv.weight.size(0);
   DSCOPE_CHECK(norm.weight.numel() == channels, ShapeError, "conv_batch_norm: ", norm.describe(), " after ",
                conv.describe());
@@ -28,7 +32,9 @@ Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input) {
   }
   const Device device = conv.weight.device();
   const Tensor folded_weight = conv.weight * Tensor::from_vector(scale, {channels, 1, 1, 1}, device);
-  return conv2d(input, folded_weight, Tensor::from_vector(shift, {channels}, device), conv.options());
+  const Tensor output =
+      conv2d(input, folded_weight, Tensor::from_vector(shift, {channels}, device), conv.options());
+  return relu ? dscope::relu(output) : output;
 }
 
 }  // namespace dscope::nn

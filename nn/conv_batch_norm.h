@@ -13,10 +13,12 @@
 
 namespace dscope::nn {
 
-// norm(conv(input)). Folded when the norm is in evaluation mode and no graph is being recorded (under a
-// NoGradGuard, as predict and scoring run): the folded weights are computed from the current parameters at
-// every call, O(weights) against the convolution's O(weights × positions), so nothing cached can go stale.
-// Otherwise (training, or gradients wanted in evaluation mode) the two layers run one after the other.
-Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input);
+// norm(conv(input)), or with `relu` relu(norm(conv(input))), the ReLU fused into the batch norm's passes
+// when it runs as a layer (BatchNorm2d::forward_relu). Folded when the norm is in evaluation mode and no
+// graph is being recorded (under a NoGradGuard, as predict and scoring run): the folded weights are computed
+// from the current parameters at every call, O(weights) against the convolution's O(weights × positions), so
+// nothing cached can go stale. Otherwise (training, or gradients wanted in evaluation mode) the two layers
+// run one after the other.
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, bool relu = false);
 
 }  // namespace dscope::nn

@@ -74,7 +74,7 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t width, std::int64_
 }
 
 Tensor BasicBlock::forward(const Tensor& input) {
-  const Tensor branch = conv_batch_norm(*conv2_, *bn2_, relu(conv_batch_norm(*conv1_, *bn1_, input)));
+  const Tensor branch = conv_batch_norm(*conv2_, *bn2_, conv_batch_norm(*conv1_, *bn1_, input, true));
   return add_relu(branch, shortcut(downsample_.get(), input));
 }
 
@@ -95,8 +95,8 @@ Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t width, std::int64_
 }
 
 Tensor Bottleneck::forward(const Tensor& input) {
-  Tensor x = relu(conv_batch_norm(*conv1_, *bn1_, input));
-  x = relu(conv_batch_norm(*conv2_, *bn2_, x));
+  Tensor x = conv_batch_norm(*conv1_, *bn1_, input, true);
+  x = conv_batch_norm(*conv2_, *bn2_, x, true);
   x = conv_batch_norm(*conv3_, *bn3_, x);
   return add_relu(x, shortcut(downsample_.get(), input));
 }
@@ -155,7 +155,7 @@ ResNet::ResNet(const ResNetConfig& config) : config_(config) {
 Tensor ResNet::forward(const Tensor& images) {
   DSCOPE_CHECK(images.rank() == 4 && images.size(1) == config_.input_channels, ShapeError,
                "ResNet: expects images [N, ", config_.input_channels, ", H, W], got ", images.shape());
-  Tensor x = relu(conv_batch_norm(*conv1_, *bn1_, images));
+  Tensor x = conv_batch_norm(*conv1_, *bn1_, images, true);
   if (maxpool_) x = maxpool_->forward(x);
   for (const auto& stage : stages_)
     x = stage->forward(x);

@@ -34,14 +34,30 @@ void add_shifted_moments(const float* values, std::int64_t n, double shift, Chan
   sums.second += second;
 }
 
-// Adds Σ grad_y and Σ grad_y · (x − mean) over [0, n).
-void add_gradient_sums(const float* grad_y, const float* x, std::int64_t n, double mean, ChannelSums& sums) {
+// grad_y[i], or 0 where a fused ReLU's output is not positive (kernels/batch_norm2d.h).
+float masked(const float* grad_y, const float* relu_output, std::int64_t i) {
+  return relu_output[i] > 0.0f ? grad_y[i] : 0.0f;
+}
+
+// Adds Σ grad_y and Σ grad_y · (x − mean) over [0, n), grad_y masked by relu_output when it is not null.
+// Two loops rather than a test per element, so that each vectorises.
+void add_gradient_sums(const float* grad_y, const float* relu_output, const float* x, std::int64_t n,
+                       double mean, ChannelSums& sums) {
   double first = 0.0, second = 0.0;
+  if (relu_output == nullptr) {
 #pragma omp simd reduction(+ : first, second)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double grad = grad_y[i];
-    first += grad;
-    second += grad * (static_cast<double>(x[i]) - mean);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double grad = grad_y[i];
+      first += grad;
+      second += grad * (static_cast<double>(x[i]) - mean);
+    }
+  } else {
+#pragma omp simd reduction(+ : first, second)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double grad = masked(grad_y, relu_output, i);
+      first += grad;
+      second += grad * (static_cast<double>(x[i]) - mean);
+    }
   }
   sums.first += first;
   sums.second += second;
@@ -92,14 +108,19 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
     const float shift = beta ? beta[c] : 0.0f;
     const float* in = x + nc * plane;
     float* out = y + nc * plane;
-    for (std::int64_t i = 0; i < plane; ++i)
-      out[i] = (in[i] - center) * scale + shift;
+    if (g.relu) {
+      for (std::int64_t i = 0; i < plane; ++i)
+        out[i] = std::max((in[i] - center) * scale + shift, 0.0f);
+    } else {
+      for (std::int64_t i = 0; i < plane; ++i)
+        out[i] = (in[i] - center) * scale + shift;
+    }
   }
 }
 
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* x, const float* mean, const float* inv_std, const float* gamma,
-                           float* grad_x, float* grad_gamma, float* grad_beta) {
+                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
+                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta) {
   const std::int64_t plane = g.H * g.W;
   const double M = static_cast<double>(g.count());
   const bool needs_sums = batch_statistics || grad_gamma || grad_beta;
@@ -109,7 +130,8 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
     if (needs_sums)
       for (std::int64_t n = 0; n < g.N; ++n) {
         const std::int64_t offset = (n * g.C + c) * plane;
-        add_gradient_sums(grad_y + offset, x + offset, plane, mean[c], sums);
+        add_gradient_sums(grad_y + offset, relu_output ? relu_output + offset : nullptr, x + offset, plane,
+                          mean[c], sums);
       }
     const double sum_grad = sums.first;
     const double sum_grad_x_hat = sums.second * inv_std[c];
@@ -122,8 +144,13 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
     if (!batch_statistics) {
       for (std::int64_t n = 0; n < g.N; ++n) {
         const std::int64_t offset = (n * g.C + c) * plane;
-        for (std::int64_t i = 0; i < plane; ++i)
-          grad_x[offset + i] = grad_scale * grad_y[offset + i];
+        if (relu_output == nullptr) {
+          for (std::int64_t i = 0; i < plane; ++i)
+            grad_x[offset + i] = grad_scale * grad_y[offset + i];
+        } else {
+          for (std::int64_t i = 0; i < plane; ++i)
+            grad_x[offset + i] = grad_scale * masked(grad_y, relu_output, offset + i);
+        }
       }
       continue;
     }
@@ -137,8 +164,14 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
       const float* grad = grad_y + offset;
       const float* in = x + offset;
       float* out = grad_x + offset;
-      for (std::int64_t i = 0; i < plane; ++i)
-        out[i] = grad_scale * grad[i] + per_centered * (in[i] - center) + constant;
+      if (relu_output == nullptr) {
+        for (std::int64_t i = 0; i < plane; ++i)
+          out[i] = grad_scale * grad[i] + per_centered * (in[i] - center) + constant;
+      } else {
+        const float* mask = relu_output + offset;
+        for (std::int64_t i = 0; i < plane; ++i)
+          out[i] = grad_scale * masked(grad, mask, i) + per_centered * (in[i] - center) + constant;
+      }
     }
   }
 }

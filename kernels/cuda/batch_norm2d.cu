@@ -27,10 +27,15 @@ int splits_for(const BatchNorm2dGeometry& g) {
   return static_cast<int>(splits < 1 ? 1 : splits);
 }
 
+// grad_y[at], or 0 where a fused ReLU's output (when given) is not positive.
+__device__ float masked_gradient(const float* grad_y, const float* relu_output, std::int64_t at) {
+  return relu_output != nullptr && !(relu_output[at] > 0.0f) ? 0.0f : grad_y[at];
+}
+
 // Partial sums of slice blockIdx.y of channel blockIdx.x: with grad_y null, Σ(x − x₀) and Σ(x − x₀)²; with
-// it, Σ grad_y and Σ grad_y·(x − mean).
+// it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked by relu_output when that is not null.
 __global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const float* grad_y,
-                                    const float* mean, Sums* partials) {
+                                    const float* relu_output, const float* mean, Sums* partials) {
   const std::int64_t c = blockIdx.x, plane = g.H * g.W, count = g.count();
   const std::int64_t slice = (count + gridDim.y - 1) / gridDim.y;
   const std::int64_t begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
@@ -43,7 +48,7 @@ __global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const
       first += d;
       second += d * d;
     } else {
-      const double grad = grad_y[at];
+      const double grad = masked_gradient(grad_y, relu_output, at);
       first += grad;
       second += grad * d;
     }
@@ -54,10 +59,10 @@ __global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const
 }
 
 // Fills `partials` (C·splits of them) with the channel sums.
-void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* mean,
-                  int splits, Sums* partials, cudaStream_t stream) {
+void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* relu_output,
+                  const float* mean, int splits, Sums* partials, cudaStream_t stream) {
   channel_sums_kernel<<<dim3(static_cast<unsigned>(g.C), static_cast<unsigned>(splits)), kSumThreads, 0,
-                        stream>>>(g, x, grad_y, mean, partials);
+                        stream>>>(g, x, grad_y, relu_output, mean, partials);
   check_launch("batch_norm2d channel sums");
 }
 
@@ -104,7 +109,8 @@ __global__ void forward_kernel(BatchNorm2dGeometry g, const float* x, const floa
   DSCOPE_GRID_STRIDE_LOOP(at, g.N * g.C * plane) {
     const std::int64_t c = (at / plane) % g.C;
     const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c];
-    y[at] = (x[at] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
+    const float value = (x[at] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
+    y[at] = g.relu && value < 0.0f ? 0.0f : value;
   }
 }
 
@@ -133,13 +139,15 @@ __global__ void finish_backward_kernel(BatchNorm2dGeometry g, bool batch_statist
   }
 }
 
-__global__ void grad_x_kernel(BatchNorm2dGeometry g, const float* grad_y, const float* x, const float* mean,
-                              const GradientCoefficients* coefficients, float* grad_x) {
+__global__ void grad_x_kernel(BatchNorm2dGeometry g, const float* grad_y, const float* relu_output,
+                              const float* x, const float* mean, const GradientCoefficients* coefficients,
+                              float* grad_x) {
   const std::int64_t plane = g.H * g.W;
   DSCOPE_GRID_STRIDE_LOOP(at, g.N * g.C * plane) {
     const std::int64_t c = (at / plane) % g.C;
     const GradientCoefficients k = coefficients[c];
-    grad_x[at] = k.grad_scale * grad_y[at] + k.per_centered * (x[at] - mean[c]) + k.constant;
+    grad_x[at] = k.grad_scale * masked_gradient(grad_y, relu_output, at) +
+                 k.per_centered * (x[at] - mean[c]) + k.constant;
   }
 }
 
@@ -150,7 +158,7 @@ void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float
   const cudaStream_t stream = current_stream();
   const int splits = splits_for(g);
   const Scratch<Sums> partials(static_cast<std::size_t>(g.C) * splits, stream);
-  channel_sums(g, x, nullptr, nullptr, splits, partials.get(), stream);
+  channel_sums(g, x, nullptr, nullptr, nullptr, splits, partials.get(), stream);
   finish_statistics_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials.get(), splits,
                                                                              mean, variance);
   check_launch("batch_norm2d_statistics");
@@ -180,23 +188,23 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
 }
 
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* x, const float* mean, const float* inv_std, const float* gamma,
-                           float* grad_x, float* grad_gamma, float* grad_beta) {
+                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
+                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta) {
   if (g.C == 0) return;
   const cudaStream_t stream = current_stream();
   const bool needs_sums = (batch_statistics && grad_x) || grad_gamma || grad_beta;
   const int splits = splits_for(g);
   const bool sums = needs_sums && g.count() > 0;
   const Scratch<Sums> partials(sums ? static_cast<std::size_t>(g.C) * splits : 0, stream);
-  if (sums) channel_sums(g, x, grad_y, mean, splits, partials.get(), stream);
+  if (sums) channel_sums(g, x, grad_y, relu_output, mean, splits, partials.get(), stream);
   const Scratch<GradientCoefficients> coefficients(grad_x ? static_cast<std::size_t>(g.C) : 0, stream);
   finish_backward_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(
       g, batch_statistics, partials.get(), splits, inv_std, gamma, grad_gamma, grad_beta, coefficients.get());
   check_launch("batch_norm2d_backward");
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (grad_x && n > 0) {
-    grad_x_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(g, grad_y, x, mean, coefficients.get(),
-                                                                  grad_x);
+    grad_x_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(g, grad_y, relu_output, x, mean,
+                                                                  coefficients.get(), grad_x);
     check_launch("batch_norm2d_backward grad_x");
   }
 }

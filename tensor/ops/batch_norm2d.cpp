@@ -40,10 +40,10 @@ float* optional_data(const Tensor& x) {
   return x.defined() ? x.data<float>() : nullptr;
 }
 
-}  // namespace
-
-Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                    const Tensor& running_var, bool training, float momentum, float eps) {
+// batch_norm2d, followed by a ReLU in the same kernels when `relu` (kernels/batch_norm2d.h).
+Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                               const Tensor& running_mean, const Tensor& running_var, bool training,
+                               float momentum, float eps, bool relu) {
   detail::check_float(input, kOp, "input");
   detail::check_rank(input, 4, kOp, "input");
   check_channel_vector(weight, input, "weight");
@@ -68,6 +68,7 @@ Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bia
 
   kernels::BatchNorm2dGeometry g;
   g.N = input.size(0), g.C = input.size(1), g.H = input.size(2), g.W = input.size(3);
+  g.relu = relu;
   DSCOPE_CHECK(!training || g.count() > 1, ValueError, kOp,
                ": training needs more than one value per channel to estimate a variance, but input ",
                input.shape(), " has ", g.count());
@@ -96,23 +97,41 @@ Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bia
   DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
                   optional_data(gamma), optional_data(beta), y.data<float>());
 
+  // With the fused ReLU the backward masks the gradient by the output, which the next layer keeps anyway.
+  const Tensor relu_output = relu ? y.detach() : Tensor();
   const bool needs_grad_x = input.requires_grad();
   const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
   const bool needs_grad_beta = bias.defined() && bias.requires_grad();
   return autograd::record(
-      kOp, y, {input, weight, bias},
-      [g, training, x, mean, inv_std, gamma, needs_grad_x, needs_grad_gamma,
+      relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
+      [g, training, x, mean, inv_std, gamma, relu_output, needs_grad_x, needs_grad_gamma,
        needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
         const Device on = grad_y.device();
         const Tensor grad = grad_y.contiguous();
         const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
         const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
         const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
-                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma),
-                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
+        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(),
+                        optional_data(relu_output), x.data<float>(), mean.data<float>(),
+                        inv_std.data<float>(), optional_data(gamma), optional_data(grad_x),
+                        optional_data(grad_gamma), optional_data(grad_beta));
         return {grad_x, grad_gamma, grad_beta};
       });
+}
+
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, float momentum, float eps) {
+  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, training, momentum, eps,
+                                 false);
+}
+
+Tensor batch_norm2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                         const Tensor& running_mean, const Tensor& running_var, bool training, float momentum,
+                         float eps) {
+  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, training, momentum, eps,
+                                 true);
 }
 
 }  // namespace dscope

@@ -13,4 +13,10 @@ namespace dscope {
 Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                     const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 
+// relu(batch_norm2d(...)) in the batch norm's own passes, forward and backward: no pass of its own for the
+// ReLU and no intermediate tensor (kernels/batch_norm2d.h, "Fused ReLU").
+Tensor batch_norm2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         float momentum = 0.1f, float eps = 1e-5f);
+
 }  // namespace dscope

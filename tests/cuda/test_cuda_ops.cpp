@@ -377,6 +377,17 @@ TEST_F(BatchNormCuda, TrainingMatchesCpuIncludingRunningStatistics) {
       kAccumulated);
 }
 
+TEST_F(BatchNormCuda, FusedReluMatchesCpu) {
+  Generator generator(14);
+  const Tensor x = Tensor::randn({4, 6, 9, 7}, generator, 0.5f, 1.5f);
+  const Tensor weight = Tensor::randn({6}, generator), bias = Tensor::randn({6}, generator);
+  expect_matches_cpu(
+      [](const std::vector<Tensor>& in) {
+        return batch_norm2d_relu(in[0], in[1], in[2], Tensor(), Tensor(), /*training=*/true);
+      },
+      {x, weight, bias}, "batch_norm2d_relu training [4,6,9,7]", kAccumulated, kAccumulated);
+}
+
 TEST_F(BatchNormCuda, EvaluationMatchesCpu) {
   Generator generator(13);
   const Tensor x = Tensor::randn({3, 5, 6, 4}, generator);

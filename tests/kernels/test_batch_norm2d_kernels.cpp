@@ -3,6 +3,7 @@
 // so that an element the kernel forgets to write shows up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -146,15 +147,15 @@ TEST(BatchNorm2dKernels, BackwardMatchesReferenceInBothModes) {
     for (const bool batch_statistics : {true, false}) {
       std::vector<float> grad_x(static_cast<std::size_t>(elements(g)), kNaN);
       std::vector<float> grad_gamma(static_cast<std::size_t>(g.C), kNaN), grad_beta(grad_gamma);
-      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), x.data(), mean.data(),
+      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), nullptr, x.data(), mean.data(),
                                           inv_std.data(), gamma.data(), grad_x.data(), grad_gamma.data(),
                                           grad_beta.data());
       std::vector<double> grad_x_ref(grad_x.size()), grad_gamma_ref(grad_gamma.size()),
           grad_beta_ref(grad_gamma.size());
-      kernels::reference::batch_norm2d_backward(g, batch_statistics, widen(grad_y).data(), widen(x).data(),
-                                                widen(mean).data(), widen(inv_std).data(),
-                                                widen(gamma).data(), grad_x_ref.data(), grad_gamma_ref.data(),
-                                                grad_beta_ref.data());
+      kernels::reference::batch_norm2d_backward<double>(
+          g, batch_statistics, widen(grad_y).data(), nullptr, widen(x).data(), widen(mean).data(),
+          widen(inv_std).data(), widen(gamma).data(), grad_x_ref.data(), grad_gamma_ref.data(),
+          grad_beta_ref.data());
       const std::string context = (batch_statistics ? "training " : "evaluation ") + name(g);
       // grad_x in training is a difference of O(1) terms: compare with an absolute floor of that size.
       EXPECT_TRUE(testing::all_close(grad_x, grad_x_ref, 2e-5, 1e-4, "grad_x " + context));
@@ -172,16 +173,58 @@ TEST(BatchNorm2dKernels, BackwardSkipsNullOutputsAndTreatsNullGammaAsOne) {
   kernels::cpu::batch_norm2d_inverse_std(3, 1e-5f, variance.data(), inv_std.data());
   const std::vector<float> ones(3, 1.0f);
   std::vector<float> with_ones(static_cast<std::size_t>(elements(g)), kNaN), with_null(with_ones);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(),
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
                                       ones.data(), with_ones.data(), nullptr, nullptr);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(), nullptr,
-                                      with_null.data(), nullptr, nullptr);
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
+                                      nullptr, with_null.data(), nullptr, nullptr);
   EXPECT_EQ(with_ones, with_null);
   std::vector<float> grad_beta(3, kNaN);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(), nullptr,
-                                      nullptr, nullptr, grad_beta.data());
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
+                                      nullptr, nullptr, nullptr, grad_beta.data());
   for (float value : grad_beta)
     EXPECT_FALSE(std::isnan(value));
+}
+
+TEST(BatchNorm2dKernels, FusedReluMatchesReferenceForwardAndBackward) {
+  // The forward clamps at 0; the backward, given that output, drops grad_y wherever it is 0. The reference
+  // does the same in double from the float kernel's own output, so the mask is the same on both sides.
+  for (BatchNorm2dGeometry g : kShapes) {
+    g.relu = true;
+    const std::vector<float> x = channel_shifted_input(g, 13), grad_y = normal_values(elements(g), 14);
+    std::vector<float> mean(static_cast<std::size_t>(g.C), kNaN), variance(mean), inv_std(mean);
+    kernels::cpu::batch_norm2d_statistics(g, x.data(), mean.data(), variance.data());
+    kernels::cpu::batch_norm2d_inverse_std(g.C, 1e-5f, variance.data(), inv_std.data());
+    const std::vector<float> gamma = normal_values(g.C, 15, 1.0f, 0.5f), beta = normal_values(g.C, 16);
+    std::vector<float> y(static_cast<std::size_t>(elements(g)), kNaN);
+    kernels::cpu::batch_norm2d_forward(g, x.data(), mean.data(), inv_std.data(), gamma.data(), beta.data(),
+                                       y.data());
+    std::vector<double> y_ref(y.size());
+    kernels::reference::batch_norm2d_forward(g, widen(x).data(), widen(mean).data(), widen(inv_std).data(),
+                                             widen(gamma).data(), widen(beta).data(), y_ref.data());
+    EXPECT_TRUE(testing::all_close(y, y_ref, 1e-5, 1e-5, "fused relu forward " + name(g)));
+    const auto zeros = static_cast<std::size_t>(std::count(y.begin(), y.end(), 0.0f));
+    EXPECT_GT(zeros, y.size() / 5) << "the ReLU should clip a good share of " << name(g);
+    EXPECT_LT(zeros, y.size() * 4 / 5) << name(g);
+
+    for (const bool batch_statistics : {true, false}) {
+      std::vector<float> grad_x(y.size(), kNaN), grad_gamma(static_cast<std::size_t>(g.C), kNaN),
+          grad_beta(grad_gamma);
+      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), y.data(), x.data(), mean.data(),
+                                          inv_std.data(), gamma.data(), grad_x.data(), grad_gamma.data(),
+                                          grad_beta.data());
+      std::vector<double> grad_x_ref(grad_x.size()), grad_gamma_ref(grad_gamma.size()),
+          grad_beta_ref(grad_gamma.size());
+      kernels::reference::batch_norm2d_backward(g, batch_statistics, widen(grad_y).data(), widen(y).data(),
+                                                widen(x).data(), widen(mean).data(), widen(inv_std).data(),
+                                                widen(gamma).data(), grad_x_ref.data(), grad_gamma_ref.data(),
+                                                grad_beta_ref.data());
+      const std::string context =
+          (batch_statistics ? "fused relu training " : "fused relu evaluation ") + name(g);
+      EXPECT_TRUE(testing::all_close(grad_x, grad_x_ref, 2e-5, 1e-4, "grad_x " + context));
+      EXPECT_TRUE(testing::all_close(grad_gamma, grad_gamma_ref, 1e-4, 1e-5, "grad_gamma " + context));
+      EXPECT_TRUE(testing::all_close(grad_beta, grad_beta_ref, 1e-4, 1e-5, "grad_beta " + context));
+    }
+  }
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-// batch_norm2d: forward values in both modes, gradients (training and evaluation, with and without affine
-// parameters), running statistics after two training steps against hand-computed values, and misuse errors.
+// batch_norm2d (and batch_norm2d_relu, against relu after it): forward values in both modes, gradients
+// (training and evaluation, with and without affine parameters), running statistics after two training steps
+// against hand-computed values, and misuse errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -204,6 +206,40 @@ TEST(BatchNorm2d, MisuseErrorsNameTheOpAndShapes) {
         batch_norm2d(Tensor::zeros({1, 3, 1, 1}), c3, c3, Tensor(), Tensor(), true);
       },
       {"batch_norm2d", "more than one value", "[1,3,1,1]"});
+}
+
+TEST(BatchNorm2d, FusedReluEqualsReluAfterBatchNormInValuesAndGradients) {
+  for (const bool training : {true, false}) {
+    Generator generator(21);
+    const Tensor x = Tensor::randn({3, 4, 5, 5}, generator, 0.5f, 2.0f);
+    const Tensor weight = Tensor::randn({4}, generator, 1.0f, 0.5f), bias = Tensor::randn({4}, generator);
+    const Tensor mean = Tensor::randn({4}, generator), variance = Tensor::uniform({4}, generator, 0.5f, 2.0f);
+    const Tensor weights_of_sum = Tensor::randn({3, 4, 5, 5}, generator);  // so every gradient differs
+    std::vector<std::vector<float>> outputs, gradients;
+    for (const bool fused : {true, false}) {
+      std::vector<Tensor> leaves = {dense_copy(x), dense_copy(weight), dense_copy(bias)};
+      for (Tensor& leaf : leaves)
+        leaf.set_requires_grad(true);
+      const Tensor running_mean = dense_copy(mean), running_var = dense_copy(variance);
+      const Tensor y =
+          fused ? batch_norm2d_relu(leaves[0], leaves[1], leaves[2], running_mean, running_var, training)
+                : relu(batch_norm2d(leaves[0], leaves[1], leaves[2], running_mean, running_var, training));
+      sum(y * weights_of_sum).backward();
+      outputs.push_back(y.to_vector<float>());
+      for (const Tensor& leaf : leaves)
+        gradients.push_back(leaf.grad().to_vector<float>());
+      outputs.push_back(running_mean.to_vector<float>());
+    }
+    const std::string mode = training ? "training" : "evaluation";
+    const std::vector<float>& fused_y = outputs[0];
+    EXPECT_EQ(fused_y, outputs[2]) << mode;
+    EXPECT_EQ(outputs[1], outputs[3]) << mode << ": running mean";
+    const auto clipped = std::count(fused_y.begin(), fused_y.end(), 0.0f);
+    EXPECT_GT(clipped, 10) << mode << ": the ReLU must clip some values for the test to mean anything";
+    for (std::size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(testing::all_close(gradients[i], gradients[i + 3], 1e-5, 1e-5,
+                                     mode + " gradient " + std::to_string(i)));
+  }
 }
 
 }  // namespace
