@@ -28,10 +28,11 @@
 //
 // Note [where it stands]: at 1024³ and on a wide conv-like product (64 × 32768 × 576) it matches or beats
 // Eigen's GEMM; on the small products of a ResNet-8's convolutions (16 to 64 filters) it runs at 0.6-0.95×
-// Eigen on one core, so kernels::cpu::gemm keeps Eigen's as the default. The loss is the packing of B: with
-// M = 16 each packed value of B feeds only 16 multiply-adds, so copying the operand costs about as much as
-// multiplying it. The way past that is to have conv2d write its im2col columns in the packed layout to begin
-// with, which only a GEMM of our own allows.
+// Eigen on one core, so kernels::cpu::gemm keeps Eigen's as the default. Two losses: where M is small (the
+// forward and the weight gradient, M = filters) each packed value of B feeds only M multiply-adds, so copying
+// the operand costs about as much as multiplying it; where the depth is short (the input gradient, depth =
+// filters) a tile's few steps do not amortise reading and writing it. The way past the first is to have
+// conv2d write its im2col columns in the packed layout to begin with, which only a GEMM of our own allows.
 #include <omp.h>
 
 #include <algorithm>
