@@ -96,6 +96,8 @@ void run(BuildCommand& command) {
               result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
               static_cast<long long>(result.epochs_trained), static_cast<long long>(result.best_epoch),
               result.best_validation_balanced_accuracy);
+  std::printf("logit adjustment: strength %.2f%s\n", result.logit_adjustment,
+              command.options.logit_adjustment ? " (set by hand)" : " (chosen on the validation split)");
   print_scores(result);
   std::printf("report: %s\n", (command.options.out / "report.md").string().c_str());
 }

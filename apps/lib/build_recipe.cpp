@@ -617,6 +617,7 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
   result.best_validation_balanced_accuracy =
       balanced == card.training.best_validation.end() ? 0.0 : balanced->second;
   result.threshold = card.decision.threshold;
+  result.logit_adjustment = card.adjustment.strength;
   const bool has_test = !data.part(data::Part::Test).samples.empty();
   const data::Dataset& scored = data.part(has_test ? data::Part::Test : data::Part::Validation);
   result.scored_part = has_test ? "test" : "validation";

@@ -166,8 +166,9 @@ struct BuildResult {
   std::int64_t epochs_trained = 0, best_epoch = 0;
   double best_validation_balanced_accuracy = 0.0;
   double threshold = 0.5;
-  Scores test;              // of the test split (the validation split when there is no test split)
-  std::string scored_part;  // "test" or "validation"
+  double logit_adjustment = 0.0;  // the strength stored in the model (0: none)
+  Scores test;                    // of the test split (the validation split when there is no test split)
+  std::string scored_part;        // "test" or "validation"
   double seconds = 0.0;
 };
 
