@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "apps/commands.h"
 #include "apps/lib/build_recipe.h"
@@ -20,7 +21,8 @@ namespace {
 struct ScoreCommand {
   std::filesystem::path model, data, metadata, out, split;
   std::string part = "test";
-  double threshold = -1.0;  // negative: the model's own
+  double threshold = -1.0;                 // negative: the model's own
+  std::optional<double> logit_adjustment;  // empty: the model's own
   bool quiet = false;
   bool tta = false;
 };
@@ -50,6 +52,7 @@ std::vector<std::int64_t> model_label_indices(const data::Dataset& dataset,
 void run(const ScoreCommand& command) {
   Classifier classifier(command.model);
   if (command.tta) classifier.set_views(8);
+  if (command.logit_adjustment) classifier.set_adjustment_strength(*command.logit_adjustment);
   const std::vector<std::string>& labels = classifier.labels();
   data::Dataset dataset = command.metadata.empty()
                               ? data::import_label_folders(command.data, 1)
@@ -131,6 +134,9 @@ void add_score_command(CLI::App& program) {
       ->add_option("--threshold", command->threshold,
                    "Possible-cancer threshold on the summed positive probability (default: the model's)")
       ->check(CLI::Range(0.0, 1.0));
+  score->add_option("--logit-adjustment", command->logit_adjustment,
+                    "Score with this logit adjustment strength instead of the model's (0: none); the "
+                    "possible-cancer threshold stays the model's unless --threshold is given");
   score->add_flag("--quiet", command->quiet, "No progress bars");
   score->add_flag(
       "--tta", command->tta,

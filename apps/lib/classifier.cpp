@@ -51,6 +51,16 @@ void Classifier::preprocess(const data::Image& cached, float* out, int view) con
   data::to_chw(image, normalization_, out);
 }
 
+void Classifier::set_adjustment_strength(double strength) {
+  DSCOPE_CHECK(std::isfinite(strength), ValueError, "logit adjustment strength must be finite, got ",
+               strength);
+  DSCOPE_CHECK(strength == 0.0 || !loaded_.card.adjustment.train_prior.empty(), ValueError,
+               "logit adjustment strength ", strength,
+               ": this model stores no training prior (it was built before the adjustment existed); only 0 "
+               "can be set");
+  loaded_.card.adjustment.strength = strength;
+}
+
 std::vector<float> Classifier::probabilities(const std::vector<const data::Image*>& cached,
                                              std::int64_t batch_size,
                                              const std::function<void(std::int64_t)>& progress) const {

@@ -48,6 +48,9 @@ class Classifier {
   void set_views(int views);
   int views() const { return views_; }
   void set_adjusted(bool adjusted) { adjusted_ = adjusted; }
+  // Replaces the card's logit adjustment strength (for a what-if score; 0 turns the adjustment off). A model
+  // that stores no training prior (built before the adjustment existed) accepts only 0. Throws ValueError.
+  void set_adjustment_strength(double strength);
 
   // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode,
   // after the card's logit adjustment (set_adjusted(false) gives the network's own).

@@ -1,7 +1,9 @@
-// The classifier a model file becomes: probabilities that are distributions, and test-time augmentation
-// that averages the eight symmetric views (so it changes nothing for an image that looks the same in all).
+// The classifier a model file becomes: probabilities that are distributions, test-time augmentation that
+// averages the eight symmetric views (so it changes nothing for an image that looks the same in all), and a
+// logit adjustment strength set in place of the card's.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "apps/lib/classifier.h"
@@ -12,7 +14,8 @@
 namespace dscope::apps {
 namespace {
 
-std::filesystem::path save_tiny_model(const testing::TempFolder& folder) {
+std::filesystem::path save_tiny_model(const testing::TempFolder& folder,
+                                      const std::vector<float>& prior = {}) {
   nn::ResNetConfig config = nn::resnet_config(8, 3, nn::StemKind::Small, 0.5f);
   config.seed = 3;
   nn::ResNet model(config);
@@ -21,6 +24,7 @@ std::filesystem::path save_tiny_model(const testing::TempFolder& folder) {
   card.input.height = card.input.width = 16;
   card.input.mean = {0.5f, 0.5f, 0.5f};
   card.input.stddev = {0.25f, 0.25f, 0.25f};
+  card.adjustment = {prior, prior.empty() ? 0.0 : 0.5};
   const std::filesystem::path path = folder / "tiny.safetensors";
   nn::save_model(path, model, card);
   return path;
@@ -66,6 +70,29 @@ TEST(Classifier, EightViewsOfASymmetricImageEqualOneView) {
   const std::vector<float> single = classifier.probabilities({&noisy});
   classifier.set_views(8);
   EXPECT_NE(single, classifier.probabilities({&noisy}));
+}
+
+TEST(Classifier, AdjustmentStrengthCanBeSetInPlaceOfTheCards) {
+  testing::TempFolder folder;
+  const std::vector<float> prior = {0.6f, 0.3f, 0.1f};
+  Classifier classifier(save_tiny_model(folder, prior));
+  const data::Image image = noise_image(4);
+  classifier.set_adjusted(false);
+  const std::vector<float> network = classifier.probabilities({&image});
+  classifier.set_adjusted(true);
+  for (const double strength : {0.5, 0.0, -1.0}) {  // 0.5 is the card's own
+    classifier.set_adjustment_strength(strength);
+    std::vector<float> expected = network;
+    adjust_probabilities({prior, strength}, expected);
+    const std::vector<float> got = classifier.probabilities({&image});
+    for (std::size_t c = 0; c < 3; ++c)
+      EXPECT_NEAR(got[c], expected[c], 1e-6f) << "strength " << strength;
+  }
+  EXPECT_THROW(classifier.set_adjustment_strength(std::nan("")), ValueError);
+
+  Classifier without_prior(save_tiny_model(folder));
+  EXPECT_NO_THROW(without_prior.set_adjustment_strength(0.0));
+  EXPECT_THROW(without_prior.set_adjustment_strength(0.3), ValueError);
 }
 
 }  // namespace
