@@ -129,34 +129,32 @@ void pack_along(const float* source, std::int64_t ld, std::int64_t count, std::i
   }
 }
 
-// Packs rows [row0, row0 + rows) × depth [k0, k0 + depth) of op(A) into panels of kTileRows rows
-// (Note [micro-kernel]), zero-padding the last panel.
-void pack_a(const GemmGeometry& g, const float* a, std::int64_t row0, std::int64_t rows, std::int64_t k0,
-            std::int64_t depth, float* packed) {
-  for (std::int64_t panel_row = 0; panel_row < rows; panel_row += kTileRows) {
-    const std::int64_t valid = std::min(kTileRows, rows - panel_row), first = row0 + panel_row;
-    float* panel = packed + panel_row * depth;
-    if (g.transpose_a) {
-      pack_along(a + k0 * g.lda + first, g.lda, valid, depth, kTileRows, panel);
+// Packs lines [first, first + count) × depth [k0, k0 + depth) of an operand into panels of `width` lines
+// (Note [micro-kernel]), zero-padding the last panel. A line is a row of op(A) or a column of op(B); it is a
+// stored row when `lines_stored_as_rows` (A as [M, K], B as [N, K]), else a stored column.
+void pack_panels(const float* data, std::int64_t ld, bool lines_stored_as_rows, std::int64_t first,
+                 std::int64_t count, std::int64_t k0, std::int64_t depth, std::int64_t width, float* packed) {
+  for (std::int64_t line = 0; line < count; line += width) {
+    const std::int64_t valid = std::min(width, count - line);
+    float* panel = packed + line * depth;
+    if (lines_stored_as_rows) {
+      pack_across(data + (first + line) * ld + k0, ld, valid, depth, width, panel);
     } else {
-      pack_across(a + first * g.lda + k0, g.lda, valid, depth, kTileRows, panel);
+      pack_along(data + k0 * ld + first + line, ld, valid, depth, width, panel);
     }
   }
 }
 
-// Packs depth [k0, k0 + depth) × columns [column0, column0 + columns) of op(B) into panels of kTileColumns
-// columns, zero-padding the last panel.
+// Rows [row0, row0 + rows) of op(A) and columns [column0, column0 + columns) of op(B), over depth
+// [k0, k0 + depth), in their panels.
+void pack_a(const GemmGeometry& g, const float* a, std::int64_t row0, std::int64_t rows, std::int64_t k0,
+            std::int64_t depth, float* packed) {
+  pack_panels(a, g.lda, !g.transpose_a, row0, rows, k0, depth, kTileRows, packed);
+}
+
 void pack_b(const GemmGeometry& g, const float* b, std::int64_t k0, std::int64_t depth, std::int64_t column0,
             std::int64_t columns, float* packed) {
-  for (std::int64_t panel_column = 0; panel_column < columns; panel_column += kTileColumns) {
-    const std::int64_t valid = std::min(kTileColumns, columns - panel_column), first = column0 + panel_column;
-    float* panel = packed + panel_column * depth;
-    if (g.transpose_b) {
-      pack_across(b + first * g.ldb + k0, g.ldb, valid, depth, kTileColumns, panel);
-    } else {
-      pack_along(b + k0 * g.ldb + first, g.ldb, valid, depth, kTileColumns, panel);
-    }
-  }
+  pack_panels(b, g.ldb, g.transpose_b, column0, columns, k0, depth, kTileColumns, packed);
 }
 
 // C[row] = alpha · sum + beta · C[row] for 16 columns of one row; beta = 0 never reads C.
