@@ -111,6 +111,16 @@ void Module::zero_grad() {
     parameter.set_grad(Tensor());
 }
 
+NamedTensors Module::float_state() const {
+  NamedTensors result;
+  std::set<const TensorImpl*> seen;
+  for (const NamedTensors& named : {named_parameters(), named_buffers()})
+    for (const auto& [name, tensor] : named)
+      if (tensor.dtype() == DType::Float32 && seen.insert(tensor.impl()).second)
+        result.emplace_back(name, tensor);
+  return result;
+}
+
 void Module::to(Device device) {
   // Phase one copies (the only step that can fail), phase two swaps storages, so a failure changes nothing.
   struct Move {
@@ -119,13 +129,10 @@ void Module::to(Device device) {
     Tensor moved_grad;
   };
   std::vector<Move> moves;
-  std::set<const TensorImpl*> seen;  // a tensor registered under two names moves once
-  for (const NamedTensors& named : {named_parameters(), named_buffers()})
-    for (const auto& [name, tensor] : named) {
-      if (tensor.dtype() != DType::Float32 || !seen.insert(tensor.impl()).second) continue;
-      const Tensor grad = tensor.grad();
-      moves.push_back({tensor.impl(), tensor.to(device), grad.defined() ? grad.to(device) : Tensor()});
-    }
+  for (const auto& [name, tensor] : float_state()) {
+    const Tensor grad = tensor.grad();
+    moves.push_back({tensor.impl(), tensor.to(device), grad.defined() ? grad.to(device) : Tensor()});
+  }
   for (Move& move : moves) {
     move.target->storage = move.moved.impl()->storage;
     move.target->offset = move.moved.offset();

@@ -42,6 +42,10 @@ class Module {
   std::vector<Tensor> parameters() const;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   std::int64_t parameter_count() const;
+  // The float32 parameters and buffers, each tensor once even when registered under two names: what moves
+  // between devices and what a weight average follows (integer buffers such as batch norm's step counter
+  // are left out).
+  NamedTensors float_state() const;
   // Parameters and buffers together: what a checkpoint stores.
   std::map<std::string, Tensor> state_dict() const;
   // Copies every entry of `state` into the tensor of the same name. Throws ShapeError / ValueError listing

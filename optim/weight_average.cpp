@@ -3,7 +3,6 @@
 #include "optim/weight_average.h"
 
 #include <algorithm>
-#include <set>
 #include <utility>
 
 #include "kernels/elementwise.h"
@@ -15,14 +14,11 @@ namespace dscope::optim {
 WeightAverage::WeightAverage(const nn::Module& model, double decay) : decay_(decay) {
   DSCOPE_CHECK(decay >= 0.0 && decay < 1.0, ValueError, "weight average: decay must be in [0, 1), got ",
                decay);
-  std::set<const TensorImpl*> seen;  // a tensor registered under two names is averaged once
-  for (const nn::NamedTensors& named : {model.named_parameters(), model.named_buffers()})
-    for (const auto& [name, tensor] : named) {
-      if (tensor.dtype() != DType::Float32 || !seen.insert(tensor.impl()).second) continue;
-      DSCOPE_CHECK(tensor.is_contiguous() && tensor.offset() == 0, ValueError, "weight average: '", name,
-                   "' is a view, not a tensor of its own");
-      weights_.push_back(tensor);
-    }
+  for (const auto& [name, tensor] : model.float_state()) {
+    DSCOPE_CHECK(tensor.is_contiguous() && tensor.offset() == 0, ValueError, "weight average: '", name,
+                 "' is a view, not a tensor of its own");
+    weights_.push_back(tensor);
+  }
   averages_.resize(weights_.size());
   reset_from_model(0);
 }
