@@ -73,7 +73,8 @@ def load(paths):
             if entry.get("error_occurred"):
                 failed[str(entry.get("error_message", "failed"))[:300]].append(name)
                 continue
-            figure = entry.get("TFLOP/s", entry.get("images/s"))
+            # A training step reports both; its tables are in images/s.
+            figure = entry.get("images/s", entry.get("TFLOP/s"))
             if len(parts) < 3 or figure is None:
                 continue
             key = ("/".join(parts[:-2]), parts[-2], parts[-1])

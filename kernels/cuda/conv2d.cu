@@ -1,16 +1,22 @@
-// 2-D convolution on the GPU: see kernels/conv2d.h. Each pass is one product on the shared tiled kernel
+// 2-D convolution on the GPU: see kernels/conv2d.h. Each pass is a product on the shared tiled kernel
 // (implicit_gemm.cuh), with operands that gather straight from the NCHW tensors:
 //
 //   forward          y[k, (n,p,q)]      = Σ_(c,r,s) w[k, (c,r,s)] · x[n, c, p·sh − ph + r·dh, q·sw − pw +
-//   s·dw] backward input   grad_x[c, (n,h,w)] = Σ_(k,r,s) w[k, c, r, s] · grad_y[n, k, p, q]
-//                    where p·sh = h + ph − r·dh (only where that is divisible and 0 ≤ p < P), q likewise
-//   backward weight  grad_w[k, (c,r,s)] = Σ_(n,p,q) grad_y[n, k, p, q] · x[n, c, ih, iw]
+//   s·dw] backward weight  grad_w[k, (c,r,s)] = Σ_(n,p,q) grad_y[n, k, p, q] · x[n, c, p·sh − ph + r·dh, …]
+//   backward input   grad_x[c, (n,h,w)] = Σ_(k,r,s) w[k, c, r, s] · grad_y[n, k, p, q]
+//                    where p·sh = h + ph − r·dh, q likewise
 //
-// Out-of-range positions read as zero (the padding). Indices are 32-bit, which the entry points check the
-// tensors fit; the shared kernel splits the weight gradient's long reduction across blocks.
+// Out-of-range positions read as zero (the padding). In the backward input pass, with a stride, only some
+// taps reach a given h: those with h + ph − r·dh divisible by sh, which depends only on h mod sh. So it runs
+// as sh·sw products, one per phase (h mod sh, w mod sw), each over the positions of its phase and only the
+// taps that reach them; then p = h' + (a + ph − r·dh)/sh for h = a + sh·h', linear in h' and in the tap,
+// which is what a Gather can express, and no multiply is spent on a tap that contributes nothing.
+// Indices are 32-bit, which the entry points check the tensors fit; the shared kernel splits the weight
+// gradient's long reduction across blocks.
 // With DSCOPE_CONV=cudnn (settings.h) the three passes run through cuDNN instead (conv2d_cudnn.cu).
 #include <climits>
 #include <stdexcept>
+#include <vector>
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_cudnn.h"  // used only when DSCOPE_WITH_CUDNN
@@ -19,7 +25,10 @@
 namespace dscope::kernels::cuda {
 namespace {
 
-// The geometry in 32-bit integers, with the products the gathers use.
+using implicit_gemm::Axis;
+using implicit_gemm::Gather;
+
+// The geometry in 32-bit integers.
 struct ConvShape {
   int N, C, H, W, K, R, S, P, Q;
   int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
@@ -39,74 +48,87 @@ struct ConvShape {
     dilation_h = static_cast<int>(g.dilation_h), dilation_w = static_cast<int>(g.dilation_w);
     RS = R * S, CRS = C * RS, PQ = P * Q, HW = H * W;
   }
-
-  // x[n, c, ih, iw] for output position (p, q) and filter tap (r, s), zero in the padding.
-  __device__ float input_at(const float* x, int n, int c, int p, int q, int r, int s) const {
-    const int ih = p * stride_h - pad_h + r * dilation_h;
-    const int iw = q * stride_w - pad_w + s * dilation_w;
-    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return 0.0f;
-    return x[((n * C + c) * H + ih) * W + iw];
-  }
 };
+
+// Output positions (n, p, q) as an axis of the input x: offset of x[n, 0, p·sh − ph, q·sw − pw], and that
+// row and column.
+Axis input_positions(const ConvShape& g) {
+  Axis axis;
+  axis.inner_extent = FastDivmod(g.Q), axis.middle_extent = FastDivmod(g.P);
+  axis.outer_stride = g.C * g.HW, axis.middle_stride = g.stride_h * g.W, axis.inner_stride = g.stride_w;
+  axis.offset = -g.pad_h * g.W - g.pad_w;
+  axis.row_step = g.stride_h, axis.row_start = -g.pad_h;
+  axis.col_step = g.stride_w, axis.col_start = -g.pad_w;
+  return axis;
+}
+
+// Filter taps (c, r, s) as an axis of the input x: offset of x[·, c, r·dh, s·dw], and that row and column.
+Axis input_taps(const ConvShape& g) {
+  Axis axis;
+  axis.inner_extent = FastDivmod(g.S), axis.middle_extent = FastDivmod(g.R);
+  axis.outer_stride = g.HW, axis.middle_stride = g.dilation_h * g.W, axis.inner_stride = g.dilation_w;
+  axis.row_step = g.dilation_h, axis.col_step = g.dilation_w;
+  return axis;
+}
 
 struct ForwardOperands {
-  ConvShape g;
-  const float *x, *w, *bias;
+  int M, N, K;
+  Gather a, b;
   float* y;
-  int M, N, K;
+  const float* bias;
+  FastDivmod positions;  // P·Q
 
-  __device__ float a(int k_out, int crs) const { return w[k_out * g.CRS + crs]; }
-  __device__ float b(int crs, int npq) const {
-    const int c = crs / g.RS, rs = crs % g.RS, n = npq / g.PQ, pq = npq % g.PQ;
-    return g.input_at(x, n, c, pq / g.Q, pq % g.Q, rs / g.S, rs % g.S);
-  }
   __device__ void store(int k_out, int npq, float sum) const {
-    const int n = npq / g.PQ, pq = npq % g.PQ;
-    y[(n * g.K + k_out) * g.PQ + pq] = sum + (bias != nullptr ? bias[k_out] : 0.0f);
-  }
-};
-
-struct BackwardInputOperands {
-  ConvShape g;
-  const float *grad_y, *w;
-  float* grad_x;
-  int M, N, K;
-
-  __device__ float a(int c, int krs) const {
-    const int k = krs / g.RS, rs = krs % g.RS;
-    return w[(k * g.C + c) * g.RS + rs];
-  }
-  __device__ float b(int krs, int nhw) const {
-    const int k = krs / g.RS, rs = krs % g.RS, r = rs / g.S, s = rs % g.S;
-    const int n = nhw / g.HW, hw = nhw % g.HW, h = hw / g.W, w_ = hw % g.W;
-    const int p_stride = h + g.pad_h - r * g.dilation_h, q_stride = w_ + g.pad_w - s * g.dilation_w;
-    if (p_stride < 0 || q_stride < 0 || p_stride % g.stride_h != 0 || q_stride % g.stride_w != 0) return 0.0f;
-    const int p = p_stride / g.stride_h, q = q_stride / g.stride_w;
-    if (p >= g.P || q >= g.Q) return 0.0f;
-    return grad_y[((n * g.K + k) * g.P + p) * g.Q + q];
-  }
-  __device__ void store(int c, int nhw, float sum) const {
-    const int n = nhw / g.HW, hw = nhw % g.HW;
-    grad_x[(n * g.C + c) * g.HW + hw] = sum;
+    int n, pq;
+    positions.divmod(npq, n, pq);
+    y[(n * M + k_out) * positions.divisor() + pq] = sum + (bias != nullptr ? bias[k_out] : 0.0f);
   }
 };
 
 struct BackwardWeightOperands {
-  ConvShape g;
-  const float *x, *grad_y;
-  float* grad_w;
   int M, N, K;
+  Gather a, b;
+  float* grad_w;
 
-  __device__ float a(int k_out, int npq) const {
-    const int n = npq / g.PQ, pq = npq % g.PQ;
-    return grad_y[(n * g.K + k_out) * g.PQ + pq];
-  }
-  __device__ float b(int npq, int crs) const {
-    const int c = crs / g.RS, rs = crs % g.RS, n = npq / g.PQ, pq = npq % g.PQ;
-    return g.input_at(x, n, c, pq / g.Q, pq % g.Q, rs / g.S, rs % g.S);
-  }
-  __device__ void store(int k_out, int crs, float sum) const { grad_w[k_out * g.CRS + crs] = sum; }
+  __device__ void store(int k_out, int crs, float sum) const { grad_w[k_out * N + crs] = sum; }
 };
+
+// One phase (a, b) of the backward input pass: positions h = a + sh·h', w = b + sw·w'.
+struct BackwardInputOperands {
+  int M, N, K;
+  Gather a, b;
+  float* grad_x;
+  FastDivmod phase_w, phase_h;  // the phase's positions per row, rows per image
+  int HW, W, first_h, first_w, stride_h, stride_w;
+
+  __device__ void store(int c, int position, float sum) const {
+    int rest, w_, n, h_;
+    phase_w.divmod(position, rest, w_);
+    phase_h.divmod(rest, n, h_);
+    grad_x[(n * M + c) * HW + (first_h + stride_h * h_) * W + first_w + stride_w * w_] = sum;
+  }
+};
+
+// The taps of one dimension that reach the positions first + stride·i: r with first + pad − r·dilation
+// divisible by stride. They are r0, r0 + step, … (count of them), and reach output row
+// i + base − j·shift for the j-th of them.
+struct PhaseTaps {
+  int r0 = 0, step = 1, count = 0, base = 0, shift = 0;
+};
+
+PhaseTaps phase_taps(int first, int pad, int extent, int stride, int dilation) {
+  std::vector<int> taps;
+  for (int r = 0; r < extent; ++r)
+    if (((first + pad - r * dilation) % stride + stride) % stride == 0) taps.push_back(r);
+  PhaseTaps t;
+  t.count = static_cast<int>(taps.size());
+  if (t.count == 0) return t;
+  t.r0 = taps[0];
+  t.step = t.count > 1 ? taps[1] - taps[0] : 1;
+  t.base = (first + pad - t.r0 * dilation) / stride;       // exact
+  t.shift = t.count > 1 ? t.step * dilation / stride : 0;  // exact: consecutive taps move p by whole rows
+  return t;
+}
 
 }  // namespace
 
@@ -115,18 +137,13 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_forward(g, x, w, bias, y);
 #endif
   const ConvShape shape(g);
-  run_implicit_gemm(ForwardOperands{shape, x, w, bias, y, shape.K, shape.N * shape.PQ, shape.CRS},
-                    "conv2d_forward");
-}
-
-void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
-#if DSCOPE_WITH_CUDNN
-  if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_input(g, grad_y, w, grad_x);
-#endif
-  const ConvShape shape(g);
-  run_implicit_gemm(
-      BackwardInputOperands{shape, grad_y, w, grad_x, shape.C, shape.N * shape.HW, shape.K * shape.RS},
-      "conv2d_backward_input");
+  ForwardOperands ops;
+  ops.M = shape.K, ops.N = shape.N * shape.PQ, ops.K = shape.CRS;
+  ops.a = implicit_gemm::matrix(w, shape.CRS, true);
+  ops.b.data = x, ops.b.line = input_positions(shape), ops.b.depth = input_taps(shape);
+  ops.b.rows = shape.H, ops.b.cols = shape.W, ops.b.contiguous_in_depth = false;
+  ops.y = y, ops.bias = bias, ops.positions = FastDivmod(shape.PQ);
+  run_implicit_gemm(ops, "conv2d_forward");
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
@@ -134,8 +151,57 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_weight(g, x, grad_y, grad_w);
 #endif
   const ConvShape shape(g);
-  run_implicit_gemm(BackwardWeightOperands{shape, x, grad_y, grad_w, shape.K, shape.CRS, shape.N * shape.PQ},
-                    "conv2d_backward_weight");
+  BackwardWeightOperands ops;
+  ops.M = shape.K, ops.N = shape.CRS, ops.K = shape.N * shape.PQ;
+  // grad_y as K lines of N·P·Q: line k at k·P·Q, position (n, pq) at n·K·P·Q + pq.
+  ops.a.data = grad_y, ops.a.line.outer_stride = shape.PQ;
+  ops.a.depth.inner_extent = FastDivmod(shape.PQ), ops.a.depth.inner_stride = 1;
+  ops.a.depth.outer_stride = shape.K * shape.PQ;
+  // x as C·R·S lines (the taps) of N·P·Q positions.
+  ops.b.data = x, ops.b.line = input_taps(shape), ops.b.depth = input_positions(shape);
+  ops.b.rows = shape.H, ops.b.cols = shape.W;
+  ops.grad_w = grad_w;
+  run_implicit_gemm(ops, "conv2d_backward_weight");
+}
+
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
+#if DSCOPE_WITH_CUDNN
+  if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_input(g, grad_y, w, grad_x);
+#endif
+  const ConvShape shape(g);
+  for (int first_h = 0; first_h < shape.stride_h && first_h < shape.H; ++first_h)
+    for (int first_w = 0; first_w < shape.stride_w && first_w < shape.W; ++first_w) {
+      const PhaseTaps rows = phase_taps(first_h, shape.pad_h, shape.R, shape.stride_h, shape.dilation_h);
+      const PhaseTaps cols = phase_taps(first_w, shape.pad_w, shape.S, shape.stride_w, shape.dilation_w);
+      const int phase_h = (shape.H - first_h + shape.stride_h - 1) / shape.stride_h;
+      const int phase_w = (shape.W - first_w + shape.stride_w - 1) / shape.stride_w;
+      BackwardInputOperands ops;
+      // A phase no tap reaches still runs, with K = 0: its gradient is zero and must be written.
+      ops.M = shape.C, ops.N = shape.N * phase_h * phase_w, ops.K = shape.K * rows.count * cols.count;
+      // w as C lines of (k, j, i) taps: w[k, c, r0 + j·step_r, s0 + i·step_s].
+      ops.a.data = w, ops.a.line.outer_stride = shape.RS;
+      ops.a.depth.inner_extent = FastDivmod(cols.count > 0 ? cols.count : 1);
+      ops.a.depth.middle_extent = FastDivmod(rows.count > 0 ? rows.count : 1);
+      ops.a.depth.outer_stride = shape.CRS, ops.a.depth.middle_stride = rows.step * shape.S;
+      ops.a.depth.inner_stride = cols.step, ops.a.depth.offset = rows.r0 * shape.S + cols.r0;
+      // grad_y as the phase's positions (n, h', w') at grad_y[n, ·, h', w'], and the taps moving to
+      // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s].
+      ops.b.data = grad_y;
+      ops.b.line.inner_extent = FastDivmod(phase_w), ops.b.line.middle_extent = FastDivmod(phase_h);
+      ops.b.line.outer_stride = shape.K * shape.PQ, ops.b.line.middle_stride = shape.Q;
+      ops.b.line.inner_stride = 1, ops.b.line.row_step = 1, ops.b.line.col_step = 1;
+      ops.b.depth.inner_extent = ops.a.depth.inner_extent,
+      ops.b.depth.middle_extent = ops.a.depth.middle_extent;
+      ops.b.depth.outer_stride = shape.PQ, ops.b.depth.middle_stride = -rows.shift * shape.Q;
+      ops.b.depth.inner_stride = -cols.shift, ops.b.depth.offset = rows.base * shape.Q + cols.base;
+      ops.b.depth.row_step = -rows.shift, ops.b.depth.row_start = rows.base;
+      ops.b.depth.col_step = -cols.shift, ops.b.depth.col_start = cols.base;
+      ops.b.rows = shape.P, ops.b.cols = shape.Q, ops.b.contiguous_in_depth = false;
+      ops.grad_x = grad_x, ops.phase_w = FastDivmod(phase_w), ops.phase_h = FastDivmod(phase_h);
+      ops.HW = shape.HW, ops.W = shape.W, ops.first_h = first_h, ops.first_w = first_w;
+      ops.stride_h = shape.stride_h, ops.stride_w = shape.stride_w;
+      run_implicit_gemm(ops, "conv2d_backward_input");
+    }
 }
 
 }  // namespace dscope::kernels::cuda

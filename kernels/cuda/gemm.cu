@@ -22,20 +22,24 @@ namespace dscope::kernels::cuda {
 namespace {
 
 struct GemmOperands {
-  const float *a_data, *b_data;
-  float* c_data;
-  float alpha, beta;
-  bool transpose_a, transpose_b;
-  std::int64_t lda, ldb, ldc;
   int M, N, K;
+  implicit_gemm::Gather a, b;
+  float* c_data;
+  std::int64_t ldc;
+  float alpha, beta;
 
-  __device__ float a(int m, int k) const { return transpose_a ? a_data[k * lda + m] : a_data[m * lda + k]; }
-  __device__ float b(int k, int n) const { return transpose_b ? b_data[n * ldb + k] : b_data[k * ldb + n]; }
   __device__ void store(int m, int n, float sum) const {
     float& out = c_data[m * ldc + n];
     out = alpha * sum + (beta == 0.0f ? 0.0f : beta * out);  // beta = 0 ignores C, even NaN
   }
 };
+
+// The Gathers' offsets are 32-bit: every element of an operand must be within INT_MAX of its start.
+void check_extent(std::int64_t lines, std::int64_t stride, std::int64_t depth, const char* operand) {
+  if ((lines > 0 && (lines - 1) * stride + depth > INT_MAX) || stride > INT_MAX)
+    throw std::runtime_error(std::string("gemm: operand ") + operand +
+                             " too large for the CUDA kernels' 32-bit offsets");
+}
 
 cublasHandle_t cublas_handle() {
   static cublasHandle_t handle = [] {
@@ -70,9 +74,15 @@ void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, fl
   if (g.M > INT_MAX || g.N > INT_MAX || g.K > INT_MAX)
     throw std::runtime_error("gemm: extents too large for the CUDA kernels' 32-bit indices");
   if (gemm_backend() == GemmBackend::Cublas) return gemm_cublas(g, alpha, a, b, beta, c);
-  run_implicit_gemm(GemmOperands{a, b, c, alpha, beta, g.transpose_a, g.transpose_b, g.lda, g.ldb, g.ldc,
-                                 static_cast<int>(g.M), static_cast<int>(g.N), static_cast<int>(g.K)},
-                    "gemm");
+  // A(m, k) is a[m·lda + k], or a[k·lda + m] transposed; B(k, n) is b[k·ldb + n], or b[n·ldb + k].
+  check_extent(g.transpose_a ? g.K : g.M, g.lda, g.transpose_a ? g.M : g.K, "A");
+  check_extent(g.transpose_b ? g.N : g.K, g.ldb, g.transpose_b ? g.K : g.N, "B");
+  GemmOperands ops;
+  ops.M = static_cast<int>(g.M), ops.N = static_cast<int>(g.N), ops.K = static_cast<int>(g.K);
+  ops.a = implicit_gemm::matrix(a, static_cast<int>(g.lda), !g.transpose_a);
+  ops.b = implicit_gemm::matrix(b, static_cast<int>(g.ldb), g.transpose_b);
+  ops.c_data = c, ops.ldc = g.ldc, ops.alpha = alpha, ops.beta = beta;
+  run_implicit_gemm(ops, "gemm");
 }
 
 }  // namespace dscope::kernels::cuda

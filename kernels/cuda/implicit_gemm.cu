@@ -15,17 +15,17 @@ int multiprocessor_count() {
   return count;
 }
 
-Split choose_split(int M, int N, int K, int slice_k) {
+Split choose_split(int M, int N, int K, int tile_m) {
   static const int wanted_blocks = 2 * multiprocessor_count();
-  const long long tiles = static_cast<long long>((M + kTileM - 1) / kTileM) * ((N + kTileN - 1) / kTileN);
+  const long long tiles = static_cast<long long>((M + tile_m - 1) / tile_m) * ((N + kTileN - 1) / kTileN);
   long long splits = (wanted_blocks + tiles - 1) / tiles;
   const long long by_length = K / kMinimumChunk;
   if (splits > by_length) splits = by_length;
   if (splits < 1) splits = 1;
   // Each chunk a whole number of slices, then as few splits as that chunk needs.
   long long chunk = (K + splits - 1) / splits;
-  chunk = (chunk + slice_k - 1) / slice_k * slice_k;
-  if (chunk < slice_k) chunk = slice_k;
+  chunk = (chunk + kSliceK - 1) / kSliceK * kSliceK;
+  if (chunk < kSliceK) chunk = kSliceK;
   splits = (K + chunk - 1) / chunk;
   return {static_cast<int>(splits < 1 ? 1 : splits), static_cast<int>(chunk)};
 }

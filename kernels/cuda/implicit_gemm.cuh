@@ -1,32 +1,44 @@
 // The tiled matrix product every GEMM and convolution pass of the CUDA backend runs on.
 //
-// A pass is described by an Operands struct: the product's extents M × N with reduction length K, how to read
-// element (m, k) of A and (k, n) of B, and where result (m, n) goes:
+// A pass is described by an Operands struct: the product's extents M × N with reduction length K, the two
+// operands as Gathers (below), and where result (m, n) goes:
 //   struct Operands {
 //     int M, N, K;
-//     __device__ float a(int m, int k) const;               // called only for m < M, k < K
-//     __device__ float b(int k, int n) const;               // called only for k < K, n < N
-//     __device__ void store(int m, int n, float sum) const; // called once per m < M, n < N
+//     Gather a, b;                                           // a: M lines of depth K; b: N lines of depth K
+//     __device__ void store(int m, int n, float sum) const;  // called once per m < M, n < N
 //   };
-// For a convolution, a() and b() gather from the input with the padding and strides of the geometry: the
-// im2col matrix exists only as the tile being worked on in shared memory ("implicit GEMM").
 //
-// Two kernels share that interface:
-//   - exact FP32 on the CUDA cores: 128×128 tiles, 256 threads each computing an 8×8 block of results in
-//     registers, the reduction walked 8 at a time through double-buffered shared memory (the next slice is
-//     fetched into registers while the current one is multiplied);
-//   - TF32 on the tensor cores (WMMA, 16×16×8 fragments): the same 128×128 tiles in slices of 16, each of
-//     8 warps owning a 64×32 block of results as 4×2 accumulator fragments.
-// When the tiles alone cannot fill the GPU (a weight gradient: 64×576 results from a reduction over a
-// million positions), the reduction is split across blocks ("split-K"): each writes its partial product to a
-// workspace and a last kernel adds the partials in a fixed order and stores them, so the result does not
+// A Gather says where element (line, k) of an operand lives, as the sum of a part that depends on the line
+// only and a part that depends on k only. Each part comes from an Axis: the index is split in mixed radix
+// into (outer, middle, inner), and gives a memory offset, a row and a column, each linear in the three.
+// The element is at data[line part + k part], and exists only where the two rows add up to a row in
+// [0, rows) and the two columns to a column in [0, cols); elsewhere it reads as zero. For a convolution's
+// input, a line is an output position (image, p, q) and k a filter tap (channel, r, s): the row is
+// p·stride − pad + r·dilation, and the padding is exactly where it falls outside the image. So the im2col
+// matrix exists only as the tile being worked on in shared memory ("implicit GEMM"). A plain matrix has one
+// row and one column, both 0.
+//
+// The kernel, for one block's 128 × 128 (or 64 × 128) tile of results:
+//   - the reduction is walked 32 at a time; the slices of A and B are copied into shared memory with
+//     cp.async (the copy engine fills the padding with zeros itself), three slices in flight, so the loads
+//     of the next slices overlap the products of this one;
+//   - each of the 256 threads owns a few lines of each operand for the whole walk, so the line part of
+//     their addresses is worked out once; the k part costs two multiply-shift divisions (FastDivmod) per
+//     k per slice;
+//   - shared memory holds both slices k-major, rows padded by 8 floats, so that the tensor cores' fragment
+//     reads (TF32) and the CUDA cores' float4 reads (FP32) hit 32 different banks;
+//   - TF32: mma.sync m16n8k8 on the tensor cores, each of 8 warps owning a 64 × 32 (or 32 × 32) block of
+//     results; operands rounded to TF32 as they are read out of shared memory;
+//   - exact FP32: each thread computes an 8 × 8 (or 4 × 8) block of results with FMAs.
+// When the tiles alone cannot fill the GPU (a weight gradient: 64 × 576 results from a reduction over half a
+// million positions), the reduction is split across blocks ("split-K"): each writes its partial product to
+// a workspace and a last kernel adds the partials in a fixed order and stores them, so the result does not
 // depend on scheduling.
 //
 // Included only by .cu files.
 #pragma once
 
-#include <mma.h>
-
+#include "kernels/cuda/fast_divmod.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/settings.h"
 
@@ -34,197 +46,267 @@ namespace dscope::kernels::cuda {
 
 namespace implicit_gemm {
 
-constexpr int kTileM = 128, kTileN = 128, kThreads = 256;
-constexpr int kFp32SliceK = 8;
-constexpr int kTf32SliceK = 16;
+constexpr int kTileN = 128, kSliceK = 32, kStages = 3, kThreads = 256;
+constexpr int kPad = 8;               // floats added to each shared-memory row (see the bank note above)
+constexpr int kOutside = -(1 << 30);  // a row or column that fails every bounds check, even added to another
 
-// ---- Exact FP32 ----------------------------------------------------------------------------------------
+// Where one index of an Axis lands: a memory offset, and the row and column that the bounds check uses.
+struct Coordinate {
+  int offset, row, col;
+};
+
+// An index split as ((outer · middle extent) + middle) · inner extent + inner.
+struct Axis {
+  FastDivmod inner_extent, middle_extent;
+  int outer_stride = 0, middle_stride = 0, inner_stride = 0, offset = 0;
+  int row_step = 0, row_start = 0;  // row = middle · row_step + row_start
+  int col_step = 0, col_start = 0;  // col = inner · col_step + col_start
+
+  __device__ Coordinate at(int index) const {
+    int rest, inner, outer, middle;
+    inner_extent.divmod(index, rest, inner);
+    middle_extent.divmod(rest, outer, middle);
+    return {outer * outer_stride + middle * middle_stride + inner * inner_stride + offset,
+            middle * row_step + row_start, inner * col_step + col_start};
+  }
+};
+
+struct Gather {
+  const float* data;
+  Axis line, depth;
+  int rows = 1, cols = 1;
+  // Which way neighbouring addresses run: along k (a weight row, a gradient plane walked by position) or
+  // along the lines (output positions of the input image). The copy loops put neighbouring threads there.
+  bool contiguous_in_depth = true;
+};
+
+// A plain matrix with `stride` elements between lines (k contiguous), or between k (lines contiguous).
+inline Gather matrix(const float* data, int stride, bool contiguous_in_depth) {
+  Gather g;
+  g.data = data;
+  (contiguous_in_depth ? g.line : g.depth).outer_stride = stride;
+  (contiguous_in_depth ? g.depth : g.line).outer_stride = 1;
+  g.contiguous_in_depth = contiguous_in_depth;
+  return g;
+}
+
+// ---- Shared-memory layout ----------------------------------------------------------------------------
+template <int kTileM>
+__host__ __device__ constexpr int stage_floats() {
+  return kSliceK * (kTileM + kPad) + kSliceK * (kTileN + kPad);
+}
+template <int kTileM>
+__host__ __device__ constexpr int shared_bytes() {
+  return kStages * stage_floats<kTileM>() * static_cast<int>(sizeof(float));
+}
+
+// ---- Copies into shared memory -------------------------------------------------------------------------
+__device__ inline void copy_async(float* shared, const float* global, bool present) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  // With a source size of 0 nothing is read and the 4 bytes are zero-filled.
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(global),
+               "r"(present ? 4 : 0));
+}
+__device__ inline void commit_copies() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int kPending>
+__device__ inline void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// One thread's share of copying slices of an operand with kLines lines into a [kSliceK][kLines + kPad] tile:
+// kLines / 32 lines (32 apart) and 4 values of k (8 apart). A warp covers 32 neighbouring lines at one k, or
+// 4 lines at 8 neighbouring k, whichever way the addresses run.
+template <int kLines>
+class SliceCopier {
+ public:
+  static constexpr int kLinesPerThread = kLines / 32;
+
+  __device__ SliceCopier(const Gather& g, int lines, int first_line) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    line_base_ = g.contiguous_in_depth ? lane / 8 + 4 * warp : lane;
+    k_base_ = g.contiguous_in_depth ? lane % 8 : warp;
+#pragma unroll
+    for (int j = 0; j < kLinesPerThread; ++j) {
+      const int line = first_line + line_base_ + 32 * j;
+      line_[j] = line < lines ? g.line.at(line) : Coordinate{0, kOutside, kOutside};
+    }
+  }
+
+  // Slice [k0, k0 + kSliceK) ∩ [·, k_end) into `tile`, zeros where nothing is there.
+  __device__ void copy(const Gather& g, float* tile, int k0, int k_end) const {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int kk = k_base_ + 8 * i, k = k0 + kk;
+      const Coordinate d = k < k_end ? g.depth.at(k) : Coordinate{0, kOutside, kOutside};
+#pragma unroll
+      for (int j = 0; j < kLinesPerThread; ++j) {
+        const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows) &&
+                             static_cast<unsigned>(line_[j].col + d.col) < static_cast<unsigned>(g.cols);
+        copy_async(&tile[kk * (kLines + kPad) + line_base_ + 32 * j],
+                   present ? g.data + (line_[j].offset + d.offset) : g.data, present);
+      }
+    }
+  }
+
+ private:
+  Coordinate line_[kLinesPerThread];
+  int line_base_, k_base_;
+};
+
+// Result (m, n): stored, or written to this block's slice of the split-K workspace.
 template <typename Operands>
-__global__ void __launch_bounds__(kThreads, 2) fp32_kernel(Operands ops, int k_chunk, float* partials) {
-  constexpr int BK = kFp32SliceK;
-  // A is kept k-major so that a thread reads its 4 consecutive rows with one float4; the 4 floats of padding
-  // spread the column writes of the loaders over all 32 banks.
-  __shared__ __align__(16) float a_tile[2][BK][kTileM + 4];
-  __shared__ __align__(16) float b_tile[2][BK][kTileN];
+__device__ void put(const Operands& ops, float* partials, int m, int n, float sum) {
+  if (m >= ops.M || n >= ops.N) return;
+  if (partials == nullptr)
+    ops.store(m, n, sum);
+  else
+    partials[(static_cast<std::int64_t>(blockIdx.z) * ops.M + m) * ops.N + n] = sum;
+}
 
-  const int tid = threadIdx.x;
-  const int m0 = blockIdx.y * kTileM, n0 = blockIdx.x * kTileN;
-  const int k_begin = blockIdx.z * k_chunk;
-  const int k_end = min(ops.K, k_begin + k_chunk);
+// ---- TF32 on the tensor cores ----------------------------------------------------------------------------
+__device__ inline unsigned to_tf32(float value) {
+  unsigned rounded;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rounded) : "f"(value));
+  return rounded;
+}
 
-  // What each thread fetches per slice: 4 values of A (rows a_m + 32i, column a_k) and 4 of B (rows b_k + 2i,
-  // column b_n). Neighbouring threads take neighbouring columns of B, which for a convolution are
-  // neighbouring output positions: coalesced reads of the input.
-  const int a_k = tid % BK, a_m = tid / BK;
-  const int b_n = tid % kTileN, b_k = tid / kTileN;
-  float a_next[4], b_next[4];
-  const auto fetch = [&](int k0) {
+// Warps in a 2 × 4 grid, each owning (kTileM / 2) × 32 results as m16n8 accumulator fragments. The fragment
+// layouts are PTX's for mma.m16n8k8 with .tf32: with g = lane / 4 and t = lane % 4, A holds (g, t), (g + 8,
+// t), (g, t + 4), (g + 8, t + 4); B holds (t, g), (t + 4, g); the accumulator (g, 2t), (g, 2t + 1), (g + 8,
+// 2t), (g + 8, 2t + 1).
+template <int kTileM>
+struct TensorCoreTile {
+  static constexpr int kWarpRows = kTileM / 2, kFragmentsM = kWarpRows / 16, kFragmentsN = 4;
+  float sum[kFragmentsM][kFragmentsN][4] = {};
+
+  __device__ void multiply(const float* a_tile, const float* b_tile) {
+    constexpr int kLdA = kTileM + kPad, kLdB = kTileN + kPad;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int row0 = (warp / 4) * kWarpRows + g, col0 = (warp % 4) * 32 + g;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int m = m0 + a_m + 32 * i, k = k0 + a_k;
-      a_next[i] = (m < ops.M && k < k_end) ? ops.a(m, k) : 0.0f;
+    for (int kk = 0; kk < kSliceK; kk += 8) {
+      const float* a_low = a_tile + (kk + t) * kLdA;
+      const float* a_high = a_low + 4 * kLdA;
+      const float* b_low = b_tile + (kk + t) * kLdB;
+      const float* b_high = b_low + 4 * kLdB;
+      unsigned a[kFragmentsM][4], b[kFragmentsN][2];
+#pragma unroll
+      for (int i = 0; i < kFragmentsM; ++i) {
+        const int row = row0 + 16 * i;
+        a[i][0] = to_tf32(a_low[row]), a[i][1] = to_tf32(a_low[row + 8]);
+        a[i][2] = to_tf32(a_high[row]), a[i][3] = to_tf32(a_high[row + 8]);
+      }
+#pragma unroll
+      for (int j = 0; j < kFragmentsN; ++j)
+        b[j][0] = to_tf32(b_low[col0 + 8 * j]), b[j][1] = to_tf32(b_high[col0 + 8 * j]);
+#pragma unroll
+      for (int i = 0; i < kFragmentsM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragmentsN; ++j)
+          asm volatile(
+              "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+              "{%0,%1,%2,%3};\n"
+              : "+f"(sum[i][j][0]), "+f"(sum[i][j][1]), "+f"(sum[i][j][2]), "+f"(sum[i][j][3])
+              : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(b[j][0]), "r"(b[j][1]));
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int k = k0 + b_k + 2 * i, n = n0 + b_n;
-      b_next[i] = (n < ops.N && k < k_end) ? ops.b(k, n) : 0.0f;
-    }
-  };
-  const auto stash = [&](int buffer) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      a_tile[buffer][a_k][a_m + 32 * i] = a_next[i];
-      b_tile[buffer][b_k + 2 * i][b_n] = b_next[i];
-    }
-  };
+  }
 
-  // Thread (ty, tx) computes rows ty·4 + {0..3} and 64 + ty·4 + {0..3}, columns likewise with tx: two float4
-  // per operand per step, and a warp's reads of one row hit 8 different float4s (no bank conflicts).
-  const int ty = tid / 16, tx = tid % 16;
-  float sum[8][8] = {};
-
-  fetch(k_begin);
-  stash(0);
-  __syncthreads();
-  int buffer = 0;
-  for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-    const bool more = k0 + BK < k_end;
-    if (more) fetch(k0 + BK);  // in flight while this slice is multiplied
+  template <typename Operands>
+  __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
-    for (int kk = 0; kk < BK; ++kk) {
-      float a[8], b[8];
-      const float4 a_low = *reinterpret_cast<const float4*>(&a_tile[buffer][kk][ty * 4]);
-      const float4 a_high = *reinterpret_cast<const float4*>(&a_tile[buffer][kk][64 + ty * 4]);
-      const float4 b_low = *reinterpret_cast<const float4*>(&b_tile[buffer][kk][tx * 4]);
-      const float4 b_high = *reinterpret_cast<const float4*>(&b_tile[buffer][kk][64 + tx * 4]);
-      a[0] = a_low.x, a[1] = a_low.y, a[2] = a_low.z, a[3] = a_low.w;
-      a[4] = a_high.x, a[5] = a_high.y, a[6] = a_high.z, a[7] = a_high.w;
+    for (int i = 0; i < kFragmentsM; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragmentsN; ++j) {
+        const int m = m0 + (warp / 4) * kWarpRows + 16 * i + g, n = n0 + (warp % 4) * 32 + 8 * j + 2 * t;
+        put(ops, partials, m, n, sum[i][j][0]);
+        put(ops, partials, m, n + 1, sum[i][j][1]);
+        put(ops, partials, m + 8, n, sum[i][j][2]);
+        put(ops, partials, m + 8, n + 1, sum[i][j][3]);
+      }
+  }
+};
+
+// ---- Exact FP32 on the CUDA cores ------------------------------------------------------------------------
+// Thread (ty, tx) of a 16 × 16 grid computes rows ty·4 + {0..3} of each 64-row half, columns tx·4 + {0..3}
+// and 64 + tx·4 + {0..3}: float4 reads, and a warp's reads of one row hit 16 different float4s.
+template <int kTileM>
+struct CudaCoreTile {
+  static constexpr int kHalvesM = kTileM / 64;
+  float sum[4 * kHalvesM][8] = {};
+
+  __device__ void multiply(const float* a_tile, const float* b_tile) {
+    constexpr int kLdA = kTileM + kPad, kLdB = kTileN + kPad;
+    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+    for (int kk = 0; kk < kSliceK; ++kk) {
+      float a[4 * kHalvesM], b[8];
+#pragma unroll
+      for (int h = 0; h < kHalvesM; ++h) {
+        const float4 v = *reinterpret_cast<const float4*>(&a_tile[kk * kLdA + 64 * h + ty * 4]);
+        a[4 * h] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
+      }
+      const float4 b_low = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + tx * 4]);
+      const float4 b_high = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + 64 + tx * 4]);
       b[0] = b_low.x, b[1] = b_low.y, b[2] = b_low.z, b[3] = b_low.w;
       b[4] = b_high.x, b[5] = b_high.y, b[6] = b_high.z, b[7] = b_high.w;
 #pragma unroll
-      for (int i = 0; i < 8; ++i)
+      for (int i = 0; i < 4 * kHalvesM; ++i)
 #pragma unroll
         for (int j = 0; j < 8; ++j)
           sum[i][j] += a[i] * b[j];
     }
-    // The other buffer was last read in the previous iteration, which ended with a barrier.
-    if (more) stash(buffer ^ 1);
-    __syncthreads();
-    buffer ^= 1;
   }
 
+  template <typename Operands>
+  __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
+    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const int m = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
-    if (m >= ops.M) continue;
+    for (int i = 0; i < 4 * kHalvesM; ++i)
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int n = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
-      if (n >= ops.N) continue;
-      if (partials == nullptr)
-        ops.store(m, n, sum[i][j]);
-      else
-        partials[(static_cast<std::int64_t>(blockIdx.z) * ops.M + m) * ops.N + n] = sum[i][j];
-    }
+      for (int j = 0; j < 8; ++j)
+        put(ops, partials, m0 + 64 * (i / 4) + ty * 4 + i % 4, n0 + 64 * (j / 4) + tx * 4 + j % 4, sum[i][j]);
   }
-}
+};
 
-// ---- TF32 tensor cores ---------------------------------------------------------------------------------
-template <typename Operands>
-__global__ void __launch_bounds__(kThreads, 2) tf32_kernel(Operands ops, int k_chunk, float* partials) {
-  namespace wmma = nvcuda::wmma;
-  constexpr int BK = kTf32SliceK;
-  constexpr int kLdA = BK + 4, kLdB = kTileN + 4;  // multiples of 4 floats, as WMMA requires; padded rows
-  __shared__ __align__(128) float a_tile[2][kTileM][kLdA];
-  __shared__ __align__(128) float b_tile[2][BK][kLdB];
-  __shared__ __align__(128) float staging[kThreads / 32][16 * 16];
-
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+// ---- The kernel ------------------------------------------------------------------------------------------
+template <int kTileM, typename Tile, typename Operands>
+__global__ void __launch_bounds__(kThreads, 2) product_kernel(Operands ops, int k_chunk, float* partials) {
+  extern __shared__ __align__(16) float shared[];
   const int m0 = blockIdx.y * kTileM, n0 = blockIdx.x * kTileN;
   const int k_begin = blockIdx.z * k_chunk;
   const int k_end = min(ops.K, k_begin + k_chunk);
+  const int slices = k_end > k_begin ? (k_end - k_begin + kSliceK - 1) / kSliceK : 0;
 
-  // 8 values of A (rows a_m + 16i, column a_k) and 8 of B (rows b_k + 2i, column b_n) per thread per slice.
-  const int a_k = tid % BK, a_m = tid / BK;
-  const int b_n = tid % kTileN, b_k = tid / kTileN;
-  float a_next[8], b_next[8];
-  const auto fetch = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int m = m0 + a_m + 16 * i, k = k0 + a_k;
-      a_next[i] = (m < ops.M && k < k_end) ? ops.a(m, k) : 0.0f;
+  const SliceCopier<kTileM> a_copier(ops.a, ops.M, m0);
+  const SliceCopier<kTileN> b_copier(ops.b, ops.N, n0);
+  const auto a_tile = [&](int slice) { return shared + (slice % kStages) * stage_floats<kTileM>(); };
+  const auto b_tile = [&](int slice) { return a_tile(slice) + kSliceK * (kTileM + kPad); };
+  // Every call commits a group, empty past the last slice, so that waiting for "all but the newest
+  // kStages − 2 groups" always means "the slice about to be used has arrived".
+  const auto start_copy = [&](int slice) {
+    if (slice < slices) {
+      a_copier.copy(ops.a, a_tile(slice), k_begin + slice * kSliceK, k_end);
+      b_copier.copy(ops.b, b_tile(slice), k_begin + slice * kSliceK, k_end);
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int k = k0 + b_k + 2 * i, n = n0 + b_n;
-      b_next[i] = (n < ops.N && k < k_end) ? ops.b(k, n) : 0.0f;
-    }
-  };
-  // Operands are rounded to TF32 once, on their way into shared memory.
-  const auto stash = [&](int buffer) {
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      a_tile[buffer][a_m + 16 * i][a_k] = wmma::__float_to_tf32(a_next[i]);
-      b_tile[buffer][b_k + 2 * i][b_n] = wmma::__float_to_tf32(b_next[i]);
-    }
+    commit_copies();
   };
 
-  // Warps in a 2 × 4 grid, each owning 64 × 32 results: 4 × 2 fragments of 16 × 16.
-  const int warp_m = warp / 4, warp_n = warp % 4;
-  wmma::fragment<wmma::accumulator, 16, 16, 8, float> sum[4][2];
+  Tile tile;
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      wmma::fill_fragment(sum[i][j], 0.0f);
-
-  fetch(k_begin);
-  stash(0);
-  __syncthreads();
-  int buffer = 0;
-  for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-    const bool more = k0 + BK < k_end;
-    if (more) fetch(k0 + BK);
-#pragma unroll
-    for (int kk = 0; kk < BK; kk += 8) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a[4];
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b[2];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        wmma::load_matrix_sync(a[i], &a_tile[buffer][warp_m * 64 + i * 16][kk], kLdA);
-#pragma unroll
-      for (int j = 0; j < 2; ++j)
-        wmma::load_matrix_sync(b[j], &b_tile[buffer][kk][warp_n * 32 + j * 16], kLdB);
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j)
-          wmma::mma_sync(sum[i][j], a[i], b[j], sum[i][j]);
-    }
-    if (more) stash(buffer ^ 1);
+  for (int slice = 0; slice < kStages - 1; ++slice)
+    start_copy(slice);
+  for (int slice = 0; slice < slices; ++slice) {
+    wait_copies<kStages - 2>();
+    // Makes every thread's copies of this slice visible, and says every thread is done with the stage
+    // that the next copy overwrites (the one multiplied in the previous iteration).
     __syncthreads();
-    buffer ^= 1;
+    start_copy(slice + kStages - 1);
+    tile.multiply(a_tile(slice), b_tile(slice));
   }
-
-  // Fragments have no documented element layout, so each goes through the warp's staging square and the
-  // lanes store it element by element (16 neighbouring lanes write 16 neighbouring columns).
-  float* square = staging[warp];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      wmma::store_matrix_sync(square, sum[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32) {
-        const int m = m0 + warp_m * 64 + i * 16 + e / 16, n = n0 + warp_n * 32 + j * 16 + e % 16;
-        if (m >= ops.M || n >= ops.N) continue;
-        if (partials == nullptr)
-          ops.store(m, n, square[e]);
-        else
-          partials[(static_cast<std::int64_t>(blockIdx.z) * ops.M + m) * ops.N + n] = square[e];
-      }
-      __syncwarp();
-    }
+  tile.store(ops, partials, m0, n0);
 }
 
 // ---- Split-K: adding the partial products ----------------------------------------------------------------
@@ -246,26 +328,32 @@ int multiprocessor_count();
 struct Split {
   int splits, chunk;
 };
-Split choose_split(int M, int N, int K, int slice_k);
+Split choose_split(int M, int N, int K, int tile_m);
 
-}  // namespace implicit_gemm
+template <int kTileM, typename Tile, typename Operands>
+void launch(const Operands& ops, int splits, int chunk, float* partials, cudaStream_t stream) {
+  constexpr int bytes = shared_bytes<kTileM>();
+  // Over 48 KB of dynamic shared memory must be asked for, once per kernel.
+  static const bool allowed = [] {
+    DSCOPE_CUDA_CHECK(cudaFuncSetAttribute(product_kernel<kTileM, Tile, Operands>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    return true;
+  }();
+  (void)allowed;
+  const dim3 grid((ops.N + kTileN - 1) / kTileN, (ops.M + kTileM - 1) / kTileM, splits);
+  product_kernel<kTileM, Tile, Operands><<<grid, kThreads, bytes, stream>>>(ops, chunk, partials);
+}
 
-// Runs the product `ops` describes with the kernel the math mode selects; `name` labels launch errors.
-template <typename Operands>
-void run_implicit_gemm(const Operands& ops, const char* name) {
-  using namespace implicit_gemm;
-  if (ops.M == 0 || ops.N == 0) return;
+template <int kTileM, typename Operands>
+void run(const Operands& ops, const char* name) {
   const cudaStream_t stream = current_stream();
-  const bool tensor_cores = math_mode() == MathMode::TF32;
-  const int slice_k = tensor_cores ? kTf32SliceK : kFp32SliceK;
-  const Split split = choose_split(ops.M, ops.N, ops.K, slice_k);
-  const dim3 grid((ops.N + kTileN - 1) / kTileN, (ops.M + kTileM - 1) / kTileM, split.splits);
+  const Split split = choose_split(ops.M, ops.N, ops.K, kTileM);
   const Scratch<float> partials(split.splits > 1 ? split.splits * static_cast<std::size_t>(ops.M) * ops.N : 0,
                                 stream);
-  if (tensor_cores)
-    tf32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials.get());
+  if (math_mode() == MathMode::TF32)
+    launch<kTileM, TensorCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
   else
-    fp32_kernel<Operands><<<grid, kThreads, 0, stream>>>(ops, split.chunk, partials.get());
+    launch<kTileM, CudaCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
   check_launch(name);
   if (partials.get() != nullptr) {
     add_partials_kernel<Operands>
@@ -273,6 +361,19 @@ void run_implicit_gemm(const Operands& ops, const char* name) {
             ops, split.splits, partials.get());
     check_launch(name);
   }
+}
+
+}  // namespace implicit_gemm
+
+// Runs the product `ops` describes with the kernel the math mode selects, on 64-row tiles when M is that
+// small (half of a 128-row tile would be padding); `name` labels launch errors.
+template <typename Operands>
+void run_implicit_gemm(const Operands& ops, const char* name) {
+  if (ops.M == 0 || ops.N == 0) return;
+  if (ops.M <= 64)
+    implicit_gemm::run<64>(ops, name);
+  else
+    implicit_gemm::run<128>(ops, name);
 }
 
 }  // namespace dscope::kernels::cuda

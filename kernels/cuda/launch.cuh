@@ -30,7 +30,13 @@ namespace dscope::kernels::cuda {
 cudaStream_t current_stream();
 
 // Throws if the last launch failed (bad configuration, or, with DSCOPE_CUDA_SYNC=1, a fault inside it).
+// With DSCOPE_CUDA_PROFILE=1 it also records the launch for the kernel-time table printed at exit
+// (profile.cu). `kernel` must outlive the program: a string literal.
 void check_launch(const char* kernel);
+
+// DSCOPE_CUDA_PROFILE=1: whether launches are recorded, and recording one (profile.cu).
+bool profiling();
+void record_launch(const char* kernel);
 
 // Scratch memory for one kernel call (split-K partials, per-channel sums), from the device's stream-ordered
 // pool: taken and given back in stream order, so it is reused at once without waiting for the GPU, and given

@@ -52,6 +52,7 @@ void check_launch(const char* kernel) {
       throw std::runtime_error(std::string("CUDA kernel ") + kernel +
                                " failed: " + cudaGetErrorString(finished));
   }
+  if (profiling()) record_launch(kernel);
 }
 
 void synchronize() {
