@@ -25,11 +25,15 @@
 //   - each of the 256 threads owns a few lines of each operand for the whole walk, so the line part of
 //     their addresses is worked out once; the k part costs two multiply-shift divisions (FastDivmod) per
 //     k per slice;
-//   - shared memory holds both slices k-major, rows padded by 8 floats, so that the tensor cores' fragment
-//     reads (TF32) and the CUDA cores' float4 reads (FP32) hit 32 different banks;
+//   - shared memory holds each slice line by line, 32 values of k and 4 floats of padding per line (144
+//     bytes): eight lines then start in eight different groups of 4 banks, so the 16-byte reads below, and
+//     the copies (8 lines × 4 k, or 4 lines × 8 k, per warp), hit different banks;
 //   - TF32: mma.sync m16n8k8 on the tensor cores, each of 8 warps owning a 64 × 32 (or 32 × 32) block of
-//     results; operands rounded to TF32 as they are read out of shared memory;
-//   - exact FP32: each thread computes an 8 × 8 (or 4 × 8) block of results with FMAs.
+//     results; ldmatrix reads a whole 16 × 8 fragment of A, or two 8 × 8 of B, in one instruction (the
+//     fragments are 8 × 4 blocks of 32-bit values, which ldmatrix moves as 8 × 8 blocks of 16-bit ones);
+//     operands are rounded to TF32 as they come out of shared memory;
+//   - exact FP32: each thread computes an 8 × 8 (or 4 × 8) block of results with FMAs, reading 4 values of
+//     k at a time as a float4.
 // When the tiles alone cannot fill the GPU (a weight gradient: 64 × 576 results from a reduction over half a
 // million positions), the reduction is split across blocks ("split-K"): each writes its partial product to
 // a workspace and a last kernel adds the partials in a fixed order and stores them, so the result does not
@@ -47,7 +51,7 @@ namespace dscope::kernels::cuda {
 namespace implicit_gemm {
 
 constexpr int kTileN = 128, kSliceK = 32, kStages = 3, kThreads = 256;
-constexpr int kPad = 8;               // floats added to each shared-memory row (see the bank note above)
+constexpr int kLd = kSliceK + 4;      // floats per line of a slice in shared memory (see the bank note)
 constexpr int kOutside = -(1 << 30);  // a row or column that fails every bounds check, even added to another
 
 // Where one index of an Axis lands: a memory offset, and the row and column that the bounds check uses.
@@ -93,7 +97,7 @@ inline Gather matrix(const float* data, int stride, bool contiguous_in_depth) {
 // ---- Shared-memory layout ----------------------------------------------------------------------------
 template <int kTileM>
 __host__ __device__ constexpr int stage_floats() {
-  return kSliceK * (kTileM + kPad) + kSliceK * (kTileN + kPad);
+  return (kTileM + kTileN) * kLd;
 }
 template <int kTileM>
 __host__ __device__ constexpr int shared_bytes() {
@@ -115,9 +119,10 @@ __device__ inline void wait_copies() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
-// One thread's share of copying slices of an operand with kLines lines into a [kSliceK][kLines + kPad] tile:
-// kLines / 32 lines (32 apart) and 4 values of k (8 apart). A warp covers 32 neighbouring lines at one k, or
-// 4 lines at 8 neighbouring k, whichever way the addresses run.
+// One thread's share of copying slices of an operand with kLines lines into a [kLines][kLd] tile: kLines / 32
+// lines (32 apart) and 4 values of k (8 apart). A warp copies 8 neighbouring lines at 4 neighbouring k, or
+// 4 lines at 8 neighbouring k, whichever way the addresses run: 32-byte runs either way, and 32 different
+// banks (2 lanes to a bank in the second case).
 template <int kLines>
 class SliceCopier {
  public:
@@ -125,8 +130,8 @@ class SliceCopier {
 
   __device__ SliceCopier(const Gather& g, int lines, int first_line) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    line_base_ = g.contiguous_in_depth ? lane / 8 + 4 * warp : lane;
-    k_base_ = g.contiguous_in_depth ? lane % 8 : warp;
+    line_base_ = g.contiguous_in_depth ? lane / 8 + 4 * warp : lane % 8 + 8 * (warp % 4);
+    k_base_ = g.contiguous_in_depth ? lane % 8 : lane / 8 + 4 * (warp / 4);
 #pragma unroll
     for (int j = 0; j < kLinesPerThread; ++j) {
       const int line = first_line + line_base_ + 32 * j;
@@ -144,7 +149,7 @@ class SliceCopier {
       for (int j = 0; j < kLinesPerThread; ++j) {
         const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows) &&
                              static_cast<unsigned>(line_[j].col + d.col) < static_cast<unsigned>(g.cols);
-        copy_async(&tile[kk * (kLines + kPad) + line_base_ + 32 * j],
+        copy_async(&tile[(line_base_ + 32 * j) * kLd + kk],
                    present ? g.data + (line_[j].offset + d.offset) : g.data, present);
       }
     }
@@ -166,41 +171,54 @@ __device__ void put(const Operands& ops, float* partials, int m, int n, float su
 }
 
 // ---- TF32 on the tensor cores ----------------------------------------------------------------------------
-__device__ inline unsigned to_tf32(float value) {
+__device__ inline unsigned to_tf32(unsigned bits) {
   unsigned rounded;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rounded) : "f"(value));
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rounded) : "f"(__uint_as_float(bits)));
   return rounded;
+}
+
+// Four 8 × 8 blocks of 16-bit values (here 8 × 4 of 32-bit ones) from shared memory: lanes 8i to 8i + 7
+// give the addresses of block i's rows, and lane l receives element (l / 4, l % 4) of each block.
+__device__ inline void load_blocks(const float* row, unsigned (&blocks)[4]) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(blocks[0]), "=r"(blocks[1]), "=r"(blocks[2]), "=r"(blocks[3])
+               : "r"(address));
 }
 
 // Warps in a 2 × 4 grid, each owning (kTileM / 2) × 32 results as m16n8 accumulator fragments. The fragment
 // layouts are PTX's for mma.m16n8k8 with .tf32: with g = lane / 4 and t = lane % 4, A holds (g, t), (g + 8,
-// t), (g, t + 4), (g + 8, t + 4); B holds (t, g), (t + 4, g); the accumulator (g, 2t), (g, 2t + 1), (g + 8,
-// 2t), (g + 8, 2t + 1).
+// t), (g, t + 4), (g + 8, t + 4); B holds (k t, n g), (k t + 4, n g); the accumulator (g, 2t), (g, 2t + 1),
+// (g + 8, 2t), (g + 8, 2t + 1). Each is one 8 × 4 block per register, which is how load_blocks delivers them.
 template <int kTileM>
 struct TensorCoreTile {
   static constexpr int kWarpRows = kTileM / 2, kFragmentsM = kWarpRows / 16, kFragmentsN = 4;
   float sum[kFragmentsM][kFragmentsN][4] = {};
 
   __device__ void multiply(const float* a_tile, const float* b_tile) {
-    constexpr int kLdA = kTileM + kPad, kLdB = kTileN + kPad;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int row0 = (warp / 4) * kWarpRows + g, col0 = (warp % 4) * 32 + g;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    // A's blocks in register order: rows 0-7 and 8-15 at k 0-3, then the same at k 4-7. B's: for the
+    // fragment pair (j, j + 1), k 0-3 and 4-7 of fragment j's 8 columns, then of fragment j + 1's.
+    const float* a_row =
+        a_tile + ((warp / 4) * kWarpRows + lane % 8 + 8 * (lane / 8 % 2)) * kLd + 4 * (lane / 16);
+    const float* b_row = b_tile + ((warp % 4) * 32 + lane % 8 + 8 * (lane / 16)) * kLd + 4 * (lane / 8 % 2);
 #pragma unroll
     for (int kk = 0; kk < kSliceK; kk += 8) {
-      const float* a_low = a_tile + (kk + t) * kLdA;
-      const float* a_high = a_low + 4 * kLdA;
-      const float* b_low = b_tile + (kk + t) * kLdB;
-      const float* b_high = b_low + 4 * kLdB;
       unsigned a[kFragmentsM][4], b[kFragmentsN][2];
 #pragma unroll
       for (int i = 0; i < kFragmentsM; ++i) {
-        const int row = row0 + 16 * i;
-        a[i][0] = to_tf32(a_low[row]), a[i][1] = to_tf32(a_low[row + 8]);
-        a[i][2] = to_tf32(a_high[row]), a[i][3] = to_tf32(a_high[row + 8]);
+        load_blocks(a_row + 16 * i * kLd + kk, a[i]);
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          a[i][r] = to_tf32(a[i][r]);
       }
 #pragma unroll
-      for (int j = 0; j < kFragmentsN; ++j)
-        b[j][0] = to_tf32(b_low[col0 + 8 * j]), b[j][1] = to_tf32(b_high[col0 + 8 * j]);
+      for (int j = 0; j < kFragmentsN; j += 2) {
+        unsigned blocks[4];
+        load_blocks(b_row + 8 * j * kLd + kk, blocks);
+        b[j][0] = to_tf32(blocks[0]), b[j][1] = to_tf32(blocks[1]);
+        b[j + 1][0] = to_tf32(blocks[2]), b[j + 1][1] = to_tf32(blocks[3]);
+      }
 #pragma unroll
       for (int i = 0; i < kFragmentsM; ++i)
 #pragma unroll
@@ -230,33 +248,34 @@ struct TensorCoreTile {
 };
 
 // ---- Exact FP32 on the CUDA cores ------------------------------------------------------------------------
-// Thread (ty, tx) of a 16 × 16 grid computes rows ty·4 + {0..3} of each 64-row half, columns tx·4 + {0..3}
-// and 64 + tx·4 + {0..3}: float4 reads, and a warp's reads of one row hit 16 different float4s.
+// Thread (ty, tx) of a 16 × 16 grid computes rows ty + 16i and columns tx + 16j. A warp's two values of ty
+// read two lines of A (broadcast), and its 16 values of tx read 16 lines of B: eight lanes' float4s at a
+// time, in eight different groups of banks.
 template <int kTileM>
 struct CudaCoreTile {
-  static constexpr int kHalvesM = kTileM / 64;
-  float sum[4 * kHalvesM][8] = {};
+  static constexpr int kRows = kTileM / 16;
+  float sum[kRows][8] = {};
 
   __device__ void multiply(const float* a_tile, const float* b_tile) {
-    constexpr int kLdA = kTileM + kPad, kLdB = kTileN + kPad;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
-    for (int kk = 0; kk < kSliceK; ++kk) {
-      float a[4 * kHalvesM], b[8];
+    // Two values of k at a time: float4s of all eight rows would hold more registers than the 128 that two
+    // blocks per multiprocessor leave, and spill (as does unrolling this loop, which hoists the reads).
+#pragma unroll 1
+    for (int kk = 0; kk < kSliceK; kk += 2) {
+      float2 a[kRows];
 #pragma unroll
-      for (int h = 0; h < kHalvesM; ++h) {
-        const float4 v = *reinterpret_cast<const float4*>(&a_tile[kk * kLdA + 64 * h + ty * 4]);
-        a[4 * h] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
+      for (int i = 0; i < kRows; ++i)
+        a[i] = *reinterpret_cast<const float2*>(&a_tile[(ty + 16 * i) * kLd + kk]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float2 b = *reinterpret_cast<const float2*>(&b_tile[(tx + 16 * j) * kLd + kk]);
+#pragma unroll
+        for (int i = 0; i < kRows; ++i) {
+          sum[i][j] += a[i].x * b.x;
+          sum[i][j] += a[i].y * b.y;
+        }
       }
-      const float4 b_low = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + tx * 4]);
-      const float4 b_high = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + 64 + tx * 4]);
-      b[0] = b_low.x, b[1] = b_low.y, b[2] = b_low.z, b[3] = b_low.w;
-      b[4] = b_high.x, b[5] = b_high.y, b[6] = b_high.z, b[7] = b_high.w;
-#pragma unroll
-      for (int i = 0; i < 4 * kHalvesM; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-          sum[i][j] += a[i] * b[j];
     }
   }
 
@@ -264,10 +283,10 @@ struct CudaCoreTile {
   __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
-    for (int i = 0; i < 4 * kHalvesM; ++i)
+    for (int i = 0; i < kRows; ++i)
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        put(ops, partials, m0 + 64 * (i / 4) + ty * 4 + i % 4, n0 + 64 * (j / 4) + tx * 4 + j % 4, sum[i][j]);
+        put(ops, partials, m0 + ty + 16 * i, n0 + tx + 16 * j, sum[i][j]);
   }
 };
 
@@ -283,7 +302,7 @@ __global__ void __launch_bounds__(kThreads, 2) product_kernel(Operands ops, int 
   const SliceCopier<kTileM> a_copier(ops.a, ops.M, m0);
   const SliceCopier<kTileN> b_copier(ops.b, ops.N, n0);
   const auto a_tile = [&](int slice) { return shared + (slice % kStages) * stage_floats<kTileM>(); };
-  const auto b_tile = [&](int slice) { return a_tile(slice) + kSliceK * (kTileM + kPad); };
+  const auto b_tile = [&](int slice) { return a_tile(slice) + kTileM * kLd; };
   // Every call commits a group, empty past the last slice, so that waiting for "all but the newest
   // kStages − 2 groups" always means "the slice about to be used has arrived".
   const auto start_copy = [&](int slice) {
