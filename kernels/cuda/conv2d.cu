@@ -139,7 +139,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   const ConvShape shape(g);
   ForwardOperands ops;
   ops.M = shape.K, ops.N = shape.N * shape.PQ, ops.K = shape.CRS;
-  ops.a = implicit_gemm::matrix(w, shape.CRS, true);
+  ops.a = implicit_gemm::matrix(w, shape.CRS, true, shape.CRS);
   ops.b.data = x, ops.b.line = input_positions(shape), ops.b.depth = input_taps(shape);
   ops.b.rows = shape.H, ops.b.cols = shape.W, ops.b.contiguous_in_depth = false;
   ops.y = y, ops.bias = bias, ops.positions = FastDivmod(shape.PQ);
@@ -157,6 +157,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
   ops.a.data = grad_y, ops.a.line.outer_stride = shape.PQ;
   ops.a.depth.inner_extent = FastDivmod(shape.PQ), ops.a.depth.inner_stride = 1;
   ops.a.depth.outer_stride = shape.K * shape.PQ;
+  ops.a.four_in_a_row = shape.PQ % 4 == 0 && implicit_gemm::aligned_16(grad_y);
   // x as C·R·S lines (the taps) of N·P·Q positions.
   ops.b.data = x, ops.b.line = input_taps(shape), ops.b.depth = input_positions(shape);
   ops.b.rows = shape.H, ops.b.cols = shape.W;

@@ -26,6 +26,10 @@ class FastDivmod {
 
   // n = quotient · divisor + remainder, for 0 ≤ n < 2³¹.
   __device__ void divmod(int n, int& quotient, int& remainder) const {
+    if (divisor_ == 1) {  // the common case of an axis with no inner parts: skip the arithmetic
+      quotient = n, remainder = 0;
+      return;
+    }
     const unsigned u = static_cast<unsigned>(n);
     const unsigned q = (__umulhi(u, multiplier_) + u) >> shift_;
     quotient = static_cast<int>(q);

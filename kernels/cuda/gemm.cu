@@ -79,8 +79,8 @@ void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, fl
   check_extent(g.transpose_b ? g.N : g.K, g.ldb, g.transpose_b ? g.K : g.N, "B");
   GemmOperands ops;
   ops.M = static_cast<int>(g.M), ops.N = static_cast<int>(g.N), ops.K = static_cast<int>(g.K);
-  ops.a = implicit_gemm::matrix(a, static_cast<int>(g.lda), !g.transpose_a);
-  ops.b = implicit_gemm::matrix(b, static_cast<int>(g.ldb), g.transpose_b);
+  ops.a = implicit_gemm::matrix(a, static_cast<int>(g.lda), !g.transpose_a, ops.K);
+  ops.b = implicit_gemm::matrix(b, static_cast<int>(g.ldb), g.transpose_b, ops.K);
   ops.c_data = c, ops.ldc = g.ldc, ops.alpha = alpha, ops.beta = beta;
   run_implicit_gemm(ops, "gemm");
 }

@@ -24,16 +24,16 @@
 //     of the next slices overlap the products of this one;
 //   - each of the 256 threads owns a few lines of each operand for the whole walk, so the line part of
 //     their addresses is worked out once; the k part costs two multiply-shift divisions (FastDivmod) per
-//     k per slice;
-//   - shared memory holds each slice line by line, 32 values of k and 4 floats of padding per line (144
-//     bytes): eight lines then start in eight different groups of 4 banks, so the 16-byte reads below, and
-//     the copies (8 lines × 4 k, or 4 lines × 8 k, per warp), hit different banks;
-//   - TF32: mma.sync m16n8k8 on the tensor cores, each of 8 warps owning a 64 × 32 (or 32 × 32) block of
-//     results; ldmatrix reads a whole 16 × 8 fragment of A, or two 8 × 8 of B, in one instruction (the
-//     fragments are 8 × 4 blocks of 32-bit values, which ldmatrix moves as 8 × 8 blocks of 16-bit ones);
-//     operands are rounded to TF32 as they come out of shared memory;
-//   - exact FP32: each thread computes an 8 × 8 (or 4 × 8) block of results with FMAs, reading 4 values of
-//     k at a time as a float4.
+//     k per slice. Where four neighbouring k are neighbours in memory (a weight row, a gradient plane),
+//     they travel as one 16-byte copy: a quarter of the copies and of the address arithmetic;
+//   - TF32: slices are stored line by line, 32 values of k and 4 floats of padding per line (144 bytes),
+//     so that eight lines start in eight different groups of 4 banks. mma.sync m16n8k8 on the tensor cores,
+//     each of 8 warps owning a 64 × 32 (or 32 × 32) block of results; ldmatrix reads a whole 16 × 8
+//     fragment of A, or two 8 × 8 of B, in one instruction (the fragments are 8 × 4 blocks of 32-bit
+//     values, which ldmatrix moves as 8 × 8 blocks of 16-bit ones); operands are rounded to TF32 as they
+//     come out of shared memory;
+//   - exact FP32: slices are stored k by k, and each thread computes an 8 × 8 (or 4 × 8) block of results
+//     with FMAs from float4 reads of 4 neighbouring rows and columns.
 // When the tiles alone cannot fill the GPU (a weight gradient: 64 × 576 results from a reduction over half a
 // million positions), the reduction is split across blocks ("split-K"): each writes its partial product to
 // a workspace and a last kernel adds the partials in a fixed order and stores them, so the result does not
@@ -41,6 +41,8 @@
 //
 // Included only by .cu files.
 #pragma once
+
+#include <cstdint>
 
 #include "kernels/cuda/fast_divmod.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -82,34 +84,61 @@ struct Gather {
   // Which way neighbouring addresses run: along k (a weight row, a gradient plane walked by position) or
   // along the lines (output positions of the input image). The copy loops put neighbouring threads there.
   bool contiguous_in_depth = true;
+  // Set only where it holds: every four k from a multiple of 4 are neighbours in memory, 16-byte aligned,
+  // with no bounds (rows = cols = 1), and K is a multiple of 4. Then they travel in one 16-byte copy.
+  bool four_in_a_row = false;
 };
 
-// A plain matrix with `stride` elements between lines (k contiguous), or between k (lines contiguous).
-inline Gather matrix(const float* data, int stride, bool contiguous_in_depth) {
+inline bool aligned_16(const float* data) {
+  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0;
+}
+
+// A plain matrix with `stride` elements between lines (k contiguous), or between k (lines contiguous), of
+// depth K.
+inline Gather matrix(const float* data, int stride, bool contiguous_in_depth, int K) {
   Gather g;
   g.data = data;
   (contiguous_in_depth ? g.line : g.depth).outer_stride = stride;
   (contiguous_in_depth ? g.depth : g.line).outer_stride = 1;
   g.contiguous_in_depth = contiguous_in_depth;
+  g.four_in_a_row = contiguous_in_depth && stride % 4 == 0 && K % 4 == 0 && aligned_16(data);
   return g;
 }
 
 // ---- Shared-memory layout ----------------------------------------------------------------------------
-template <int kTileM>
-__host__ __device__ constexpr int stage_floats() {
-  return (kTileM + kTileN) * kLd;
+// A slice of an operand with kLines lines sits in shared memory either line by line (kLineMajor: kLd floats
+// per line, the tensor cores' layout) or k by k (kLines + 8 floats per k, the CUDA cores' layout: a thread's
+// 4 neighbouring rows or columns are one float4, and the 8 floats of padding spread the copies over the
+// banks).
+template <int kLines, bool kLineMajor>
+__host__ __device__ constexpr int slice_floats() {
+  return kLineMajor ? kLines * kLd : kSliceK * (kLines + 8);
 }
-template <int kTileM>
+template <bool kLineMajor>
+__host__ __device__ constexpr int slice_index(int line, int kk, int lines) {
+  return kLineMajor ? line * kLd + kk : kk * (lines + 8) + line;
+}
+template <int kTileM, bool kLineMajor>
+__host__ __device__ constexpr int stage_floats() {
+  return slice_floats<kTileM, kLineMajor>() + slice_floats<kTileN, kLineMajor>();
+}
+template <int kTileM, bool kLineMajor>
 __host__ __device__ constexpr int shared_bytes() {
-  return kStages * stage_floats<kTileM>() * static_cast<int>(sizeof(float));
+  return kStages * stage_floats<kTileM, kLineMajor>() * static_cast<int>(sizeof(float));
 }
 
 // ---- Copies into shared memory -------------------------------------------------------------------------
+// With a source size of 0 nothing is read and the bytes are zero-filled: the address of an absent element
+// (in the padding, past the last line) is passed as it comes and never touched.
 __device__ inline void copy_async(float* shared, const float* global, bool present) {
   const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  // With a source size of 0 nothing is read and the 4 bytes are zero-filled.
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(global),
                "r"(present ? 4 : 0));
+}
+__device__ inline void copy_async_16(float* shared, const float* global, bool present) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global),
+               "r"(present ? 16 : 0));
 }
 __device__ inline void commit_copies() {
   asm volatile("cp.async.commit_group;\n" ::);
@@ -119,19 +148,25 @@ __device__ inline void wait_copies() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
-// One thread's share of copying slices of an operand with kLines lines into a [kLines][kLd] tile: kLines / 32
-// lines (32 apart) and 4 values of k (8 apart). A warp copies 8 neighbouring lines at 4 neighbouring k, or
-// 4 lines at 8 neighbouring k, whichever way the addresses run: 32-byte runs either way, and 32 different
-// banks (2 lanes to a bank in the second case).
-template <int kLines>
+// One thread's share of copying slices of an operand with kLines lines: kLines / 32 lines (32 apart), and
+// 4 values of k (8 apart), or one run of 4 neighbouring k in a single 16-byte copy when the Gather says
+// it may (four_in_a_row, line-major layout only). A warp copies 4 lines at 8 neighbouring k when the
+// addresses run along k, else 8 neighbouring lines at 4 k (line-major) or 32 lines at one k (k-major):
+// runs of 32 bytes or more, and few lanes to a bank.
+template <int kLines, bool kLineMajor>
 class SliceCopier {
  public:
   static constexpr int kLinesPerThread = kLines / 32;
 
-  __device__ SliceCopier(const Gather& g, int lines, int first_line) {
+  __device__ SliceCopier(const Gather& g, int lines, int first_line)
+      : in_fours_(kLineMajor && g.four_in_a_row) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    line_base_ = g.contiguous_in_depth ? lane / 8 + 4 * warp : lane % 8 + 8 * (warp % 4);
-    k_base_ = g.contiguous_in_depth ? lane % 8 : lane / 8 + 4 * (warp / 4);
+    if (g.contiguous_in_depth)
+      line_base_ = lane / 8 + 4 * warp, k_base_ = in_fours_ ? 4 * (lane % 8) : lane % 8;
+    else if (kLineMajor)
+      line_base_ = lane % 8 + 8 * (warp % 4), k_base_ = lane / 8 + 4 * (warp / 4);
+    else
+      line_base_ = lane, k_base_ = warp;
 #pragma unroll
     for (int j = 0; j < kLinesPerThread; ++j) {
       const int line = first_line + line_base_ + 32 * j;
@@ -141,6 +176,18 @@ class SliceCopier {
 
   // Slice [k0, k0 + kSliceK) ∩ [·, k_end) into `tile`, zeros where nothing is there.
   __device__ void copy(const Gather& g, float* tile, int k0, int k_end) const {
+    if (in_fours_) {
+      // Four k from a multiple of 4 are neighbours in memory, all present or all absent (four_in_a_row).
+      const int k = k0 + k_base_;
+      const Coordinate d = k < k_end ? g.depth.at(k) : Coordinate{0, kOutside, kOutside};
+#pragma unroll
+      for (int j = 0; j < kLinesPerThread; ++j) {
+        const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows);
+        copy_async_16(&tile[slice_index<kLineMajor>(line_base_ + 32 * j, k_base_, kLines)],
+                      g.data + (line_[j].offset + d.offset), present);
+      }
+      return;
+    }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int kk = k_base_ + 8 * i, k = k0 + kk;
@@ -149,8 +196,8 @@ class SliceCopier {
       for (int j = 0; j < kLinesPerThread; ++j) {
         const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows) &&
                              static_cast<unsigned>(line_[j].col + d.col) < static_cast<unsigned>(g.cols);
-        copy_async(&tile[(line_base_ + 32 * j) * kLd + kk],
-                   present ? g.data + (line_[j].offset + d.offset) : g.data, present);
+        copy_async(&tile[slice_index<kLineMajor>(line_base_ + 32 * j, kk, kLines)],
+                   g.data + (line_[j].offset + d.offset), present);
       }
     }
   }
@@ -158,6 +205,7 @@ class SliceCopier {
  private:
   Coordinate line_[kLinesPerThread];
   int line_base_, k_base_;
+  bool in_fours_;
 };
 
 // Result (m, n): stored, or written to this block's slice of the split-K workspace.
@@ -171,10 +219,12 @@ __device__ void put(const Operands& ops, float* partials, int m, int n, float su
 }
 
 // ---- TF32 on the tensor cores ----------------------------------------------------------------------------
+// The tensor cores read a TF32 operand from the top 19 bits of a float and ignore the other 13. Adding half
+// of the last kept bit first rounds to nearest, ties away from zero, as cvt.rna.tf32.f32 does, in one
+// integer add (a carry out of the mantissa moves to the next power of two, as rounding up should; a NaN
+// whose payload lies only in the 13 ignored bits reads as infinity, as it would without the add).
 __device__ inline unsigned to_tf32(unsigned bits) {
-  unsigned rounded;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(rounded) : "f"(__uint_as_float(bits)));
-  return rounded;
+  return bits + 0x1000u;
 }
 
 // Four 8 × 8 blocks of 16-bit values (here 8 × 4 of 32-bit ones) from shared memory: lanes 8i to 8i + 7
@@ -192,6 +242,7 @@ __device__ inline void load_blocks(const float* row, unsigned (&blocks)[4]) {
 // (g + 8, 2t), (g + 8, 2t + 1). Each is one 8 × 4 block per register, which is how load_blocks delivers them.
 template <int kTileM>
 struct TensorCoreTile {
+  static constexpr bool kLineMajor = true;
   static constexpr int kWarpRows = kTileM / 2, kFragmentsM = kWarpRows / 16, kFragmentsN = 4;
   float sum[kFragmentsM][kFragmentsN][4] = {};
 
@@ -204,14 +255,8 @@ struct TensorCoreTile {
     const float* b_row = b_tile + ((warp % 4) * 32 + lane % 8 + 8 * (lane / 16)) * kLd + 4 * (lane / 8 % 2);
 #pragma unroll
     for (int kk = 0; kk < kSliceK; kk += 8) {
-      unsigned a[kFragmentsM][4], b[kFragmentsN][2];
-#pragma unroll
-      for (int i = 0; i < kFragmentsM; ++i) {
-        load_blocks(a_row + 16 * i * kLd + kk, a[i]);
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-          a[i][r] = to_tf32(a[i][r]);
-      }
+      // B's fragments for the whole step, then A's one at a time: fewer registers held than all at once.
+      unsigned b[kFragmentsN][2];
 #pragma unroll
       for (int j = 0; j < kFragmentsN; j += 2) {
         unsigned blocks[4];
@@ -220,14 +265,20 @@ struct TensorCoreTile {
         b[j + 1][0] = to_tf32(blocks[2]), b[j + 1][1] = to_tf32(blocks[3]);
       }
 #pragma unroll
-      for (int i = 0; i < kFragmentsM; ++i)
+      for (int i = 0; i < kFragmentsM; ++i) {
+        unsigned a[4];
+        load_blocks(a_row + 16 * i * kLd + kk, a);
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          a[r] = to_tf32(a[r]);
 #pragma unroll
         for (int j = 0; j < kFragmentsN; ++j)
           asm volatile(
               "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
               "{%0,%1,%2,%3};\n"
               : "+f"(sum[i][j][0]), "+f"(sum[i][j][1]), "+f"(sum[i][j][2]), "+f"(sum[i][j][3])
-              : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(b[j][0]), "r"(b[j][1]));
+              : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[j][0]), "r"(b[j][1]));
+      }
     }
   }
 
@@ -248,34 +299,34 @@ struct TensorCoreTile {
 };
 
 // ---- Exact FP32 on the CUDA cores ------------------------------------------------------------------------
-// Thread (ty, tx) of a 16 × 16 grid computes rows ty + 16i and columns tx + 16j. A warp's two values of ty
-// read two lines of A (broadcast), and its 16 values of tx read 16 lines of B: eight lanes' float4s at a
-// time, in eight different groups of banks.
+// Slices k by k. Thread (ty, tx) of a 16 × 16 grid computes rows ty·4 + {0..3} of each 64-row half, columns
+// tx·4 + {0..3} and 64 + tx·4 + {0..3}: float4 reads, and a warp's reads of one k hit 16 different float4s.
 template <int kTileM>
 struct CudaCoreTile {
-  static constexpr int kRows = kTileM / 16;
-  float sum[kRows][8] = {};
+  static constexpr bool kLineMajor = false;
+  static constexpr int kHalvesM = kTileM / 64;
+  float sum[4 * kHalvesM][8] = {};
 
   __device__ void multiply(const float* a_tile, const float* b_tile) {
+    constexpr int kLdA = kTileM + 8, kLdB = kTileN + 8;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
-    // Two values of k at a time: float4s of all eight rows would hold more registers than the 128 that two
-    // blocks per multiprocessor leave, and spill (as does unrolling this loop, which hoists the reads).
-#pragma unroll 1
-    for (int kk = 0; kk < kSliceK; kk += 2) {
-      float2 a[kRows];
+    for (int kk = 0; kk < kSliceK; ++kk) {
+      float a[4 * kHalvesM], b[8];
 #pragma unroll
-      for (int i = 0; i < kRows; ++i)
-        a[i] = *reinterpret_cast<const float2*>(&a_tile[(ty + 16 * i) * kLd + kk]);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float2 b = *reinterpret_cast<const float2*>(&b_tile[(tx + 16 * j) * kLd + kk]);
-#pragma unroll
-        for (int i = 0; i < kRows; ++i) {
-          sum[i][j] += a[i].x * b.x;
-          sum[i][j] += a[i].y * b.y;
-        }
+      for (int h = 0; h < kHalvesM; ++h) {
+        const float4 v = *reinterpret_cast<const float4*>(&a_tile[kk * kLdA + 64 * h + ty * 4]);
+        a[4 * h] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
       }
+      const float4 b_low = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + tx * 4]);
+      const float4 b_high = *reinterpret_cast<const float4*>(&b_tile[kk * kLdB + 64 + tx * 4]);
+      b[0] = b_low.x, b[1] = b_low.y, b[2] = b_low.z, b[3] = b_low.w;
+      b[4] = b_high.x, b[5] = b_high.y, b[6] = b_high.z, b[7] = b_high.w;
+#pragma unroll
+      for (int i = 0; i < 4 * kHalvesM; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          sum[i][j] += a[i] * b[j];
     }
   }
 
@@ -283,10 +334,10 @@ struct CudaCoreTile {
   __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
-    for (int i = 0; i < kRows; ++i)
+    for (int i = 0; i < 4 * kHalvesM; ++i)
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        put(ops, partials, m0 + ty + 16 * i, n0 + tx + 16 * j, sum[i][j]);
+        put(ops, partials, m0 + 64 * (i / 4) + ty * 4 + i % 4, n0 + 64 * (j / 4) + tx * 4 + j % 4, sum[i][j]);
   }
 };
 
@@ -299,10 +350,13 @@ __global__ void __launch_bounds__(kThreads, 2) product_kernel(Operands ops, int 
   const int k_end = min(ops.K, k_begin + k_chunk);
   const int slices = k_end > k_begin ? (k_end - k_begin + kSliceK - 1) / kSliceK : 0;
 
-  const SliceCopier<kTileM> a_copier(ops.a, ops.M, m0);
-  const SliceCopier<kTileN> b_copier(ops.b, ops.N, n0);
-  const auto a_tile = [&](int slice) { return shared + (slice % kStages) * stage_floats<kTileM>(); };
-  const auto b_tile = [&](int slice) { return a_tile(slice) + kTileM * kLd; };
+  constexpr bool kLineMajor = Tile::kLineMajor;
+  const SliceCopier<kTileM, kLineMajor> a_copier(ops.a, ops.M, m0);
+  const SliceCopier<kTileN, kLineMajor> b_copier(ops.b, ops.N, n0);
+  const auto a_tile = [&](int slice) {
+    return shared + (slice % kStages) * stage_floats<kTileM, kLineMajor>();
+  };
+  const auto b_tile = [&](int slice) { return a_tile(slice) + slice_floats<kTileM, kLineMajor>(); };
   // Every call commits a group, empty past the last slice, so that waiting for "all but the newest
   // kStages − 2 groups" always means "the slice about to be used has arrived".
   const auto start_copy = [&](int slice) {
@@ -351,7 +405,7 @@ Split choose_split(int M, int N, int K, int tile_m);
 
 template <int kTileM, typename Tile, typename Operands>
 void launch(const Operands& ops, int splits, int chunk, float* partials, cudaStream_t stream) {
-  constexpr int bytes = shared_bytes<kTileM>();
+  constexpr int bytes = shared_bytes<kTileM, Tile::kLineMajor>();
   // Over 48 KB of dynamic shared memory must be asked for, once per kernel.
   static const bool allowed = [] {
     DSCOPE_CUDA_CHECK(cudaFuncSetAttribute(product_kernel<kTileM, Tile, Operands>,
