@@ -5,9 +5,16 @@
 // them on 132 multiprocessors), so each channel is cut into `splits` slices: a block sums one slice in double
 // and writes a partial, and a one-thread-per-channel kernel adds the partials in a fixed order (the result
 // does not depend on scheduling). The statistics use the CPU kernel's shifted one-pass moments, x₀ being the
-// channel's first value, and the elementwise passes are the CPU kernel's formulas.
+// channel's first value, and the elementwise passes are the CPU kernel's formulas. Element indices are
+// 32-bit, and where planes are a multiple of 4 long every pass moves float4s (Layout, below).
+#include <climits>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+
 #include "kernels/batch_norm2d.h"
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/fast_divmod.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace dscope::kernels::cuda {
@@ -27,30 +34,107 @@ int splits_for(const BatchNorm2dGeometry& g) {
   return static_cast<int>(splits < 1 ? 1 : splits);
 }
 
-// grad_y[at], or 0 where a fused ReLU's output (when given) is not positive.
-__device__ float masked_gradient(const float* grad_y, const float* relu_output, std::int64_t at) {
-  return relu_output != nullptr && !(relu_output[at] > 0.0f) ? 0.0f : grad_y[at];
+// Where the elements of an NCHW tensor are, in 32-bit indices with multiply-shift divisions (the entry
+// points check that the tensor fits). The kernels come in two widths: 4 when every plane is a multiple of 4
+// long and every pointer 16-byte aligned, so that four neighbours are one float4 of one channel, else 1.
+struct Layout {
+  FastDivmod plane, channels;
+  int C, plane_size, total;
+
+  __device__ int channel(int at) const {
+    int image_channel, position, image, c;
+    plane.divmod(at, image_channel, position);
+    channels.divmod(image_channel, image, c);
+    return c;
+  }
+};
+
+Layout layout_of(const BatchNorm2dGeometry& g) {
+  if (g.N * g.C * g.H * g.W > INT_MAX)
+    throw std::runtime_error("batch_norm2d: tensor too large for the CUDA kernels' 32-bit indices");
+  Layout layout;
+  layout.C = static_cast<int>(g.C), layout.plane_size = static_cast<int>(g.H * g.W);
+  layout.total = static_cast<int>(g.N * g.C * g.H * g.W);
+  layout.plane = FastDivmod(layout.plane_size > 0 ? layout.plane_size : 1);
+  layout.channels = FastDivmod(layout.C > 0 ? layout.C : 1);
+  return layout;
+}
+
+bool four_wide(const BatchNorm2dGeometry& g, std::initializer_list<const float*> pointers) {
+  if ((g.H * g.W) % 4 != 0) return false;
+  for (const float* pointer : pointers)
+    if (reinterpret_cast<std::uintptr_t>(pointer) % 16 != 0) return false;
+  return true;
+}
+
+template <int kWidth>
+struct Pack {
+  float v[kWidth];
+};
+template <int kWidth>
+__device__ Pack<kWidth> load(const float* from) {
+  Pack<kWidth> pack;
+  if constexpr (kWidth == 4) {
+    const float4 four = *reinterpret_cast<const float4*>(from);
+    pack.v[0] = four.x, pack.v[1] = four.y, pack.v[2] = four.z, pack.v[3] = four.w;
+  } else {
+    pack.v[0] = *from;
+  }
+  return pack;
+}
+template <int kWidth>
+__device__ void store(float* to, const Pack<kWidth>& pack) {
+  if constexpr (kWidth == 4)
+    *reinterpret_cast<float4*>(to) = make_float4(pack.v[0], pack.v[1], pack.v[2], pack.v[3]);
+  else
+    *to = pack.v[0];
+}
+
+// grad_y at `at`, each value 0 where a fused ReLU's output (when given) is not positive.
+template <int kWidth>
+__device__ Pack<kWidth> masked_gradient(const float* grad_y, const float* relu_output, int at) {
+  Pack<kWidth> grad = load<kWidth>(grad_y + at);
+  if (relu_output != nullptr) {
+    const Pack<kWidth> output = load<kWidth>(relu_output + at);
+#pragma unroll
+    for (int e = 0; e < kWidth; ++e)
+      if (!(output.v[e] > 0.0f)) grad.v[e] = 0.0f;
+  }
+  return grad;
 }
 
 // Partial sums of slice blockIdx.y of channel blockIdx.x: with grad_y null, Σ(x − x₀) and Σ(x − x₀)²; with
-// it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked by relu_output when that is not null.
-__global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const float* grad_y,
+// it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked by relu_output when that is not null. The channel's
+// values are numbered m = image · plane + position; slices start at multiples of kWidth.
+template <int kWidth>
+__global__ void channel_sums_kernel(Layout layout, const float* x, const float* grad_y,
                                     const float* relu_output, const float* mean, Sums* partials) {
-  const std::int64_t c = blockIdx.x, plane = g.H * g.W, count = g.count();
-  const std::int64_t slice = (count + gridDim.y - 1) / gridDim.y;
-  const std::int64_t begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
-  const double shift = grad_y == nullptr ? static_cast<double>(x[c * plane]) : static_cast<double>(mean[c]);
+  const int c = blockIdx.x, count = layout.total / layout.C;
+  const int slice = ((count + gridDim.y - 1) / gridDim.y + kWidth - 1) / kWidth * kWidth;
+  const int begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
+  const double shift =
+      grad_y == nullptr ? static_cast<double>(x[c * layout.plane_size]) : static_cast<double>(mean[c]);
   double first = 0.0, second = 0.0;
-  for (std::int64_t m = begin + threadIdx.x; m < end; m += blockDim.x) {
-    const std::int64_t at = ((m / plane) * g.C + c) * plane + m % plane;
-    const double d = static_cast<double>(x[at]) - shift;
+  for (int m = begin + kWidth * threadIdx.x; m < end; m += kWidth * blockDim.x) {
+    int image, position;
+    layout.plane.divmod(m, image, position);
+    const int at = (image * layout.C + c) * layout.plane_size + position;
+    const Pack<kWidth> values = load<kWidth>(x + at);
     if (grad_y == nullptr) {
-      first += d;
-      second += d * d;
+#pragma unroll
+      for (int e = 0; e < kWidth; ++e) {
+        const double d = static_cast<double>(values.v[e]) - shift;
+        first += d;
+        second += d * d;
+      }
     } else {
-      const double grad = masked_gradient(grad_y, relu_output, at);
-      first += grad;
-      second += grad * d;
+      const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, relu_output, at);
+#pragma unroll
+      for (int e = 0; e < kWidth; ++e) {
+        const double d = static_cast<double>(values.v[e]) - shift;
+        first += grad.v[e];
+        second += grad.v[e] * d;
+      }
     }
   }
   first = block_sum(first);
@@ -61,8 +145,12 @@ __global__ void channel_sums_kernel(BatchNorm2dGeometry g, const float* x, const
 // Fills `partials` (C·splits of them) with the channel sums.
 void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* relu_output,
                   const float* mean, int splits, Sums* partials, cudaStream_t stream) {
-  channel_sums_kernel<<<dim3(static_cast<unsigned>(g.C), static_cast<unsigned>(splits)), kSumThreads, 0,
-                        stream>>>(g, x, grad_y, relu_output, mean, partials);
+  const Layout layout = layout_of(g);
+  const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(splits));
+  if (four_wide(g, {x, grad_y, relu_output}))
+    channel_sums_kernel<4><<<grid, kSumThreads, 0, stream>>>(layout, x, grad_y, relu_output, mean, partials);
+  else
+    channel_sums_kernel<1><<<grid, kSumThreads, 0, stream>>>(layout, x, grad_y, relu_output, mean, partials);
   check_launch("batch_norm2d channel sums");
 }
 
@@ -103,14 +191,19 @@ __global__ void update_running_kernel(BatchNorm2dGeometry g, float momentum, con
   }
 }
 
-__global__ void forward_kernel(BatchNorm2dGeometry g, const float* x, const float* mean, const float* inv_std,
-                               const float* gamma, const float* beta, float* y) {
-  const std::int64_t plane = g.H * g.W;
-  DSCOPE_GRID_STRIDE_LOOP(at, g.N * g.C * plane) {
-    const std::int64_t c = (at / plane) % g.C;
-    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c];
-    const float value = (x[at] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
-    y[at] = g.relu && value < 0.0f ? 0.0f : value;
+template <int kWidth>
+__global__ void forward_kernel(Layout layout, bool relu, const float* x, const float* mean,
+                               const float* inv_std, const float* gamma, const float* beta, float* y) {
+  DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
+    const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
+    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c], offset = beta ? beta[c] : 0.0f;
+    Pack<kWidth> values = load<kWidth>(x + at);
+#pragma unroll
+    for (int e = 0; e < kWidth; ++e) {
+      const float value = (values.v[e] - mean[c]) * scale + offset;
+      values.v[e] = relu && value < 0.0f ? 0.0f : value;
+    }
+    store<kWidth>(y + at, values);
   }
 }
 
@@ -139,15 +232,18 @@ __global__ void finish_backward_kernel(BatchNorm2dGeometry g, bool batch_statist
   }
 }
 
-__global__ void grad_x_kernel(BatchNorm2dGeometry g, const float* grad_y, const float* relu_output,
-                              const float* x, const float* mean, const GradientCoefficients* coefficients,
-                              float* grad_x) {
-  const std::int64_t plane = g.H * g.W;
-  DSCOPE_GRID_STRIDE_LOOP(at, g.N * g.C * plane) {
-    const std::int64_t c = (at / plane) % g.C;
+template <int kWidth>
+__global__ void grad_x_kernel(Layout layout, const float* grad_y, const float* relu_output, const float* x,
+                              const float* mean, const GradientCoefficients* coefficients, float* grad_x) {
+  DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
+    const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     const GradientCoefficients k = coefficients[c];
-    grad_x[at] = k.grad_scale * masked_gradient(grad_y, relu_output, at) +
-                 k.per_centered * (x[at] - mean[c]) + k.constant;
+    const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, relu_output, at);
+    Pack<kWidth> values = load<kWidth>(x + at);
+#pragma unroll
+    for (int e = 0; e < kWidth; ++e)
+      values.v[e] = k.grad_scale * grad.v[e] + k.per_centered * (values.v[e] - mean[c]) + k.constant;
+    store<kWidth>(grad_x + at, values);
   }
 }
 
@@ -182,8 +278,13 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
                           const float* inv_std, const float* gamma, const float* beta, float* y) {
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (n == 0) return;
-  forward_kernel<<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(g, x, mean, inv_std, gamma, beta,
-                                                                           y);
+  const Layout layout = layout_of(g);
+  if (four_wide(g, {x, y}))
+    forward_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, mean,
+                                                                                    inv_std, gamma, beta, y);
+  else
+    forward_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, mean,
+                                                                                inv_std, gamma, beta, y);
   check_launch("batch_norm2d_forward");
 }
 
@@ -203,8 +304,13 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
   check_launch("batch_norm2d_backward");
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (grad_x && n > 0) {
-    grad_x_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(g, grad_y, relu_output, x, mean,
-                                                                  coefficients.get(), grad_x);
+    const Layout layout = layout_of(g);
+    if (four_wide(g, {grad_y, relu_output, x, grad_x}))
+      grad_x_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, stream>>>(layout, grad_y, relu_output, x,
+                                                                           mean, coefficients.get(), grad_x);
+    else
+      grad_x_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(layout, grad_y, relu_output, x, mean,
+                                                                       coefficients.get(), grad_x);
     check_launch("batch_norm2d_backward grad_x");
   }
 }

@@ -1,16 +1,19 @@
 // 2-D convolution on the GPU: see kernels/conv2d.h. Each pass is a product on the shared tiled kernel
 // (implicit_gemm.cuh), with operands that gather straight from the NCHW tensors:
 //
-//   forward          y[k, (n,p,q)]      = Σ_(c,r,s) w[k, (c,r,s)] · x[n, c, p·sh − ph + r·dh, q·sw − pw +
-//   s·dw] backward weight  grad_w[k, (c,r,s)] = Σ_(n,p,q) grad_y[n, k, p, q] · x[n, c, p·sh − ph + r·dh, …]
-//   backward input   grad_x[c, (n,h,w)] = Σ_(k,r,s) w[k, c, r, s] · grad_y[n, k, p, q]
+//   forward          y[k, (n,p,q)]      = Σ_(c,r,s) w[k, (c,r,s)] · x[n, c, ih, iw]
+//                    where ih = p·sh − ph + r·dh, iw = q·sw − pw + s·dw
+//   backward weight  grad_w[k, (c,r,s)] = Σ_(n,p,q) grad_y[n, k, p, q] · x[n, c, ih, iw]
+//   backward input   grad_x[c, (n,h,w)] = Σ_(r,s,k) w[k, c, r, s] · grad_y[n, k, p, q]
 //                    where p·sh = h + ph − r·dh, q likewise
 //
 // Out-of-range positions read as zero (the padding). In the backward input pass, with a stride, only some
 // taps reach a given h: those with h + ph − r·dh divisible by sh, which depends only on h mod sh. So it runs
 // as sh·sw products, one per phase (h mod sh, w mod sw), each over the positions of its phase and only the
 // taps that reach them; then p = h' + (a + ph − r·dh)/sh for h = a + sh·h', linear in h' and in the tap,
-// which is what a Gather can express, and no multiply is spent on a tap that contributes nothing.
+// which is what a Gather can express, and no multiply is spent on a tap that contributes nothing. Its
+// reduction runs over the filters innermost, on a copy of the weights laid out [C, R, S, K], so that four
+// neighbouring k are neighbours in memory and travel in one 16-byte copy.
 // Indices are 32-bit, which the entry points check the tensors fit; the shared kernel splits the weight
 // gradient's long reduction across blocks.
 // With DSCOPE_CONV=cudnn (settings.h) the three passes run through cuDNN instead (conv2d_cudnn.cu).
@@ -57,8 +60,8 @@ Axis input_positions(const ConvShape& g) {
   axis.inner_extent = FastDivmod(g.Q), axis.middle_extent = FastDivmod(g.P);
   axis.outer_stride = g.C * g.HW, axis.middle_stride = g.stride_h * g.W, axis.inner_stride = g.stride_w;
   axis.offset = -g.pad_h * g.W - g.pad_w;
-  axis.row_step = g.stride_h, axis.row_start = -g.pad_h;
-  axis.col_step = g.stride_w, axis.col_start = -g.pad_w;
+  axis.row_middle = g.stride_h, axis.row_start = -g.pad_h;
+  axis.col_inner = g.stride_w, axis.col_start = -g.pad_w;
   return axis;
 }
 
@@ -67,7 +70,7 @@ Axis input_taps(const ConvShape& g) {
   Axis axis;
   axis.inner_extent = FastDivmod(g.S), axis.middle_extent = FastDivmod(g.R);
   axis.outer_stride = g.HW, axis.middle_stride = g.dilation_h * g.W, axis.inner_stride = g.dilation_w;
-  axis.row_step = g.dilation_h, axis.col_step = g.dilation_w;
+  axis.row_middle = g.dilation_h, axis.col_inner = g.dilation_w;
   return axis;
 }
 
@@ -115,6 +118,14 @@ struct BackwardInputOperands {
 struct PhaseTaps {
   int r0 = 0, step = 1, count = 0, base = 0, shift = 0;
 };
+
+// w_by_channel[crs, k] = w[k, crs]: the weights with the filter index innermost.
+__global__ void transpose_weights_kernel(int K, int CRS, const float* w, float* w_by_channel) {
+  DSCOPE_GRID_STRIDE_LOOP(at, static_cast<std::int64_t>(K) * CRS) {
+    const std::int64_t crs = at / K, k = at % K;
+    w_by_channel[at] = w[k * CRS + crs];
+  }
+}
 
 PhaseTaps phase_taps(int first, int pad, int extent, int stride, int dilation) {
   std::vector<int> taps;
@@ -170,6 +181,14 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_input(g, grad_y, w, grad_x);
 #endif
   const ConvShape shape(g);
+  const cudaStream_t stream = current_stream();
+  // The weights as [C, R, S, K]: the taps' reduction then runs along k, four neighbours at a time.
+  const Scratch<float> w_by_channel(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
+  if (shape.K * shape.CRS > 0) {
+    transpose_weights_kernel<<<blocks_for(static_cast<std::int64_t>(shape.K) * shape.CRS), kThreadsPerBlock,
+                               0, stream>>>(shape.K, shape.CRS, w, w_by_channel.get());
+    check_launch("conv2d_backward_input weights");
+  }
   for (int first_h = 0; first_h < shape.stride_h && first_h < shape.H; ++first_h)
     for (int first_w = 0; first_w < shape.stride_w && first_w < shape.W; ++first_w) {
       const PhaseTaps rows = phase_taps(first_h, shape.pad_h, shape.R, shape.stride_h, shape.dilation_h);
@@ -178,25 +197,29 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
       const int phase_w = (shape.W - first_w + shape.stride_w - 1) / shape.stride_w;
       BackwardInputOperands ops;
       // A phase no tap reaches still runs, with K = 0: its gradient is zero and must be written.
-      ops.M = shape.C, ops.N = shape.N * phase_h * phase_w, ops.K = shape.K * rows.count * cols.count;
-      // w as C lines of (k, j, i) taps: w[k, c, r0 + j·step_r, s0 + i·step_s].
-      ops.a.data = w, ops.a.line.outer_stride = shape.RS;
-      ops.a.depth.inner_extent = FastDivmod(cols.count > 0 ? cols.count : 1);
-      ops.a.depth.middle_extent = FastDivmod(rows.count > 0 ? rows.count : 1);
-      ops.a.depth.outer_stride = shape.CRS, ops.a.depth.middle_stride = rows.step * shape.S;
-      ops.a.depth.inner_stride = cols.step, ops.a.depth.offset = rows.r0 * shape.S + cols.r0;
+      ops.M = shape.C, ops.N = shape.N * phase_h * phase_w, ops.K = rows.count * cols.count * shape.K;
+      // The reduction index is (j, i, k): tap r0 + j·step_r, s0 + i·step_s of filter k.
+      Axis taps;
+      taps.inner_extent = FastDivmod(shape.K);
+      taps.middle_extent = FastDivmod(cols.count > 0 ? cols.count : 1);
+      // w as C lines of taps: w_by_channel[c, r0 + j·step_r, s0 + i·step_s, k].
+      ops.a.data = w_by_channel.get(), ops.a.line.outer_stride = shape.RS * shape.K;
+      ops.a.depth = taps;
+      ops.a.depth.outer_stride = rows.step * shape.S * shape.K;
+      ops.a.depth.middle_stride = cols.step * shape.K;
+      ops.a.depth.inner_stride = 1, ops.a.depth.offset = (rows.r0 * shape.S + cols.r0) * shape.K;
+      ops.a.four_in_a_row = shape.K % 4 == 0 && implicit_gemm::aligned_16(w_by_channel.get());
       // grad_y as the phase's positions (n, h', w') at grad_y[n, ·, h', w'], and the taps moving to
       // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s].
       ops.b.data = grad_y;
       ops.b.line.inner_extent = FastDivmod(phase_w), ops.b.line.middle_extent = FastDivmod(phase_h);
       ops.b.line.outer_stride = shape.K * shape.PQ, ops.b.line.middle_stride = shape.Q;
-      ops.b.line.inner_stride = 1, ops.b.line.row_step = 1, ops.b.line.col_step = 1;
-      ops.b.depth.inner_extent = ops.a.depth.inner_extent,
-      ops.b.depth.middle_extent = ops.a.depth.middle_extent;
-      ops.b.depth.outer_stride = shape.PQ, ops.b.depth.middle_stride = -rows.shift * shape.Q;
-      ops.b.depth.inner_stride = -cols.shift, ops.b.depth.offset = rows.base * shape.Q + cols.base;
-      ops.b.depth.row_step = -rows.shift, ops.b.depth.row_start = rows.base;
-      ops.b.depth.col_step = -cols.shift, ops.b.depth.col_start = cols.base;
+      ops.b.line.inner_stride = 1, ops.b.line.row_middle = 1, ops.b.line.col_inner = 1;
+      ops.b.depth = taps;
+      ops.b.depth.outer_stride = -rows.shift * shape.Q, ops.b.depth.middle_stride = -cols.shift;
+      ops.b.depth.inner_stride = shape.PQ, ops.b.depth.offset = rows.base * shape.Q + cols.base;
+      ops.b.depth.row_outer = -rows.shift, ops.b.depth.row_start = rows.base;
+      ops.b.depth.col_middle = -cols.shift, ops.b.depth.col_start = cols.base;
       ops.b.rows = shape.P, ops.b.cols = shape.Q, ops.b.contiguous_in_depth = false;
       ops.grad_x = grad_x, ops.phase_w = FastDivmod(phase_w), ops.phase_h = FastDivmod(phase_h);
       ops.HW = shape.HW, ops.W = shape.W, ops.first_h = first_h, ops.first_w = first_w;

@@ -65,15 +65,18 @@ struct Coordinate {
 struct Axis {
   FastDivmod inner_extent, middle_extent;
   int outer_stride = 0, middle_stride = 0, inner_stride = 0, offset = 0;
-  int row_step = 0, row_start = 0;  // row = middle · row_step + row_start
-  int col_step = 0, col_start = 0;  // col = inner · col_step + col_start
+  int row_outer = 0, row_middle = 0,
+      row_start = 0;  // row = outer · row_outer + middle · row_middle + row_start
+  int col_middle = 0, col_inner = 0,
+      col_start = 0;  // col = middle · col_middle + inner · col_inner + col_start
 
   __device__ Coordinate at(int index) const {
     int rest, inner, outer, middle;
     inner_extent.divmod(index, rest, inner);
     middle_extent.divmod(rest, outer, middle);
     return {outer * outer_stride + middle * middle_stride + inner * inner_stride + offset,
-            middle * row_step + row_start, inner * col_step + col_start};
+            outer * row_outer + middle * row_middle + row_start,
+            middle * col_middle + inner * col_inner + col_start};
   }
 };
 

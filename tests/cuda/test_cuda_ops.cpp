@@ -386,6 +386,13 @@ TEST_F(BatchNormCuda, FusedReluMatchesCpu) {
         return batch_norm2d_relu(in[0], in[1], in[2], Tensor(), Tensor(), /*training=*/true);
       },
       {x, weight, bias}, "batch_norm2d_relu training [4,6,9,7]", kAccumulated, kAccumulated);
+  // Planes a multiple of 4 long take the float4 kernels, with the mask read four at a time.
+  const Tensor wide = Tensor::randn({4, 6, 8, 6}, generator, 0.5f, 1.5f);
+  expect_matches_cpu(
+      [](const std::vector<Tensor>& in) {
+        return batch_norm2d_relu(in[0], in[1], in[2], Tensor(), Tensor(), /*training=*/true);
+      },
+      {wide, weight, bias}, "batch_norm2d_relu training [4,6,8,6]", kAccumulated, kAccumulated);
 }
 
 TEST_F(BatchNormCuda, EvaluationMatchesCpu) {
