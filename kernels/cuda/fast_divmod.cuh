@@ -5,7 +5,7 @@
 // 0 ≤ n < 2³¹, ⌊n/d⌋ = (umulhi(n, m) + n) >> l; umulhi(n, m) < n keeps the sum within 32 bits. d = 1
 // gives m = 1, l = 0, and n itself. The kernels' indices are non-negative ints, so the range always holds.
 //
-// Included only by .cu files.
+// Included only by .cu files. divmod runs on the host too, so that tests without a GPU can check it.
 #pragma once
 
 #include <stdexcept>
@@ -25,13 +25,18 @@ class FastDivmod {
   __host__ __device__ int divisor() const { return static_cast<int>(divisor_); }
 
   // n = quotient · divisor + remainder, for 0 ≤ n < 2³¹.
-  __device__ void divmod(int n, int& quotient, int& remainder) const {
+  __host__ __device__ void divmod(int n, int& quotient, int& remainder) const {
     if (divisor_ == 1) {  // the common case of an axis with no inner parts: skip the arithmetic
       quotient = n, remainder = 0;
       return;
     }
     const unsigned u = static_cast<unsigned>(n);
-    const unsigned q = (__umulhi(u, multiplier_) + u) >> shift_;
+#ifdef __CUDA_ARCH__
+    const unsigned high = __umulhi(u, multiplier_);
+#else
+    const unsigned high = static_cast<unsigned>((static_cast<unsigned long long>(u) * multiplier_) >> 32);
+#endif
+    const unsigned q = (high + u) >> shift_;
     quotient = static_cast<int>(q);
     remainder = static_cast<int>(u - q * divisor_);
   }

@@ -70,7 +70,7 @@ struct Axis {
   int col_middle = 0, col_inner = 0,
       col_start = 0;  // col = middle · col_middle + inner · col_inner + col_start
 
-  __device__ Coordinate at(int index) const {
+  __host__ __device__ Coordinate at(int index) const {
     int rest, inner, outer, middle;
     inner_extent.divmod(index, rest, inner);
     middle_extent.divmod(rest, outer, middle);
@@ -90,6 +90,12 @@ struct Gather {
   // Set only where it holds: every four k from a multiple of 4 are neighbours in memory, 16-byte aligned,
   // with no bounds (rows = cols = 1), and K is a multiple of 4. Then they travel in one 16-byte copy.
   bool four_in_a_row = false;
+
+  // Whether the element at data[at_line.offset + at_k.offset] exists (else it reads as zero).
+  __host__ __device__ bool present(const Coordinate& at_line, const Coordinate& at_k) const {
+    return static_cast<unsigned>(at_line.row + at_k.row) < static_cast<unsigned>(rows) &&
+           static_cast<unsigned>(at_line.col + at_k.col) < static_cast<unsigned>(cols);
+  }
 };
 
 inline bool aligned_16(const float* data) {
@@ -197,10 +203,8 @@ class SliceCopier {
       const Coordinate d = k < k_end ? g.depth.at(k) : Coordinate{0, kOutside, kOutside};
 #pragma unroll
       for (int j = 0; j < kLinesPerThread; ++j) {
-        const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows) &&
-                             static_cast<unsigned>(line_[j].col + d.col) < static_cast<unsigned>(g.cols);
         copy_async(&tile[slice_index<kLineMajor>(line_base_ + 32 * j, kk, kLines)],
-                   g.data + (line_[j].offset + d.offset), present);
+                   g.data + (line_[j].offset + d.offset), g.present(line_[j], d));
       }
     }
   }

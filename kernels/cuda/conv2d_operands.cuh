@@ -1,0 +1,195 @@
+// The three passes of a 2-D convolution as products on the shared tiled kernel: their operands described as
+// Gathers over the NCHW tensors, and where each result goes. conv2d.cu says how (and runs them); the
+// descriptions are apart so that a test can evaluate them on the host, without a GPU, against the reference
+// convolution (tests/cuda/test_conv_operands.cu).
+//
+// Included only by .cu files.
+#pragma once
+
+#include <climits>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/implicit_gemm.cuh"
+
+namespace dscope::kernels::cuda {
+
+// The geometry in 32-bit integers.
+struct ConvShape {
+  int N, C, H, W, K, R, S, P, Q;
+  int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  int RS, CRS, PQ, HW;
+
+  explicit ConvShape(const Conv2dGeometry& g) {
+    const std::int64_t largest[] = {g.N * g.C * g.H * g.W, g.N * g.K * g.P * g.Q, g.K * g.C * g.R * g.S};
+    for (std::int64_t count : largest)
+      if (count > INT_MAX)
+        throw std::runtime_error("conv2d: tensor too large for the CUDA kernels' 32-bit indices");
+    N = static_cast<int>(g.N), C = static_cast<int>(g.C), H = static_cast<int>(g.H),
+    W = static_cast<int>(g.W);
+    K = static_cast<int>(g.K), R = static_cast<int>(g.R), S = static_cast<int>(g.S);
+    P = static_cast<int>(g.P), Q = static_cast<int>(g.Q);
+    stride_h = static_cast<int>(g.stride_h), stride_w = static_cast<int>(g.stride_w);
+    pad_h = static_cast<int>(g.pad_h), pad_w = static_cast<int>(g.pad_w);
+    dilation_h = static_cast<int>(g.dilation_h), dilation_w = static_cast<int>(g.dilation_w);
+    RS = R * S, CRS = C * RS, PQ = P * Q, HW = H * W;
+  }
+};
+
+// Output positions (n, p, q) as an axis of the input x: offset of x[n, 0, p·sh − ph, q·sw − pw], and that
+// row and column.
+inline implicit_gemm::Axis input_positions(const ConvShape& g) {
+  implicit_gemm::Axis axis;
+  axis.inner_extent = FastDivmod(g.Q), axis.middle_extent = FastDivmod(g.P);
+  axis.outer_stride = g.C * g.HW, axis.middle_stride = g.stride_h * g.W, axis.inner_stride = g.stride_w;
+  axis.offset = -g.pad_h * g.W - g.pad_w;
+  axis.row_middle = g.stride_h, axis.row_start = -g.pad_h;
+  axis.col_inner = g.stride_w, axis.col_start = -g.pad_w;
+  return axis;
+}
+
+// Filter taps (c, r, s) as an axis of the input x: offset of x[·, c, r·dh, s·dw], and that row and column.
+inline implicit_gemm::Axis input_taps(const ConvShape& g) {
+  implicit_gemm::Axis axis;
+  axis.inner_extent = FastDivmod(g.S), axis.middle_extent = FastDivmod(g.R);
+  axis.outer_stride = g.HW, axis.middle_stride = g.dilation_h * g.W, axis.inner_stride = g.dilation_w;
+  axis.row_middle = g.dilation_h, axis.col_inner = g.dilation_w;
+  return axis;
+}
+
+struct ForwardOperands {
+  int M, N, K;
+  implicit_gemm::Gather a, b;
+  float* y;
+  const float* bias;
+  FastDivmod positions;  // P·Q
+
+  __host__ __device__ void store(int k_out, int npq, float sum) const {
+    int n, pq;
+    positions.divmod(npq, n, pq);
+    y[(n * M + k_out) * positions.divisor() + pq] = sum + (bias != nullptr ? bias[k_out] : 0.0f);
+  }
+};
+
+struct BackwardWeightOperands {
+  int M, N, K;
+  implicit_gemm::Gather a, b;
+  float* grad_w;
+
+  __host__ __device__ void store(int k_out, int crs, float sum) const { grad_w[k_out * N + crs] = sum; }
+};
+
+// One phase (a, b) of the backward input pass: positions h = a + sh·h', w = b + sw·w'.
+struct BackwardInputOperands {
+  int M, N, K;
+  implicit_gemm::Gather a, b;
+  float* grad_x;
+  FastDivmod phase_w, phase_h;  // the phase's positions per row, rows per image
+  int HW, W, first_h, first_w, stride_h, stride_w;
+
+  __host__ __device__ void store(int c, int position, float sum) const {
+    int rest, w_, n, h_;
+    phase_w.divmod(position, rest, w_);
+    phase_h.divmod(rest, n, h_);
+    grad_x[(n * M + c) * HW + (first_h + stride_h * h_) * W + first_w + stride_w * w_] = sum;
+  }
+};
+
+// The taps of one dimension that reach the positions first + stride·i: r with first + pad − r·dilation
+// divisible by stride. They are r0, r0 + step, … (count of them), and reach output row
+// i + base − j·shift for the j-th of them.
+struct PhaseTaps {
+  int r0 = 0, step = 1, count = 0, base = 0, shift = 0;
+};
+
+inline PhaseTaps phase_taps(int first, int pad, int extent, int stride, int dilation) {
+  std::vector<int> taps;
+  for (int r = 0; r < extent; ++r)
+    if (((first + pad - r * dilation) % stride + stride) % stride == 0) taps.push_back(r);
+  PhaseTaps t;
+  t.count = static_cast<int>(taps.size());
+  if (t.count == 0) return t;
+  t.r0 = taps[0];
+  t.step = t.count > 1 ? taps[1] - taps[0] : 1;
+  t.base = (first + pad - t.r0 * dilation) / stride;       // exact
+  t.shift = t.count > 1 ? t.step * dilation / stride : 0;  // exact: consecutive taps move p by whole rows
+  return t;
+}
+
+// The forward pass as a product: K filters × N·P·Q output positions, reducing over C·R·S taps.
+inline ForwardOperands forward_operands(const ConvShape& shape, const float* x, const float* w,
+                                        const float* bias, float* y) {
+  ForwardOperands ops;
+  ops.M = shape.K, ops.N = shape.N * shape.PQ, ops.K = shape.CRS;
+  ops.a = implicit_gemm::matrix(w, shape.CRS, true, shape.CRS);
+  ops.b.data = x, ops.b.line = input_positions(shape), ops.b.depth = input_taps(shape);
+  ops.b.rows = shape.H, ops.b.cols = shape.W, ops.b.contiguous_in_depth = false;
+  ops.y = y, ops.bias = bias, ops.positions = FastDivmod(shape.PQ);
+  return ops;
+}
+
+// The weight gradient as a product: K filters × C·R·S taps, reducing over N·P·Q output positions.
+inline BackwardWeightOperands backward_weight_operands(const ConvShape& shape, const float* x,
+                                                       const float* grad_y, float* grad_w) {
+  BackwardWeightOperands ops;
+  ops.M = shape.K, ops.N = shape.CRS, ops.K = shape.N * shape.PQ;
+  // grad_y as K lines of N·P·Q: line k at k·P·Q, position (n, pq) at n·K·P·Q + pq.
+  ops.a.data = grad_y, ops.a.line.outer_stride = shape.PQ;
+  ops.a.depth.inner_extent = FastDivmod(shape.PQ), ops.a.depth.inner_stride = 1;
+  ops.a.depth.outer_stride = shape.K * shape.PQ;
+  ops.a.four_in_a_row = shape.PQ % 4 == 0 && implicit_gemm::aligned_16(grad_y);
+  // x as C·R·S lines (the taps) of N·P·Q positions.
+  ops.b.data = x, ops.b.line = input_taps(shape), ops.b.depth = input_positions(shape);
+  ops.b.rows = shape.H, ops.b.cols = shape.W;
+  ops.grad_w = grad_w;
+  return ops;
+}
+
+// The input gradient as stride_h · stride_w products, one per phase (h mod sh, w mod sw): C channels × the
+// phase's positions, reducing over the taps that reach them and the K filters. w_by_channel is the weights
+// laid out [C, R, S, K].
+inline std::vector<BackwardInputOperands> backward_input_operands(const ConvShape& shape, const float* grad_y,
+                                                                  const float* w_by_channel, float* grad_x) {
+  std::vector<BackwardInputOperands> phases;
+  for (int first_h = 0; first_h < shape.stride_h && first_h < shape.H; ++first_h)
+    for (int first_w = 0; first_w < shape.stride_w && first_w < shape.W; ++first_w) {
+      const PhaseTaps rows = phase_taps(first_h, shape.pad_h, shape.R, shape.stride_h, shape.dilation_h);
+      const PhaseTaps cols = phase_taps(first_w, shape.pad_w, shape.S, shape.stride_w, shape.dilation_w);
+      const int phase_h = (shape.H - first_h + shape.stride_h - 1) / shape.stride_h;
+      const int phase_w = (shape.W - first_w + shape.stride_w - 1) / shape.stride_w;
+      BackwardInputOperands ops;
+      // A phase no tap reaches still runs, with K = 0: its gradient is zero and must be written.
+      ops.M = shape.C, ops.N = shape.N * phase_h * phase_w, ops.K = rows.count * cols.count * shape.K;
+      // The reduction index is (j, i, k): tap r0 + j·step_r, s0 + i·step_s of filter k.
+      implicit_gemm::Axis taps;
+      taps.inner_extent = FastDivmod(shape.K);
+      taps.middle_extent = FastDivmod(cols.count > 0 ? cols.count : 1);
+      // w as C lines of taps: w_by_channel[c, r0 + j·step_r, s0 + i·step_s, k].
+      ops.a.data = w_by_channel, ops.a.line.outer_stride = shape.RS * shape.K;
+      ops.a.depth = taps;
+      ops.a.depth.outer_stride = rows.step * shape.S * shape.K;
+      ops.a.depth.middle_stride = cols.step * shape.K;
+      ops.a.depth.inner_stride = 1, ops.a.depth.offset = (rows.r0 * shape.S + cols.r0) * shape.K;
+      ops.a.four_in_a_row = shape.K % 4 == 0 && implicit_gemm::aligned_16(w_by_channel);
+      // grad_y as the phase's positions (n, h', w') at grad_y[n, ·, h', w'], and the taps moving to
+      // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s].
+      ops.b.data = grad_y;
+      ops.b.line.inner_extent = FastDivmod(phase_w), ops.b.line.middle_extent = FastDivmod(phase_h);
+      ops.b.line.outer_stride = shape.K * shape.PQ, ops.b.line.middle_stride = shape.Q;
+      ops.b.line.inner_stride = 1, ops.b.line.row_middle = 1, ops.b.line.col_inner = 1;
+      ops.b.depth = taps;
+      ops.b.depth.outer_stride = -rows.shift * shape.Q, ops.b.depth.middle_stride = -cols.shift;
+      ops.b.depth.inner_stride = shape.PQ, ops.b.depth.offset = rows.base * shape.Q + cols.base;
+      ops.b.depth.row_outer = -rows.shift, ops.b.depth.row_start = rows.base;
+      ops.b.depth.col_middle = -cols.shift, ops.b.depth.col_start = cols.base;
+      ops.b.rows = shape.P, ops.b.cols = shape.Q, ops.b.contiguous_in_depth = false;
+      ops.grad_x = grad_x, ops.phase_w = FastDivmod(phase_w), ops.phase_h = FastDivmod(phase_h);
+      ops.HW = shape.HW, ops.W = shape.W, ops.first_h = first_h, ops.first_w = first_w;
+      ops.stride_h = shape.stride_h, ops.stride_w = shape.stride_w;
+      phases.push_back(ops);
+    }
+  return phases;
+}
+
+}  // namespace dscope::kernels::cuda

@@ -1,0 +1,199 @@
+// The index arithmetic of the CUDA convolution, checked on the host, so that it is tested on every machine
+// that builds the CUDA backend, GPU or not (CI has none).
+//
+// Each pass of conv2d is a product whose operands are Gathers (kernels/cuda/conv2d_operands.cuh). Here the
+// products are evaluated element by element with the kernel's own address and bounds arithmetic
+// (Axis::at, Gather::present, FastDivmod) and stored through the passes' own store(), then compared with
+// the reference convolution in double. What only the GPU can check (the copies, the tensor-core fragments)
+// is test_cuda's job.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_operands.cuh"
+#include "kernels/cuda/fast_divmod.cuh"
+
+namespace dscope::kernels::cuda {
+namespace {
+
+TEST(FastDivmod, MatchesIntegerDivisionOverTheWholeRange) {
+  std::mt19937 random(3);
+  std::vector<int> divisors = {1, 2, 3, 7, 9, 64, 576, 4096, 1 << 20, std::numeric_limits<int>::max()};
+  for (int i = 0; i < 200; ++i)
+    divisors.push_back(1 + static_cast<int>(random() % std::numeric_limits<int>::max()));
+  for (int d : divisors) {
+    const FastDivmod divide(d);
+    std::vector<int> numerators = {
+        0, 1, d - 1, d, std::numeric_limits<int>::max(), std::numeric_limits<int>::max() - 1};
+    if (d < std::numeric_limits<int>::max()) numerators.push_back(d + 1);
+    for (int i = 0; i < 200; ++i)
+      numerators.push_back(static_cast<int>(random() % (1u << 31)));
+    for (int n : numerators) {
+      int quotient = -1, remainder = -1;
+      divide.divmod(n, quotient, remainder);
+      ASSERT_EQ(quotient, n / d) << n << " / " << d;
+      ASSERT_EQ(remainder, n % d) << n << " % " << d;
+    }
+  }
+  EXPECT_THROW(FastDivmod(0), std::invalid_argument);
+}
+
+// Element (line, k) of a Gather as the kernel reads it: zero where it is not present.
+float element(const implicit_gemm::Gather& g, int line, int k) {
+  const implicit_gemm::Coordinate l = g.line.at(line), d = g.depth.at(k);
+  return g.present(l, d) ? g.data[l.offset + d.offset] : 0.0f;
+}
+
+// The claim four_in_a_row makes: from every multiple of 4, four k are neighbours in memory, with one answer
+// to "present" for all four.
+void expect_four_in_a_row_holds(const implicit_gemm::Gather& g, int lines, int K, const std::string& what) {
+  if (!g.four_in_a_row) return;
+  ASSERT_EQ(K % 4, 0) << what;
+  for (int line = 0; line < lines; ++line) {
+    const implicit_gemm::Coordinate l = g.line.at(line);
+    for (int k = 0; k < K; k += 4) {
+      const implicit_gemm::Coordinate first = g.depth.at(k);
+      ASSERT_EQ((l.offset + first.offset) % 4, 0) << what << ": line " << line << ", k " << k;
+      for (int i = 1; i < 4; ++i) {
+        const implicit_gemm::Coordinate next = g.depth.at(k + i);
+        ASSERT_EQ(next.offset, first.offset + i) << what << ": line " << line << ", k " << k + i;
+        ASSERT_EQ(g.present(l, next), g.present(l, first)) << what << ": line " << line << ", k " << k + i;
+      }
+    }
+  }
+}
+
+// Every result of the product, stored through the pass's own store().
+template <typename Operands>
+void evaluate(const Operands& ops) {
+  for (int m = 0; m < ops.M; ++m)
+    for (int n = 0; n < ops.N; ++n) {
+      double sum = 0.0;
+      for (int k = 0; k < ops.K; ++k)
+        sum += static_cast<double>(element(ops.a, m, k)) * element(ops.b, n, k);
+      ops.store(m, n, static_cast<float>(sum));
+    }
+}
+
+std::vector<float> random_values(std::size_t count, std::mt19937& random) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(count);
+  for (float& value : values)
+    value = normal(random);
+  return values;
+}
+
+// Largest |got − want| over the largest |want|; NaN (an element nothing wrote) makes it NaN.
+double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double error = 0.0, scale = 1e-30;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double difference = std::abs(static_cast<double>(got[i]) - want[i]);
+    if (std::isnan(difference)) return difference;
+    error = std::max(error, difference), scale = std::max(scale, std::abs(want[i]));
+  }
+  return error / scale;
+}
+
+struct Case {
+  std::string name;
+  std::int64_t N, C, H, W, K, R, S, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+};
+
+Conv2dGeometry geometry_of(const Case& c) {
+  Conv2dGeometry g;
+  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = c.R, g.S = c.S;
+  g.stride_h = c.stride_h, g.stride_w = c.stride_w, g.pad_h = c.pad_h, g.pad_w = c.pad_w;
+  g.dilation_h = c.dilation_h, g.dilation_w = c.dilation_w;
+  g.P = conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
+  g.Q = conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
+  return g;
+}
+
+// Strides 1–3 per axis, with phases that no tap reaches (1×1 stride 2, 2×2 stride 3), dilation, uneven
+// padding, rectangular filters, and filter counts that are and are not multiples of 4 (the 16-byte copies).
+const std::vector<Case> kCases = {
+    {"3x3 stride 1 pad 1, K 8", 2, 3, 7, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 stride 2 pad 1, K 5", 2, 4, 9, 8, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"1x1 stride 2, K 4", 1, 5, 6, 7, 4, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"2x2 stride 3, K 3", 2, 2, 8, 8, 3, 2, 2, 3, 3, 0, 0, 1, 1},
+    {"3x3 dilation 2 pad 2, K 4", 1, 3, 9, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2},
+    {"3x5 strides 2/1 pad 1/2, K 6", 2, 3, 9, 11, 6, 3, 5, 2, 1, 1, 2, 1, 1},
+    {"5x5 stride 2 dilation 2 pad 3, K 4", 1, 2, 13, 12, 4, 5, 5, 2, 2, 3, 3, 2, 2},
+    {"7x7 stride 2 pad 3 (a stem), K 8", 1, 3, 12, 12, 8, 7, 7, 2, 2, 3, 3, 1, 1},
+};
+
+TEST(ConvOperands, ForwardProductIsTheConvolution) {
+  std::mt19937 random(5);
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const std::vector<float> x = random_values(g.N * g.C * g.H * g.W, random);
+    const std::vector<float> w = random_values(g.K * g.C * g.R * g.S, random);
+    const std::vector<float> bias = random_values(g.K, random);
+    std::vector<float> y(g.N * g.K * g.P * g.Q, std::numeric_limits<float>::quiet_NaN());
+    const ForwardOperands ops = forward_operands(ConvShape(g), x.data(), w.data(), bias.data(), y.data());
+    expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " forward A");
+    evaluate(ops);
+    const std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(bias.begin(), bias.end());
+    std::vector<double> want(y.size());
+    reference::conv2d_forward(g, xd.data(), wd.data(), bd.data(), want.data());
+    EXPECT_LT(relative_error(y, want), 1e-5) << c.name;
+  }
+}
+
+TEST(ConvOperands, WeightGradientProductIsTheConvolutions) {
+  std::mt19937 random(6);
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const std::vector<float> x = random_values(g.N * g.C * g.H * g.W, random);
+    const std::vector<float> grad_y = random_values(g.N * g.K * g.P * g.Q, random);
+    std::vector<float> grad_w(g.K * g.C * g.R * g.S, std::numeric_limits<float>::quiet_NaN());
+    const BackwardWeightOperands ops =
+        backward_weight_operands(ConvShape(g), x.data(), grad_y.data(), grad_w.data());
+    expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " backward weight A");
+    evaluate(ops);
+    const std::vector<double> xd(x.begin(), x.end()), gd(grad_y.begin(), grad_y.end());
+    std::vector<double> want(grad_w.size());
+    reference::conv2d_backward_weight(g, xd.data(), gd.data(), want.data());
+    EXPECT_LT(relative_error(grad_w, want), 1e-5) << c.name;
+  }
+}
+
+TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
+  std::mt19937 random(7);
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const std::vector<float> grad_y = random_values(g.N * g.K * g.P * g.Q, random);
+    const std::vector<float> w = random_values(g.K * g.C * g.R * g.S, random);
+    // The [C, R, S, K] copy the GPU makes first.
+    std::vector<float> w_by_channel(w.size());
+    const std::int64_t CRS = g.C * g.R * g.S;
+    for (std::int64_t k = 0; k < g.K; ++k)
+      for (std::int64_t crs = 0; crs < CRS; ++crs)
+        w_by_channel[crs * g.K + k] = w[k * CRS + crs];
+    std::vector<float> grad_x(g.N * g.C * g.H * g.W, std::numeric_limits<float>::quiet_NaN());
+    const std::vector<BackwardInputOperands> phases =
+        backward_input_operands(ConvShape(g), grad_y.data(), w_by_channel.data(), grad_x.data());
+    EXPECT_EQ(static_cast<std::int64_t>(phases.size()),
+              std::min(g.stride_h, g.H) * std::min(g.stride_w, g.W));
+    int total_positions = 0;
+    for (const BackwardInputOperands& ops : phases) {
+      expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " backward input A");
+      total_positions += ops.N;
+      evaluate(ops);
+    }
+    EXPECT_EQ(total_positions, g.N * g.H * g.W) << c.name;
+    const std::vector<double> gd(grad_y.begin(), grad_y.end()), wd(w.begin(), w.end());
+    std::vector<double> want(grad_x.size());
+    reference::conv2d_backward_input(g, gd.data(), wd.data(), want.data());
+    EXPECT_LT(relative_error(grad_x, want), 1e-5) << c.name;  // NaN where a position was never written
+  }
+}
+
+}  // namespace
+}  // namespace dscope::kernels::cuda
