@@ -5,8 +5,10 @@
 //   struct Operands {
 //     int M, N, K;
 //     Gather a, b;                                           // a: M lines of depth K; b: N lines of depth K
-//     __device__ void store(int m, int n, float sum) const;  // called once per m < M, n < N
+//     __host__ __device__ void store(int m, int n, float sum) const;  // once per m < M, n < N
 //   };
+// (store and the Gathers' arithmetic run on the host too: tests/cuda/test_conv_operands.cu checks them
+// there.)
 //
 // A Gather says where element (line, k) of an operand lives, as the sum of a part that depends on the line
 // only and a part that depends on k only. Each part comes from an Axis: the index is split in mixed radix
