@@ -45,6 +45,8 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
+#include <stdexcept>
 
 #include "kernels/cuda/fast_divmod.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -415,13 +417,17 @@ Split choose_split(int M, int N, int K, int tile_m);
 template <int kTileM, typename Tile, typename Operands>
 void launch(const Operands& ops, int splits, int chunk, float* partials, cudaStream_t stream) {
   constexpr int bytes = shared_bytes<kTileM, Tile::kLineMajor>();
-  // Over 48 KB of dynamic shared memory must be asked for, once per kernel.
-  static const bool allowed = [] {
+  // Over 48 KB of dynamic shared memory must be asked for, once per kernel and device (each device's
+  // context has its own copy of the kernel).
+  constexpr int kMaxDevices = 16;
+  static std::once_flag allowed[kMaxDevices];
+  int device = 0;
+  DSCOPE_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < 0 || device >= kMaxDevices) throw std::runtime_error("CUDA device index out of range");
+  std::call_once(allowed[device], [] {
     DSCOPE_CUDA_CHECK(cudaFuncSetAttribute(product_kernel<kTileM, Tile, Operands>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    return true;
-  }();
-  (void)allowed;
+  });
   const dim3 grid((ops.N + kTileN - 1) / kTileN, (ops.M + kTileM - 1) / kTileM, splits);
   product_kernel<kTileM, Tile, Operands><<<grid, kThreads, bytes, stream>>>(ops, chunk, partials);
 }
