@@ -63,7 +63,7 @@ Layout layout_of(const BatchNorm2dGeometry& g) {
 bool four_wide(const BatchNorm2dGeometry& g, std::initializer_list<const float*> pointers) {
   if ((g.H * g.W) % 4 != 0) return false;
   for (const float* pointer : pointers)
-    if (reinterpret_cast<std::uintptr_t>(pointer) % 16 != 0) return false;
+    if (!aligned_16(pointer)) return false;
   return true;
 }
 

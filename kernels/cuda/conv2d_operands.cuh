@@ -138,7 +138,7 @@ inline BackwardWeightOperands backward_weight_operands(const ConvShape& shape, c
   ops.a.data = grad_y, ops.a.line.outer_stride = shape.PQ;
   ops.a.depth.inner_extent = FastDivmod(shape.PQ), ops.a.depth.inner_stride = 1;
   ops.a.depth.outer_stride = shape.K * shape.PQ;
-  ops.a.four_in_a_row = shape.PQ % 4 == 0 && implicit_gemm::aligned_16(grad_y);
+  ops.a.four_in_a_row = shape.PQ % 4 == 0 && aligned_16(grad_y);
   // x as C·R·S lines (the taps) of N·P·Q positions.
   ops.b.data = x, ops.b.line = input_taps(shape), ops.b.depth = input_positions(shape);
   ops.b.rows = shape.H, ops.b.cols = shape.W;
@@ -171,7 +171,7 @@ inline std::vector<BackwardInputOperands> backward_input_operands(const ConvShap
       ops.a.depth.outer_stride = rows.step * shape.S * shape.K;
       ops.a.depth.middle_stride = cols.step * shape.K;
       ops.a.depth.inner_stride = 1, ops.a.depth.offset = (rows.r0 * shape.S + cols.r0) * shape.K;
-      ops.a.four_in_a_row = shape.K % 4 == 0 && implicit_gemm::aligned_16(w_by_channel);
+      ops.a.four_in_a_row = shape.K % 4 == 0 && aligned_16(w_by_channel);
       // grad_y as the phase's positions (n, h', w') at grad_y[n, ·, h', w'], and the taps moving to
       // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s].
       ops.b.data = grad_y;

@@ -46,7 +46,6 @@
 
 #include <cstdint>
 #include <mutex>
-#include <stdexcept>
 
 #include "kernels/cuda/fast_divmod.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -101,10 +100,6 @@ struct Gather {
            static_cast<unsigned>(at_line.col + at_k.col) < static_cast<unsigned>(cols);
   }
 };
-
-inline bool aligned_16(const float* data) {
-  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0;
-}
 
 // A plain matrix with `stride` elements between lines (k contiguous), or between k (lines contiguous), of
 // depth K.
@@ -419,12 +414,8 @@ void launch(const Operands& ops, int splits, int chunk, float* partials, cudaStr
   constexpr int bytes = shared_bytes<kTileM, Tile::kLineMajor>();
   // Over 48 KB of dynamic shared memory must be asked for, once per kernel and device (each device's
   // context has its own copy of the kernel).
-  constexpr int kMaxDevices = 16;
   static std::once_flag allowed[kMaxDevices];
-  int device = 0;
-  DSCOPE_CUDA_CHECK(cudaGetDevice(&device));
-  if (device < 0 || device >= kMaxDevices) throw std::runtime_error("CUDA device index out of range");
-  std::call_once(allowed[device], [] {
+  std::call_once(allowed[current_device()], [] {
     DSCOPE_CUDA_CHECK(cudaFuncSetAttribute(product_kernel<kTileM, Tile, Operands>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   });

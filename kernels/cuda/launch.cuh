@@ -62,6 +62,22 @@ class Scratch {
 
 inline constexpr int kThreadsPerBlock = 256;
 
+// Devices a process may use: per-device state (streams, kernel attributes) is kept in arrays this long.
+inline constexpr int kMaxDevices = 16;
+
+// The current device's index, checked against kMaxDevices.
+inline int current_device() {
+  int device = 0;
+  DSCOPE_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < 0 || device >= kMaxDevices) throw std::runtime_error("CUDA device index out of range");
+  return device;
+}
+
+// Whether `data` may be read or written 16 bytes (a float4) at a time.
+inline bool aligned_16(const void* data) {
+  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0;
+}
+
 // Blocks of `threads` threads to cover n items, capped so that grid-stride loops take over for huge n.
 inline unsigned blocks_for(std::int64_t n, int threads = kThreadsPerBlock) {
   const std::int64_t blocks = (n + threads - 1) / threads;

@@ -9,8 +9,6 @@
 namespace dscope::kernels::cuda {
 namespace {
 
-constexpr int kMaxDevices = 16;
-
 bool synchronise_every_launch() {
   static const bool enabled = [] {
     const char* value = std::getenv("DSCOPE_CUDA_SYNC");
@@ -24,9 +22,7 @@ bool synchronise_every_launch() {
 cudaStream_t current_stream() {
   static cudaStream_t streams[kMaxDevices] = {};
   static std::once_flag created[kMaxDevices];
-  int device = 0;
-  DSCOPE_CUDA_CHECK(cudaGetDevice(&device));
-  if (device < 0 || device >= kMaxDevices) throw std::runtime_error("CUDA device index out of range");
+  const int device = current_device();
   std::call_once(created[device], [device] {
     // Non-blocking: our stream does not wait for work on the legacy default stream of other libraries.
     DSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));

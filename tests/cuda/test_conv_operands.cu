@@ -81,6 +81,10 @@ void evaluate(const Operands& ops) {
     }
 }
 
+std::vector<double> as_double(const std::vector<float>& values) {
+  return std::vector<double>(values.begin(), values.end());
+}
+
 std::vector<float> random_values(std::size_t count, std::mt19937& random) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> values(count);
@@ -139,9 +143,9 @@ TEST(ConvOperands, ForwardProductIsTheConvolution) {
     const ForwardOperands ops = forward_operands(ConvShape(g), x.data(), w.data(), bias.data(), y.data());
     expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " forward A");
     evaluate(ops);
-    const std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(bias.begin(), bias.end());
     std::vector<double> want(y.size());
-    reference::conv2d_forward(g, xd.data(), wd.data(), bd.data(), want.data());
+    reference::conv2d_forward(g, as_double(x).data(), as_double(w).data(), as_double(bias).data(),
+                              want.data());
     EXPECT_LT(relative_error(y, want), 1e-5) << c.name;
   }
 }
@@ -157,9 +161,8 @@ TEST(ConvOperands, WeightGradientProductIsTheConvolutions) {
         backward_weight_operands(ConvShape(g), x.data(), grad_y.data(), grad_w.data());
     expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " backward weight A");
     evaluate(ops);
-    const std::vector<double> xd(x.begin(), x.end()), gd(grad_y.begin(), grad_y.end());
     std::vector<double> want(grad_w.size());
-    reference::conv2d_backward_weight(g, xd.data(), gd.data(), want.data());
+    reference::conv2d_backward_weight(g, as_double(x).data(), as_double(grad_y).data(), want.data());
     EXPECT_LT(relative_error(grad_w, want), 1e-5) << c.name;
   }
 }
@@ -188,9 +191,8 @@ TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
       evaluate(ops);
     }
     EXPECT_EQ(total_positions, g.N * g.H * g.W) << c.name;
-    const std::vector<double> gd(grad_y.begin(), grad_y.end()), wd(w.begin(), w.end());
     std::vector<double> want(grad_x.size());
-    reference::conv2d_backward_input(g, gd.data(), wd.data(), want.data());
+    reference::conv2d_backward_input(g, as_double(grad_y).data(), as_double(w).data(), want.data());
     EXPECT_LT(relative_error(grad_x, want), 1e-5) << c.name;  // NaN where a position was never written
   }
 }
