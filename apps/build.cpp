@@ -9,6 +9,7 @@
 #include "apps/lib/build_recipe.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/standard_build.h"
+#include "nn/checkpoint.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 
@@ -21,6 +22,8 @@ struct BuildCommand {
   std::string mode = "quick", device = "cpu";
   double time_limit_minutes = 15.0;
   bool quiet = false;
+  std::filesystem::path weights;  // set: no training, only finish_build on these weights
+  bool seed_given = false;
   // standard mode
   std::string budget;
   HalvingOptions halving;
@@ -90,12 +93,25 @@ void run(BuildCommand& command) {
                "--device cpu");
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
-  if (command.mode == "standard") return run_standard(command);
-  const BuildResult result = run_build(command.options, command.recipe);
-  std::printf("built %s in %s: %lld epochs, best at epoch %lld (validation balanced accuracy %.3f)\n",
-              result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
-              static_cast<long long>(result.epochs_trained), static_cast<long long>(result.best_epoch),
-              result.best_validation_balanced_accuracy);
+  if (!command.weights.empty()) {
+    // The split must be the one the weights were trained on: the file's own seed unless told otherwise.
+    if (!command.seed_given) command.options.seed = nn::read_model_card(command.weights).training.seed;
+  } else if (command.mode == "standard") {
+    return run_standard(command);
+  }
+  const BuildResult result = command.weights.empty() ? run_build(command.options, command.recipe)
+                                                     : finish_from_weights(command.options, command.weights);
+  if (command.weights.empty())
+    std::printf("built %s in %s: %lld epochs, best at epoch %lld (validation balanced accuracy %.3f)\n",
+                result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
+                static_cast<long long>(result.epochs_trained), static_cast<long long>(result.best_epoch),
+                result.best_validation_balanced_accuracy);
+  else
+    std::printf("built %s in %s from the weights of epoch %lld, trained before (%s)\n",
+                result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
+                static_cast<long long>(result.best_epoch), command.weights.string().c_str());
+  std::printf("views: %lld%s\n", static_cast<long long>(result.views),
+              command.options.views ? " (set by hand)" : " (chosen on the validation split)");
   std::printf("logit adjustment: strength %.2f%s\n", result.logit_adjustment,
               command.options.logit_adjustment ? " (set by hand)" : " (chosen on the validation split)");
   print_scores(result);
@@ -125,10 +141,12 @@ void add_build_command(CLI::App& program) {
           "quick: one strong recipe within --time-limit; standard: a search that picks the best recipe")
       ->check(CLI::IsMember({"quick", "standard"}))
       ->capture_default_str();
-  build
-      ->add_option("--seed", command->options.seed,
-                   "Seed of the split, the initialisation and the augmentation")
-      ->capture_default_str();
+  CLI::Option* seed =
+      build
+          ->add_option("--seed", command->options.seed,
+                       "Seed of the split, the initialisation and the augmentation (with --weights: the "
+                       "seed the weights were built with)")
+          ->capture_default_str();
   build
       ->add_option("--device", command->device,
                    "Where to train: cpu, or cuda (a GPU; scoring stays on the CPU)")
@@ -195,6 +213,16 @@ void add_build_command(CLI::App& program) {
                    "Divide each class's probability by its training share to this power (0: off; "
                    "default: chosen on the validation split)")
       ->check(CLI::Range(-1.0, 3.0));
+  build
+      ->add_option("--views", command->options.views,
+                   "Views each prediction averages: 1, or 8 (the flips and quarter turns, 8x the time); "
+                   "default: chosen on the validation split")
+      ->check(CLI::IsMember({1, 8}));
+  build
+      ->add_option("--weights", command->weights,
+                   "Train nothing: take the weights of this model file (built before on the same data) and "
+                   "redo only the choices made on validation and the held-out score")
+      ->check(CLI::ExistingFile);
   build->add_option("--positive-labels", command->options.positive_labels,
                     "Labels that count as possible cancer (default: akiec bcc mel, those the data has)");
   build->add_option("--cache", command->options.cache_file,
@@ -225,7 +253,10 @@ void add_build_command(CLI::App& program) {
   standard->add_option("--max-epochs", command->halving.max_epochs, "Epochs of the last rung")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  build->callback([command] { run(*command); });
+  build->callback([command, seed] {
+    command->seed_given = seed->count() > 0;
+    run(*command);
+  });
 }
 
 }  // namespace dscope::apps

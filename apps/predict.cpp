@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 
 #include "apps/commands.h"
 #include "apps/lib/classifier.h"
@@ -26,7 +27,7 @@ struct PredictCommand {
   std::int64_t top_k = 3;
   double threshold = -1.0;
   bool quiet = false;
-  bool tta = false;
+  std::optional<int> views;  // empty: the model's own
 };
 
 // Files named directly, and every file under the folders named (hidden ones excepted), in a stable order.
@@ -51,7 +52,7 @@ std::vector<fs::path> list_inputs(const std::vector<fs::path>& inputs) {
 
 void run(const PredictCommand& command) {
   Classifier classifier(command.model);
-  if (command.tta) classifier.set_views(8);
+  if (command.views) classifier.set_views(*command.views);
   const std::vector<std::string>& labels = classifier.labels();
   const auto classes = static_cast<std::int64_t>(labels.size());
   const double threshold =
@@ -152,9 +153,11 @@ void add_predict_command(CLI::App& program) {
                    "Possible-cancer threshold on the summed positive probability (default: the model's)")
       ->check(CLI::Range(0.0, 1.0));
   predict->add_flag("--quiet", command->quiet, "No progress bars");
-  predict->add_flag(
-      "--tta", command->tta,
-      "Test-time augmentation: average over the 8 flips and quarter turns of each image (8x the time)");
+  predict
+      ->add_option("--views", command->views,
+                   "Views each prediction averages: 1, or 8 (the flips and quarter turns of each image, 8x "
+                   "the time); default: the model's")
+      ->check(CLI::IsMember({1, 8}));
   predict->callback([command] { run(*command); });
 }
 

@@ -24,7 +24,7 @@ struct ScoreCommand {
   double threshold = -1.0;                 // negative: the model's own
   std::optional<double> logit_adjustment;  // empty: the model's own
   bool quiet = false;
-  bool tta = false;
+  std::optional<int> views;  // empty: the model's own
 };
 
 // The dataset's labels as indices of the model's labels.
@@ -51,7 +51,7 @@ std::vector<std::int64_t> model_label_indices(const data::Dataset& dataset,
 
 void run(const ScoreCommand& command) {
   Classifier classifier(command.model);
-  if (command.tta) classifier.set_views(8);
+  if (command.views) classifier.set_views(*command.views);
   if (command.logit_adjustment) classifier.set_adjustment_strength(*command.logit_adjustment);
   const std::vector<std::string>& labels = classifier.labels();
   data::Dataset dataset = command.metadata.empty()
@@ -138,9 +138,11 @@ void add_score_command(CLI::App& program) {
                     "Score with this logit adjustment strength instead of the model's (0: none); the "
                     "possible-cancer threshold stays the model's unless --threshold is given");
   score->add_flag("--quiet", command->quiet, "No progress bars");
-  score->add_flag(
-      "--tta", command->tta,
-      "Test-time augmentation: average over the 8 flips and quarter turns of each image (8x the time)");
+  score
+      ->add_option("--views", command->views,
+                   "Views each prediction averages: 1, or 8 (the flips and quarter turns of each image, 8x "
+                   "the time); default: the model's")
+      ->check(CLI::IsMember({1, 8}));
   score->callback([command] { run(*command); });
 }
 

@@ -73,6 +73,8 @@ std::string card_problem(const ModelCard& card) {
     if (!(stddev > 0.0f)) return detail::concat("input standard deviation ", stddev, " is not positive");
   if (input.crop != "centre_square" && input.crop != "resize")
     return detail::concat("input crop '", input.crop, "' is neither 'centre_square' nor 'resize'");
+  if (input.views != 1 && input.views != 8)
+    return detail::concat("input views ", input.views, " is neither 1 nor 8");
   const BinaryDecision& decision = card.decision;
   if (!decision.positive_labels.empty()) {
     if (!(decision.threshold >= 0.0 && decision.threshold <= 1.0))
@@ -178,7 +180,8 @@ std::string ModelCard::to_json() const {
                            {"width", input.width},
                            {"mean", input.mean},
                            {"stddev", input.stddev},
-                           {"crop", input.crop}}},
+                           {"crop", input.crop},
+                           {"views", input.views}}},
                          {"training",
                           {{"epochs", training.epochs},
                            {"best_epoch", training.best_epoch},
@@ -235,6 +238,7 @@ ModelCard ModelCard::from_json(const std::string& text, const std::string& sourc
   card.input.stddev = read.floats("input.stddev");
   // Fields added after format version 1 was first written are optional, so older files still load.
   if (document.at("input").contains("crop")) card.input.crop = read.string("input.crop");
+  if (document.at("input").contains("views")) card.input.views = read.integer("input.views");
   if (document.contains("decision")) {
     card.decision.name = read.string("decision.name");
     card.decision.positive_labels = read.strings("decision.positive_labels");

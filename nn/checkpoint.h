@@ -37,6 +37,10 @@ struct InputSpec {
   // whose side is the image's shorter side and area-resizes it (the evaluation view of data/augment.h);
   // "resize" stretches the whole image. The only two values accepted.
   std::string crop = "centre_square";
+  // Views a prediction averages the probabilities over: 1, the image as it is, or 8, the eight symmetries of
+  // the square (quarter turns, each also mirrored; test-time augmentation). The builder chooses on validation
+  // data. The only two values accepted.
+  std::int64_t views = 1;
 };
 
 // A yes/no decision on top of the classes, e.g. "possible cancer": raised when the summed probability of

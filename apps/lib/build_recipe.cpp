@@ -530,6 +530,16 @@ double RecipeTraining::train_until(std::int64_t epochs) {
 // ---------------------------------------------------------------------------------------------------------
 // finish_build and the quick build
 
+double accuracy_and_balanced_mean(const std::vector<float>& probabilities,
+                                  const std::vector<std::int64_t>& truth, std::int64_t classes) {
+  ConfusionMatrix confusion(classes);
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const float* row = probabilities.data() + static_cast<std::int64_t>(i) * classes;
+    confusion.add(truth[i], std::max_element(row, row + classes) - row);
+  }
+  return (confusion.accuracy() + confusion.balanced_accuracy()) / 2.0;
+}
+
 double choose_adjustment_strength(const std::vector<float>& train_prior,
                                   const std::vector<float>& probabilities,
                                   const std::vector<std::int64_t>& truth) {
@@ -545,12 +555,7 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
     const nn::LogitAdjustment adjustment{train_prior, 0.05 * (step % 2 == 1 ? magnitude : -magnitude)};
     std::vector<float> adjusted = probabilities;
     adjust_probabilities(adjustment, adjusted);
-    ConfusionMatrix confusion(classes);
-    for (std::size_t i = 0; i < truth.size(); ++i) {
-      const float* row = adjusted.data() + static_cast<std::int64_t>(i) * classes;
-      confusion.add(truth[i], std::max_element(row, row + classes) - row);
-    }
-    const double value = (confusion.accuracy() + confusion.balanced_accuracy()) / 2.0;
+    const double value = accuracy_and_balanced_mean(adjusted, truth, classes);
     if (value > best_value + 1e-12) {
       best_value = value;
       best_strength = adjustment.strength;
@@ -569,22 +574,53 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
   const data::ImageCache& cache = data.cache(card.input.height);
   const fs::path model_path = options.out / "model.safetensors";
   const data::Dataset& validation = data.part(data::Part::Validation);
-  std::vector<float> probabilities = Classifier(trained_model).probabilities(images_of(cache, validation));
+  const std::vector<const data::Image*> validation_images = images_of(cache, validation);
   const std::vector<std::int64_t> truth = labels_of(validation);
-  // The logit adjustment, then the possible-cancer threshold on the adjusted probabilities: both chosen on
-  // validation and stored in the model, so every later prediction uses the same rule.
+  // The views, the logit adjustment for them, then the possible-cancer threshold on the adjusted
+  // probabilities: all chosen on validation and stored in the model, so every later prediction uses the same
+  // rule. Views and adjustment are chosen together by the mean of accuracy and balanced accuracy; 8 views
+  // replace 1 only on a strict gain, since they cost 8 times the time.
   card.adjustment = {};
-  std::ostringstream decision_notes;
-  if (!options.logit_adjustment || *options.logit_adjustment != 0.0) {
+  const bool adjusted = !options.logit_adjustment || *options.logit_adjustment != 0.0;
+  if (adjusted) {
     const std::vector<std::int64_t> counts = data.part(data::Part::Train).counts_per_label();
     const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}));
     for (std::int64_t count : counts)
       card.adjustment.train_prior.push_back(static_cast<float>(std::max<double>(count, 1.0) / total));
-    card.adjustment.strength =
-        options.logit_adjustment
-            ? *options.logit_adjustment
-            : choose_adjustment_strength(card.adjustment.train_prior, probabilities, truth);
-    adjust_probabilities(card.adjustment, probabilities);
+  }
+  Classifier network(trained_model);
+  network.set_adjusted(false);  // the network's own probabilities, whatever the file's card says
+  std::vector<float> probabilities;
+  std::map<int, double> value_of_views;
+  for (const int views : {1, 8}) {
+    if (options.views && *options.views != views) continue;
+    network.set_views(views);
+    std::vector<float> candidate = network.probabilities(validation_images);
+    double strength = 0.0;
+    if (adjusted)
+      strength = options.logit_adjustment
+                     ? *options.logit_adjustment
+                     : choose_adjustment_strength(card.adjustment.train_prior, candidate, truth);
+    adjust_probabilities({card.adjustment.train_prior, strength}, candidate);
+    const double value =
+        accuracy_and_balanced_mean(candidate, truth, static_cast<std::int64_t>(labels.size()));
+    value_of_views[views] = value;
+    if (probabilities.empty() || value > value_of_views[static_cast<int>(card.input.views)] + 1e-12) {
+      probabilities = std::move(candidate);
+      card.input.views = views;
+      card.adjustment.strength = strength;
+    }
+  }
+  std::ostringstream decision_notes;
+  decision_notes << " Predictions average "
+                 << (card.input.views == 1 ? "one view of each image"
+                                           : "the 8 flips and quarter turns of each image");
+  if (options.views)
+    decision_notes << " (set by hand).";
+  else
+    decision_notes << " (chosen on the validation split: mean of accuracy and balanced accuracy "
+                   << value_of_views[8] << " with 8 views, " << value_of_views[1] << " with one).";
+  if (adjusted) {
     decision_notes << " Predictions divide each class's probability by its training share to the power "
                    << card.adjustment.strength
                    << (options.logit_adjustment ? " (set by hand)"
@@ -618,6 +654,7 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
       balanced == card.training.best_validation.end() ? 0.0 : balanced->second;
   result.threshold = card.decision.threshold;
   result.logit_adjustment = card.adjustment.strength;
+  result.views = card.input.views;
   const bool has_test = !data.part(data::Part::Test).samples.empty();
   const data::Dataset& scored = data.part(has_test ? data::Part::Test : data::Part::Validation);
   result.scored_part = has_test ? "test" : "validation";
@@ -683,6 +720,31 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
     result.epochs_trained = training.epochs_done();
   }
   fs::remove_all(checkpoints);
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+BuildResult finish_from_weights(const BuildOptions& options, const fs::path& weights) {
+  const Clock::time_point start = Clock::now();
+  const nn::ModelCard card = nn::read_model_card(weights);
+  BuildData data(options, card.input.height);
+  const auto names = [](const std::vector<std::string>& labels) {
+    std::string all;
+    for (const std::string& label : labels)
+      all += (all.empty() ? "" : ", ") + label;
+    return all;
+  };
+  DSCOPE_CHECK(card.labels == data.dataset().labels, ValueError, "build: ", weights.string(),
+               " is a model for the labels (", names(card.labels), "), the data has (",
+               names(data.dataset().labels), ")");
+  std::ostringstream notes;
+  notes << "The weights of `" << weights.string() << "` (epoch " << card.training.best_epoch
+        << " of its training); this build trained nothing and redid only the choices made on validation. "
+           "Split (seed "
+        << options.seed << "): " << data.part(data::Part::Train).samples.size() << " train, "
+        << data.part(data::Part::Validation).samples.size() << " validation, "
+        << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion.";
+  BuildResult result = finish_build(data, weights, weights.parent_path() / "training.jsonl", notes.str());
   result.seconds = seconds_since(start);
   return result;
 }

@@ -3,8 +3,8 @@
 // (apps/lib/standard_build.h) trains many, rung by rung, with the same three stages:
 //   BuildData       import, decode once, lesion-grouped split (shared by every recipe of a build);
 //   RecipeTraining  one recipe's training, resumable at any epoch, keeping its best epoch's weights;
-//   finish_build    the logit adjustment and the possible-cancer threshold on validation, the final model
-//                   file, the test score.
+//   finish_build    the views, the logit adjustment and the possible-cancer threshold on validation, the
+//                   final model file, the test score.
 //
 // The output folder receives:
 //   model.safetensors   the best epoch's weights with a full model card: labels, input size and
@@ -79,6 +79,8 @@ struct BuildOptions {
   // The logit adjustment strength (nn/checkpoint.h): empty chooses it on validation (finish_build), 0 turns
   // the adjustment off.
   std::optional<double> logit_adjustment;
+  // Views a prediction averages (nn/checkpoint.h InputSpec::views): empty chooses 1 or 8 on validation.
+  std::optional<int> views;
   // The quick build's time budget: when the first batches show that `epochs` would not fit in this many
   // seconds, fewer epochs are trained (and the log says so). 0: no limit.
   double time_limit_seconds = 0.0;
@@ -167,14 +169,16 @@ struct BuildResult {
   double best_validation_balanced_accuracy = 0.0;
   double threshold = 0.5;
   double logit_adjustment = 0.0;  // the strength stored in the model (0: none)
+  std::int64_t views = 1;         // stored in the model
   Scores test;                    // of the test split (the validation split when there is no test split)
   std::string scored_part;        // "test" or "validation"
   double seconds = 0.0;
 };
 
-// From a trained model file (a RecipeTraining's best.safetensors): chooses the logit adjustment and then the
-// possible-cancer threshold on the validation split, writes DIR/model.safetensors, copies the training log to
-// DIR/training.jsonl, and scores the test split into DIR/report.*. `notes` goes into report.md.
+// From a trained model file (a RecipeTraining's best.safetensors): chooses the views and the logit adjustment
+// and then the possible-cancer threshold on the validation split, writes DIR/model.safetensors, copies the
+// training log to DIR/training.jsonl, and scores the test split into DIR/report.*. `notes` goes into
+// report.md.
 BuildResult finish_build(BuildData& data, const std::filesystem::path& trained_model,
                          const std::filesystem::path& training_log, const std::string& notes);
 
@@ -188,5 +192,11 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
 // The quick build: BuildData, one RecipeTraining (epochs cut to fit options.time_limit_seconds),
 // finish_build.
 BuildResult run_build(const BuildOptions& options, const Recipe& recipe);
+
+// A build without training: BuildData, then finish_build on the weights of a model file made earlier (by
+// `dscope build` on the same data and seed, so that its validation and test images are the split's). It
+// redoes the choices made on validation, with the rules of this dscope, and the held-out score. Throws
+// ValueError when the file is a model for other labels than the data's.
+BuildResult finish_from_weights(const BuildOptions& options, const std::filesystem::path& weights);
 
 }  // namespace dscope::apps

@@ -10,7 +10,8 @@
 
 namespace dscope::apps {
 
-Classifier::Classifier(const std::filesystem::path& model_file) : loaded_(nn::load_resnet(model_file)) {
+Classifier::Classifier(const std::filesystem::path& model_file)
+    : loaded_(nn::load_resnet(model_file)), views_(static_cast<int>(loaded_.card.input.views)) {
   const nn::ModelCard& card = loaded_.card;
   const std::string name = model_file.string();
   DSCOPE_CHECK(

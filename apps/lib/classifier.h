@@ -7,9 +7,10 @@
 // centred square, area-resized to the input size). So `dscope score` on a build's test split gives the
 // same numbers the build reported, image for image.
 //
-// Test-time augmentation (set_views(8)) averages the probabilities over the eight symmetries of the square
-// (four quarter turns, each also mirrored): the same label-preserving transforms training used, so the
-// average is a less noisy estimate than one view, at eight times the cost.
+// Test-time augmentation (8 views) averages the probabilities over the eight symmetries of the square (four
+// quarter turns, each also mirrored): the same label-preserving transforms training used, so the average is
+// a less noisy estimate than one view, at eight times the cost. The card says which the builder chose on
+// validation data; set_views replaces that.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,7 @@ class Classifier {
   // The image as the network sees it (CHW floats, normalised) from an image already at cache_side(), in
   // view `view` of the square's eight symmetries (0: as it is).
   void preprocess(const data::Image& cached, float* out, int view = 0) const;
-  // 1 (the default) or 8 views per image; ValueError otherwise.
+  // 1 or 8 views per image (the card's by default); ValueError otherwise.
   void set_views(int views);
   int views() const { return views_; }
   void set_adjusted(bool adjusted) { adjusted_ = adjusted; }
@@ -67,7 +68,7 @@ class Classifier {
   nn::LoadedResNet loaded_;
   data::Normalization normalization_;
   std::vector<std::size_t> positive_indices_;
-  int views_ = 1;
+  int views_;
   bool adjusted_ = true;
 };
 

@@ -1,6 +1,6 @@
 // The classifier a model file becomes: probabilities that are distributions, test-time augmentation that
 // averages the eight symmetric views (so it changes nothing for an image that looks the same in all), and a
-// logit adjustment strength set in place of the card's.
+// logit adjustment strength set in place of the card's; the card's views are the default.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,8 +14,8 @@
 namespace dscope::apps {
 namespace {
 
-std::filesystem::path save_tiny_model(const testing::TempFolder& folder,
-                                      const std::vector<float>& prior = {}) {
+std::filesystem::path save_tiny_model(const testing::TempFolder& folder, const std::vector<float>& prior = {},
+                                      std::int64_t views = 1) {
   nn::ResNetConfig config = nn::resnet_config(8, 3, nn::StemKind::Small, 0.5f);
   config.seed = 3;
   nn::ResNet model(config);
@@ -24,8 +24,9 @@ std::filesystem::path save_tiny_model(const testing::TempFolder& folder,
   card.input.height = card.input.width = 16;
   card.input.mean = {0.5f, 0.5f, 0.5f};
   card.input.stddev = {0.25f, 0.25f, 0.25f};
+  card.input.views = views;
   card.adjustment = {prior, prior.empty() ? 0.0 : 0.5};
-  const std::filesystem::path path = folder / "tiny.safetensors";
+  const std::filesystem::path path = folder / ("tiny_" + std::to_string(views) + ".safetensors");
   nn::save_model(path, model, card);
   return path;
 }
@@ -70,6 +71,19 @@ TEST(Classifier, EightViewsOfASymmetricImageEqualOneView) {
   const std::vector<float> single = classifier.probabilities({&noisy});
   classifier.set_views(8);
   EXPECT_NE(single, classifier.probabilities({&noisy}));
+}
+
+TEST(Classifier, TheCardsViewsAreTheDefault) {
+  testing::TempFolder folder;
+  const data::Image noisy = noise_image(5);
+  Classifier one_view(save_tiny_model(folder, {}, 1));
+  Classifier eight_views(save_tiny_model(folder, {}, 8));
+  EXPECT_EQ(one_view.views(), 1);
+  ASSERT_EQ(eight_views.views(), 8);
+  const std::vector<float> averaged = eight_views.probabilities({&noisy});
+  EXPECT_NE(one_view.probabilities({&noisy}), averaged);
+  one_view.set_views(8);
+  EXPECT_EQ(one_view.probabilities({&noisy}), averaged);  // the same weights: only the views differed
 }
 
 TEST(Classifier, AdjustmentStrengthCanBeSetInPlaceOfTheCards) {

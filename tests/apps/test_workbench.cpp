@@ -10,6 +10,7 @@
 
 #include "data/csv.h"
 #include "nn/checkpoint.h"
+#include "nn/safetensors.h"
 #include "tests/apps/synthetic_folders.h"
 #include "tests/data/temp_folder.h"
 
@@ -137,6 +138,54 @@ TEST(Workbench, BuildScorePredict) {
   ASSERT_EQ(single.exit_code, 0) << single.err;
   EXPECT_NE(single.out.find("%"), std::string::npos) << single.out;
   EXPECT_NE(single.out.find("threshold"), std::string::npos) << single.out;
+}
+
+std::string file_text(const fs::path& file) {
+  std::ostringstream text;
+  text << std::ifstream(file).rdbuf();
+  return text.str();
+}
+
+TEST(Workbench, BuildFromWeightsRedoesOnlyTheValidationChoices) {
+  testing::TempFolder folder;
+  testing::write_colour_folders(folder, "train", 12);
+  const ProgramRun build = run_dscope(
+      folder, "build --data " + (folder / "train").string() + " --out " + (folder / "model").string() +
+                  " --epochs 2 --input-size 16 --batch-size 8 --time-limit 0 --seed 5 --views 1 --quiet");
+  ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
+  EXPECT_EQ(nn::read_model_card(folder / "model/model.safetensors").input.views, 1);
+
+  // No --seed: the file's own (5), so the split is the one the weights were trained on.
+  const ProgramRun again = run_dscope(folder, "build --data " + (folder / "train").string() + " --weights " +
+                                                  (folder / "model/model.safetensors").string() + " --out " +
+                                                  (folder / "again").string() + " --views 8 --quiet");
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("trained before"), std::string::npos) << again.out;
+  EXPECT_EQ(file_text(folder / "again/split.csv"), file_text(folder / "model/split.csv"));
+  const nn::ModelCard before = nn::read_model_card(folder / "model/model.safetensors");
+  const nn::ModelCard after = nn::read_model_card(folder / "again/model.safetensors");
+  EXPECT_EQ(after.input.views, 8);
+  EXPECT_EQ(after.training.best_epoch, before.training.best_epoch);
+  EXPECT_EQ(after.input.mean, before.input.mean);
+  const nn::TensorMap weights_before = nn::read_safetensors(folder / "model/model.safetensors").tensors;
+  const nn::TensorMap weights_after = nn::read_safetensors(folder / "again/model.safetensors").tensors;
+  ASSERT_EQ(weights_after.size(), weights_before.size());
+  for (const auto& [name, tensor] : weights_before) {
+    const Tensor& other = weights_after.at(name);
+    ASSERT_EQ(other.numel(), tensor.numel()) << name;
+    if (tensor.dtype() != DType::Float32) continue;
+    for (std::int64_t i = 0; i < tensor.numel(); ++i)
+      ASSERT_EQ(other.data<float>()[i], tensor.data<float>()[i]) << name << " [" << i << "]";
+  }
+  EXPECT_TRUE(read_json(folder / "again/report.json").contains("accuracy"));
+
+  // Weights for other labels than the data's: refused, naming both.
+  fs::remove_all(folder / "train/nv");
+  const ProgramRun other = run_dscope(folder, "build --data " + (folder / "train").string() + " --weights " +
+                                                  (folder / "model/model.safetensors").string() + " --out " +
+                                                  (folder / "other").string() + " --quiet");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("akiec, mel, nv"), std::string::npos) << other.err;
 }
 
 TEST(Workbench, ClearErrorsForMissingModelsEmptyFoldersAndNonModels) {

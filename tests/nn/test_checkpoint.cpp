@@ -128,6 +128,7 @@ nn::ModelCard example_card() {
   card.input.width = 8;
   card.input.mean = {0.763f, 0.546f, 0.570f};
   card.input.stddev = {0.141f, 0.153f, 0.170f};
+  card.input.views = 8;
   card.training.epochs = 12;
   card.training.best_epoch = 9;
   card.training.best_validation = {{"accuracy", 0.1}, {"balanced_accuracy", 1.0 / 3.0}};
@@ -430,6 +431,7 @@ TEST_F(CheckpointTest, ModelCardRoundTrips) {
   EXPECT_EQ(read.training.best_validation, card.training.best_validation);  // doubles exactly
   EXPECT_EQ(read.training.seed, card.training.seed);
   EXPECT_EQ(read.input.crop, "centre_square");
+  EXPECT_EQ(read.input.views, 8);
   EXPECT_EQ(read.decision.name, "possible_cancer");
   EXPECT_EQ(read.decision.positive_labels, card.decision.positive_labels);
   EXPECT_EQ(read.decision.threshold, 0.3125);
@@ -560,12 +562,17 @@ TEST_F(CheckpointTest, FileWithoutOrWithABrokenModelCard) {
   edited = card;
   edited["input"]["crop"] = "random";
   EXPECT_TRUE(rejects_card(edited, "input crop 'random'"));
-  // Cards written before the decision and crop fields existed still load, with the defaults.
+  edited = card;
+  edited["input"]["views"] = 4;
+  EXPECT_TRUE(rejects_card(edited, "input views 4 is neither 1 nor 8"));
+  // Cards written before the decision, crop and views fields existed still load, with the defaults.
   edited = card;
   edited.erase("decision");
   edited.erase("logit_adjustment");
   edited["input"].erase("crop");
+  edited["input"].erase("views");
   nn::write_safetensors(broken, tensors, {{"dscope", edited.dump()}});
+  EXPECT_EQ(nn::load_resnet(broken).card.input.views, 1);
   EXPECT_TRUE(nn::load_resnet(broken).card.decision.positive_labels.empty());
   EXPECT_TRUE(nn::load_resnet(broken).card.adjustment.train_prior.empty());
   nn::write_safetensors(broken, tensors, {{"dscope", "{not json"}});
