@@ -24,14 +24,14 @@
 namespace dscope {
 namespace {
 
-constexpr std::int64_t kBatch = 32;
+constexpr std::int64_t kBatch = 64;
 
 struct Layer {
   std::int64_t C, H, K, stride;  // square H×H input, 3×3 filter, padding 1
 };
 
 const Layer kLayers[] = {
-    {3, 64, 64, 1}, {64, 64, 64, 1}, {64, 64, 128, 2}, {128, 32, 128, 1}, {256, 16, 256, 1}, {512, 8, 512, 1},
+    {3, 64, 16, 1}, {16, 64, 16, 1}, {16, 64, 32, 2}, {32, 32, 32, 1}, {32, 32, 64, 2}, {64, 16, 64, 1},
 };
 
 // The shape as it appears in benchmark names and in compare_torch, e.g. N32_C64_K128_64x64_3x3_s2.
@@ -73,6 +73,8 @@ const Variant kVariants[] = {
      kernels::cpu::conv2d_backward_input_im2col_gemm, kernels::cpu::conv2d_backward_weight_im2col_gemm},
     {"winograd", kernels::cpu::conv2d_winograd_supports, kernels::cpu::conv2d_forward_winograd,
      kernels::cpu::conv2d_backward_input_winograd, kernels::cpu::conv2d_backward_weight_winograd},
+    {"direct", kernels::cpu::conv2d_direct_supports, kernels::cpu::conv2d_forward_direct,
+     kernels::cpu::conv2d_backward_input_direct, kernels::cpu::conv2d_backward_weight_direct},
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {
@@ -117,16 +119,18 @@ const std::string& reference_check(const Layer& layer) {
 
   const Variant chosen = {"chosen", always, kernels::cpu::conv2d_forward, kernels::cpu::conv2d_backward_input,
                           kernels::cpu::conv2d_backward_weight};
+  std::vector<Variant> variants = {chosen};
+  variants.insert(variants.end(), std::begin(kVariants), std::end(kVariants));
   std::string result;
-  for (const Variant& variant : {chosen, kVariants[0], kVariants[1]}) {
+  for (const Variant& variant : variants) {
     if (!variant.supports(g)) continue;
     std::vector<float> y(grad_y.size()), grad_x(x.size()), grad_w(w.size());
     variant.forward(g, x.data(), w.data(), nullptr, y.data());
     variant.backward_input(g, grad_y.data(), w.data(), grad_x.data());
-    variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
     const std::string name = variant.name;
     if (result.empty()) result = mismatch(name + " forward", y, y_d);
     if (result.empty()) result = mismatch(name + " backward_input", grad_x, grad_x_d);
+    variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
     if (result.empty()) result = mismatch(name + " backward_weight", grad_w, grad_w_d);
   }
   return results.emplace(label(layer), result).first->second;

@@ -6,8 +6,9 @@
 //
 // Every backend receives one Conv2dGeometry, checked and filled in by the op (tensor/ops/conv2d.cpp), so
 // kernels assert rather than validate. The reference templates below are plain loops: the specification,
-// instantiated in double by the tests. kernels::cpu holds two variants, im2col + GEMM (cpu/conv2d.cpp) and
-// Winograd F(2×2, 3×3) (cpu/conv2d_winograd.cpp), and entry points that choose between them.
+// instantiated in double by the tests. kernels::cpu holds three variants, im2col + GEMM (cpu/conv2d.cpp),
+// Winograd F(2×2, 3×3) (cpu/conv2d_winograd.cpp) and direct convolution (cpu/conv2d_direct.cpp), and entry
+// points that choose between them.
 #pragma once
 
 #include <cstdint>
@@ -102,18 +103,19 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* grad_y
 namespace cpu {
 
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
-// it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), im2col + GEMM
-// otherwise. The bias is added by the kernel rather than the op because each output block is still in
-// cache after its GEMM, which saves a whole pass over y.
-// x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y.
+// it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
+// convolution for the other stride-1 filters larger than 1×1 (conv2d_uses_direct), im2col + GEMM otherwise.
+// The bias is added by the kernel rather than the op because each output block is still in cache after its
+// GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
 // grad_y [N,K,P,Q], w [K,C,R,S], grad_x [N,C,H,W]. Writes grad_x.
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x);
 // x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
 
-// Whether the three entry points above choose the Winograd variant for this geometry.
+// Whether the three entry points above choose the Winograd variant for this geometry, or the direct one.
 bool conv2d_uses_winograd(const Conv2dGeometry& g);
+bool conv2d_uses_direct(const Conv2dGeometry& g);
 
 // Variant: im2col + GEMM (cpu/conv2d.cpp), for every geometry. Same pointers and contracts as above.
 void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
@@ -132,6 +134,17 @@ void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y
                                     float* grad_x);
 void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
                                      float* grad_w);
+
+// Variant: direct convolution (cpu/conv2d_direct.cpp), for stride 1, dilation 1 and padding below the
+// filter's extent, on processors with AVX2 and FMA (conv2d_direct_supports). Same pointers and contracts as
+// above.
+bool conv2d_direct_supports(const Conv2dGeometry& g);
+void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                           float* y);
+void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                  float* grad_x);
+void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                   float* grad_w);
 
 }  // namespace cpu
 

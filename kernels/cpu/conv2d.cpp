@@ -1,5 +1,6 @@
 // conv2d on the CPU: the im2col + GEMM variant, over blocks of output columns shared out to the threads, and
-// the entry points that choose between it and Winograd (cpu/conv2d_winograd.cpp), Note [variant choice].
+// the entry points that choose between it, Winograd (cpu/conv2d_winograd.cpp) and direct convolution
+// (cpu/conv2d_direct.cpp), Note [variant choice].
 // Contracts in kernels/conv2d.h.
 //
 // Note [column matrix]: for one image the convolution is a matrix product. Lay the input patches out as
@@ -421,22 +422,39 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 //   128 channels, 32×32: 118 → 202 / 121 → 189 / 114 → 173
 //   512 channels, 8×8:   124 → 225 / 122 → 216 / 111 → 195
 // (Winograd's figures count the multiply-adds of direct convolution, as bench_conv2d does.)
+//
+// Direct convolution (cpu/conv2d_direct.cpp) reads the input in place instead of copying it nine times, which
+// is what matters with few channels. Measured the same way at batch 64 on a ResNet-8's stride-1 layers,
+// GFLOP/s im2col_gemm → direct (Winograd for 64 channels):
+//   3 → 16 channels, 64×64:  57 → 67 / – / 46 → 56
+//   16 channels, 64×64:  68 → 126 / 68 → 90-116 / 59 → 84
+//   32 channels, 32×32:  87 → 110 / 64 → 104 / 72 → 91
+//   64 channels, 16×16:  winograd 131 → 132 / 160 → 133 / 118 → 79
+// so Winograd keeps the layers from 64 channels, and direct convolution takes the other stride-1 filters
+// larger than 1×1 (a 1×1 filter is a plain GEMM already).
 bool conv2d_uses_winograd(const Conv2dGeometry& g) {
   return conv2d_winograd_supports(g) && g.C >= kWinogradMinChannels && g.K >= kWinogradMinChannels;
 }
 
+bool conv2d_uses_direct(const Conv2dGeometry& g) {
+  return conv2d_direct_supports(g) && !conv2d_uses_winograd(g) && g.R * g.S > 1;
+}
+
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y);
+  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y);
   conv2d_forward_im2col_gemm(g, x, w, bias, y);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
   if (conv2d_uses_winograd(g)) return conv2d_backward_input_winograd(g, grad_y, w, grad_x);
+  if (conv2d_uses_direct(g)) return conv2d_backward_input_direct(g, grad_y, w, grad_x);
   conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
   if (conv2d_uses_winograd(g)) return conv2d_backward_weight_winograd(g, x, grad_y, grad_w);
+  if (conv2d_uses_direct(g)) return conv2d_backward_weight_direct(g, x, grad_y, grad_w);
   conv2d_backward_weight_im2col_gemm(g, x, grad_y, grad_w);
 }
 

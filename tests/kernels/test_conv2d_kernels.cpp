@@ -3,7 +3,9 @@
 // without im2col), strides, padding wider than the filter reach, dilation, R != S, odd sizes, batch 1
 // (Eigen threads the GEMM), blocks of several images (small outputs) and blocks of rows (large outputs, rows
 // longer than a block). Winograd, on every 3×3 stride-1 case: padding 0 to 2, odd output sizes, blocks of
-// images and of tile rows. Outputs are pre-filled with NaN, so an element a kernel forgets to write fails the
+// images and of tile rows. Direct convolution, on every stride-1 case with padding inside the filter's
+// extent: 1×1 to 5×5 filters, R != S, both register tiles, partial tiles of filters, columns and rows.
+// Outputs are pre-filled with NaN, so an element a kernel forgets to write fails the
 // comparison. The cases that exercise blocks have over a million multiply-adds, so they also run on several
 // threads (smaller convolutions stay on one: Note [small convolutions] in cpu/conv2d.cpp).
 #include <gtest/gtest.h>
@@ -67,6 +69,9 @@ const Case kCases[] = {
     {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
     {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
     {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
+    {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: 6-filter tiles, a last column tile of 3
+    {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},         // direct: 5×5, filter columns in chunks of 3 and 2
+    {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {
@@ -114,6 +119,8 @@ const Variant kVariants[] = {
      kernels::cpu::conv2d_backward_input_im2col_gemm, kernels::cpu::conv2d_backward_weight_im2col_gemm},
     {"winograd", kernels::cpu::conv2d_winograd_supports, kernels::cpu::conv2d_forward_winograd,
      kernels::cpu::conv2d_backward_input_winograd, kernels::cpu::conv2d_backward_weight_winograd},
+    {"direct", kernels::cpu::conv2d_direct_supports, kernels::cpu::conv2d_forward_direct,
+     kernels::cpu::conv2d_backward_input_direct, kernels::cpu::conv2d_backward_weight_direct},
 };
 
 TEST(Conv2dKernels, ForwardMatchesReference) {

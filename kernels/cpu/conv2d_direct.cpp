@@ -1,0 +1,389 @@
+// conv2d on the CPU by direct convolution, for stride 1 without dilation (see kernels/conv2d.h): the variant
+// for layers with few channels, where im2col + GEMM spends as long copying as multiplying.
+//
+// Note [why direct]: with 16 channels, im2col copies each input value 9 times to build a column matrix
+// that the GEMM then reads once per 16 filters, and Eigen's micro-kernel, made for 24 rows, runs a
+// 16-filter product at about a third of the machine's peak. A direct convolution reads the input where it
+// lies: with stride 1, the values that filter tap (c, r, s) meets along an output row are a contiguous run
+// of input row ih = p − pad_h + r, starting at column q − pad_w + s. So an unaligned vector load of that
+// row *is* a row of the column matrix, and nothing is copied but one zero-padded copy of the input rows.
+//
+// Note [register tile]: the innermost routine (tile) computes kFilters output channels × kVectors·8
+// output columns of one output row, held in kFilters·kVectors AVX registers for the whole depth C·R·S. At
+// each tap it loads kVectors runs of 8 input values and, for each filter, broadcasts one weight and issues
+// kVectors fused multiply-adds. Zen 3 retires two 8-wide FMAs a cycle with a latency of four, so at least
+// 8 accumulators are needed; the two shapes used hold 12 (6 × 16 and 4 × 24), plus the input runs and one
+// broadcast, in the 16 registers. The weights are packed beforehand so the broadcasts read them in order:
+// packed[tile of filters][c][r][s][filter in tile], zero past the last filter. A tile of columns past the
+// output's width computes on zero padding and stores only its valid columns.
+//
+// Note [input gradient by direct convolution]: with stride 1, grad_x is the correlation of grad_y with
+// every filter turned by 180° and its two channel axes swapped, padded by R − 1 − pad_h and S − 1 − pad_w
+// (as in cpu/conv2d_winograd.cpp); the packing does the turning, and the same routine runs.
+//
+// Note [threads]: work items are (image, block of kRowsPerItem output rows); each copies the input rows its
+// block reads, zero padded, into a buffer of its own, so the inner loop never tests a bound. The forward
+// and the input gradient hand items to the threads one at a time: items write disjoint parts of the output,
+// so the result does not depend on the number of threads. The weight gradient sums over every item, so each
+// thread takes a fixed, contiguous share and keeps its own sums, added in a fixed order at the end.
+#include <omp.h>
+
+#include <algorithm>
+#include <cassert>
+#include <memory>
+#include <vector>
+
+#include "kernels/conv2d.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define DSCOPE_DIRECT_CONV 1
+#else
+#define DSCOPE_DIRECT_CONV 0
+#endif
+
+namespace dscope::kernels::cpu {
+
+#if DSCOPE_DIRECT_CONV
+namespace {
+
+constexpr std::int64_t kLanes = 8;
+constexpr std::int64_t kRowsPerItem = 8;
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// One correlation with stride 1: out[n, k, p, q] = bias[k] + Σ_{c,r,s} in[n, c, p − pad_h + r, q − pad_w + s]
+// · weight(k, c, r, s), zero outside the input. The forward is one directly; the input gradient is one with
+// turned filters (Note [input gradient by direct convolution]).
+struct Correlation {
+  std::int64_t N = 0, C = 0, H = 0, W = 0;  // input
+  std::int64_t K = 0, R = 0, S = 0;         // filters
+  std::int64_t P = 0, Q = 0;                // output
+  std::int64_t pad_h = 0, pad_w = 0;
+};
+
+// Columns of a padded input row: every output column tile, rounded up to whole vectors, reads S − 1 more.
+std::int64_t padded_width(const Correlation& c) {
+  return ceil_div(c.Q, kLanes) * kLanes + c.S - 1;
+}
+
+// The input rows that output rows [p_begin, p_end) read, for every channel of image n, zero padded:
+// buffer[c][row][column] with (kRowsPerItem + R − 1) rows per channel.
+void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std::int64_t p_begin,
+                      std::int64_t p_end, float* buffer) {
+  const std::int64_t width = padded_width(c), rows = p_end - p_begin + c.R - 1;
+  for (std::int64_t channel = 0; channel < c.C; ++channel)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      float* out = buffer + (channel * (kRowsPerItem + c.R - 1) + row) * width;
+      const std::int64_t ih = p_begin + row - c.pad_h;
+      if (ih < 0 || ih >= c.H) {
+        std::fill(out, out + width, 0.0f);
+        continue;
+      }
+      const float* source = in + ((n * c.C + channel) * c.H + ih) * c.W;
+      // Padded column j holds input column j − pad_w.
+      const std::int64_t left = std::min(c.pad_w, width),
+                         copied = std::clamp(width - left, std::int64_t{0}, c.W);
+      std::fill(out, out + left, 0.0f);
+      std::copy(source, source + copied, out + left);
+      std::fill(out + left + copied, out + width, 0.0f);
+    }
+}
+
+// Note [register tile]: Filters × Vectors·8 outputs of row `out_row` (at filter 0 of the tile, column 0 of
+// the tile, channel stride P·Q), from padded rows `rows` (at channel 0, the output row's first tap row, the
+// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·8 columns.
+template <int Filters, int Vectors>
+void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
+          const float* packed, const float* bias, float* out_row, std::int64_t filters,
+          std::int64_t columns) {
+  // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
+  __m256 sum[Filters][Vectors];
+#pragma GCC unroll 8
+  for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v)
+      sum[f][v] = _mm256_set1_ps(bias != nullptr && f < filters ? bias[f] : 0.0f);
+  for (std::int64_t channel = 0; channel < c.C; ++channel)
+    for (std::int64_t r = 0; r < c.R; ++r) {
+      const float* row = rows + channel * channel_stride + r * row_stride;
+#pragma GCC unroll 3
+      for (std::int64_t s = 0; s < c.S; ++s, packed += Filters) {
+        __m256 input[Vectors];
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v)
+          input[v] = _mm256_loadu_ps(row + s + v * kLanes);
+#pragma GCC unroll 8
+        for (int f = 0; f < Filters; ++f) {
+          const __m256 weight = _mm256_broadcast_ss(packed + f);
+#pragma GCC unroll 4
+          for (int v = 0; v < Vectors; ++v)
+            sum[f][v] = _mm256_fmadd_ps(weight, input[v], sum[f][v]);
+        }
+      }
+    }
+  const std::int64_t plane = c.P * c.Q;
+#pragma GCC unroll 8
+  for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      const std::int64_t valid = columns - v * kLanes;
+      if (f >= filters || valid <= 0) continue;
+      float* out = out_row + f * plane + v * kLanes;
+      if (valid >= kLanes) {
+        _mm256_storeu_ps(out, sum[f][v]);
+      } else {
+        alignas(32) float lanes[kLanes];
+        _mm256_store_ps(lanes, sum[f][v]);
+        std::copy(lanes, lanes + valid, out);
+      }
+    }
+}
+
+// The tile of Filters filters with Vectors vectors or fewer, for the last columns of a row.
+template <int Filters, int Vectors>
+void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
+                std::int64_t channel_stride, const float* packed, const float* bias, float* out_row,
+                std::int64_t filters, std::int64_t columns) {
+  if constexpr (Vectors > 1)
+    if (vectors < Vectors)
+      return tile_up_to<Filters, Vectors - 1>(vectors, c, rows, row_stride, channel_stride, packed, bias,
+                                              out_row, filters, columns);
+  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, out_row, filters, columns);
+}
+
+// packed[tile][c][r][s][f] = weight(tile·Filters + f, c, r, s), zero past K (Note [register tile]).
+template <typename Weight>
+std::unique_ptr<float[]> pack_weights(const Correlation& c, std::int64_t filters_per_tile, Weight weight) {
+  const std::int64_t tiles = ceil_div(c.K, filters_per_tile), taps = c.C * c.R * c.S;
+  auto packed = std::make_unique<float[]>(tiles * taps * filters_per_tile);
+  for (std::int64_t t = 0; t < tiles; ++t)
+    for (std::int64_t channel = 0; channel < c.C; ++channel)
+      for (std::int64_t r = 0; r < c.R; ++r)
+        for (std::int64_t s = 0; s < c.S; ++s)
+          for (std::int64_t f = 0; f < filters_per_tile; ++f) {
+            const std::int64_t k = t * filters_per_tile + f;
+            const std::int64_t tap = (channel * c.R + r) * c.S + s;
+            packed[(t * taps + tap) * filters_per_tile + f] = k < c.K ? weight(k, channel, r, s) : 0.0f;
+          }
+  return packed;
+}
+
+template <int Filters, int Vectors, typename Weight>
+void correlate(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
+  const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
+  const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
+  const std::int64_t width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
+  const std::int64_t row_blocks = ceil_div(c.P, kRowsPerItem), items = c.N * row_blocks;
+  constexpr std::int64_t kColumns = Vectors * kLanes;
+#pragma omp parallel if (items > 1)
+  {
+    const auto buffer = std::make_unique_for_overwrite<float[]>(c.C * rows_per_channel * width);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t item = 0; item < items; ++item) {
+      const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
+      const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
+      copy_padded_rows(c, in, n, p_begin, p_end, buffer.get());
+      for (std::int64_t p = p_begin; p < p_end; ++p)
+        for (std::int64_t q = 0; q < c.Q; q += kColumns) {
+          const std::int64_t columns = std::min(kColumns, c.Q - q);
+          const float* rows = buffer.get() + (p - p_begin) * width + q;
+          for (std::int64_t t = 0; t < filter_tiles; ++t) {
+            const std::int64_t k = t * Filters;
+            float* out_row = out + ((n * c.K + k) * c.P + p) * c.Q + q;
+            tile_up_to<Filters, Vectors>(ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width,
+                                         packed.get() + t * taps * Filters,
+                                         bias != nullptr ? bias + k : nullptr, out_row,
+                                         std::min<std::int64_t>(Filters, c.K - k), columns);
+          }
+        }
+    }
+  }
+}
+
+// Twelve accumulators either way (Note [register tile]); 6 filters waste less of a tile when K is a
+// multiple of 6 or large, 4 when K is a multiple of 4 but not of 6 (16, 32).
+template <typename Weight>
+void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
+  if (c.K % 6 == 0 || (c.K % 4 != 0 && c.K > 32)) return correlate<6, 2>(c, in, weight, bias, out);
+  correlate<4, 3>(c, in, weight, bias, out);
+}
+
+// Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
+// s]. For one channel c and filter row r, kGradientFilters filters × kGradientTaps filter columns are summed
+// at once, each as 8 partial sums (one per lane of q) in a register: per 8 output columns the tile loads the
+// 3 input runs and the 3 output-gradient runs and issues 9 fused multiply-adds; 9 accumulators hide the
+// FMA latency, and 9 + 3 + 1 registers fit in 16. The lane sums go to a per-thread [k][c][r][s][lane]
+// buffer after each work item, and are added across lanes and threads in a fixed order at the end.
+constexpr int kGradientFilters = 3, kGradientTaps = 3;
+
+// Output-gradient rows [p_begin, p_end) of image n for every filter, widened with zeros to `width` (whole
+// vectors): buffer[k][row][column], kRowsPerItem rows per filter.
+void copy_gradient_rows(const Correlation& c, const float* grad_y, std::int64_t n, std::int64_t p_begin,
+                        std::int64_t p_end, std::int64_t width, float* buffer) {
+  for (std::int64_t k = 0; k < c.K; ++k)
+    for (std::int64_t p = p_begin; p < p_end; ++p) {
+      const float* source = grad_y + ((n * c.K + k) * c.P + p) * c.Q;
+      float* out = buffer + (k * kRowsPerItem + p - p_begin) * width;
+      std::copy(source, source + c.Q, out);
+      std::fill(out + c.Q, out + width, 0.0f);
+    }
+}
+
+// Note [weight gradient tile]: adds the lane sums of `rows` × `vectors`·8 positions to lanes[f][t][8] for
+// f < Filters, t < taps. `grad` is the buffer at the tile's first filter and row 0, `input` the padded rows
+// at the channel, filter row r and first filter column of the tile.
+template <int Filters, int Taps>
+void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
+                   std::int64_t grad_filter_stride, std::int64_t grad_width, const float* input,
+                   std::int64_t input_width, std::int64_t taps, float* lanes,
+                   std::int64_t lanes_filter_stride) {
+  __m256 sum[Filters][Taps];
+#pragma GCC unroll 8
+  for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 4
+    for (int t = 0; t < Taps; ++t)
+      sum[f][t] = _mm256_setzero_ps();
+  for (std::int64_t row = 0; row < rows; ++row)
+    for (std::int64_t v = 0; v < vectors; ++v) {
+      const float* in = input + row * input_width + v * kLanes;
+      __m256 run[Taps];
+#pragma GCC unroll 4
+      for (int t = 0; t < Taps; ++t)
+        run[t] = _mm256_loadu_ps(in + t);
+#pragma GCC unroll 8
+      for (int f = 0; f < Filters; ++f) {
+        const __m256 gradient =
+            _mm256_loadu_ps(grad + f * grad_filter_stride + row * grad_width + v * kLanes);
+#pragma GCC unroll 4
+        for (int t = 0; t < Taps; ++t)
+          sum[f][t] = _mm256_fmadd_ps(gradient, run[t], sum[f][t]);
+      }
+    }
+#pragma GCC unroll 8
+  for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 4
+    for (int t = 0; t < Taps; ++t) {
+      if (t >= taps) continue;
+      float* out = lanes + f * lanes_filter_stride + t * kLanes;
+      _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), sum[f][t]));
+    }
+}
+
+void correlation_weight_gradient(const Correlation& c, const float* x, const float* grad_y, float* grad_w) {
+  constexpr std::int64_t kFilters = kGradientFilters;
+  const std::int64_t filter_tiles = ceil_div(c.K, kFilters), taps = c.C * c.R * c.S;
+  const std::int64_t input_width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
+  const std::int64_t vectors = ceil_div(c.Q, kLanes), grad_width = vectors * kLanes;
+  const std::int64_t row_blocks = ceil_div(c.P, kRowsPerItem), items = c.N * row_blocks;
+  const std::int64_t lanes_size = filter_tiles * kFilters * taps * kLanes;
+  // One lane buffer per thread; a fixed, contiguous share of the items per thread (schedule(static)), so the
+  // sums, and their rounding, are the same on every run with the same number of threads.
+  std::vector<std::unique_ptr<float[]>> partials(static_cast<std::size_t>(omp_get_max_threads()));
+  std::int64_t threads_used = 1;
+#pragma omp parallel if (items > 1)
+  {
+    const std::size_t thread = static_cast<std::size_t>(omp_get_thread_num());
+#pragma omp single
+    threads_used = omp_get_num_threads();
+    partials[thread] = std::make_unique<float[]>(lanes_size);
+    float* lanes = partials[thread].get();
+    // kGradientTaps − 1 floats of slack: the last chunk of a filter row may read past its taps.
+    const auto input = std::make_unique<float[]>(c.C * rows_per_channel * input_width + kGradientTaps);
+    // Filters past K stay zero, so a partial filter tile adds nothing for them.
+    const auto grad = std::make_unique<float[]>(filter_tiles * kFilters * kRowsPerItem * grad_width);
+#pragma omp for schedule(static)
+    for (std::int64_t item = 0; item < items; ++item) {
+      const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
+      const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
+      copy_padded_rows(c, x, n, p_begin, p_end, input.get());
+      copy_gradient_rows(c, grad_y, n, p_begin, p_end, grad_width, grad.get());
+      for (std::int64_t t = 0; t < filter_tiles; ++t)
+        for (std::int64_t channel = 0; channel < c.C; ++channel)
+          for (std::int64_t r = 0; r < c.R; ++r)
+            for (std::int64_t s = 0; s < c.S; s += kGradientTaps) {
+              const std::int64_t tap = (channel * c.R + r) * c.S + s;
+              gradient_tile<kGradientFilters, kGradientTaps>(
+                  p_end - p_begin, vectors, grad.get() + t * kFilters * kRowsPerItem * grad_width,
+                  kRowsPerItem * grad_width, grad_width,
+                  input.get() + (channel * rows_per_channel + r) * input_width + s, input_width,
+                  std::min<std::int64_t>(kGradientTaps, c.S - s),
+                  lanes + (t * kFilters * taps + tap) * kLanes, taps * kLanes);
+            }
+    }
+  }
+  for (std::int64_t k = 0; k < c.K; ++k)
+    for (std::int64_t tap = 0; tap < taps; ++tap) {
+      float total = 0.0f;
+      for (std::int64_t thread = 0; thread < threads_used; ++thread)
+        for (std::int64_t lane = 0; lane < kLanes; ++lane)
+          total += partials[static_cast<std::size_t>(thread)][(k * taps + tap) * kLanes + lane];
+      grad_w[k * taps + tap] = total;
+    }
+}
+
+}  // namespace
+
+bool conv2d_direct_supports(const Conv2dGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && g.pad_h < g.R &&
+         g.pad_w < g.S;
+}
+
+void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                           float* y) {
+  assert(conv2d_direct_supports(g));
+  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
+  correlate_any(
+      c, x,
+      [&](std::int64_t k, std::int64_t channel, std::int64_t r, std::int64_t s) {
+        return w[((k * g.C + channel) * g.R + r) * g.S + s];
+      },
+      bias, y);
+}
+
+void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                  float* grad_x) {
+  assert(conv2d_direct_supports(g));
+  // Input grad_y [N, K, P, Q], output grad_x [N, C, H, W] (Note [input gradient by direct convolution]).
+  const Correlation c{g.N, g.K, g.P, g.Q, g.C, g.R, g.S, g.H, g.W, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w};
+  correlate_any(
+      c, grad_y,
+      [&](std::int64_t channel, std::int64_t k, std::int64_t r, std::int64_t s) {
+        return w[((k * g.C + channel) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)];
+      },
+      nullptr, grad_x);
+}
+
+void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                   float* grad_w) {
+  assert(conv2d_direct_supports(g));
+  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
+  correlation_weight_gradient(c, x, grad_y, grad_w);
+}
+
+#else  // no AVX2 + FMA: the variant does not exist, and conv2d_direct_supports says so.
+
+bool conv2d_direct_supports(const Conv2dGeometry&) {
+  return false;
+}
+
+void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                           float* y) {
+  conv2d_forward_im2col_gemm(g, x, w, bias, y);
+}
+
+void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                  float* grad_x) {
+  conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
+}
+
+void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                   float* grad_w) {
+  conv2d_backward_weight_im2col_gemm(g, x, grad_y, grad_w);
+}
+
+#endif
+
+}  // namespace dscope::kernels::cpu
