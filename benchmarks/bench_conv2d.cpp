@@ -1,9 +1,10 @@
-// conv2d on the CPU at the ResNet layer shapes we train (batch 32, 3×3 filters, padding 1).
+// conv2d on the CPU at the ResNet layer shapes we train (3×3 filters, padding 1): the small-stem ResNet-18's
+// at batch 32 (the shapes benchmarks/compare_torch compares with PyTorch) and the ResNet-8's at batch 64.
 //
 // conv2d_forward and conv2d_forward_backward run through the op, as a training step does, with the variant
 // the kernels choose (kernels/conv2d.h); benchmarks/compare_torch compares those two with PyTorch. Below
 // them every kernel variant runs alone: <pass>_im2col_gemm and, where the geometry allows it,
-// <pass>_winograd, for pass = forward, backward_input, backward_weight.
+// <pass>_winograd and <pass>_direct, for pass = forward, backward_input, backward_weight.
 //
 // GFLOP/s counts 2·N·K·P·Q·C·R·S operations per pass: one multiply and one add per filter tap per output
 // element, the count of direct convolution whatever the algorithm (Winograd does fewer, so its figure is
@@ -24,21 +25,33 @@
 namespace dscope {
 namespace {
 
-constexpr std::int64_t kBatch = 64;
-
 struct Layer {
   std::int64_t C, H, K, stride;  // square H×H input, 3×3 filter, padding 1
+  std::int64_t batch;
 };
 
 const Layer kLayers[] = {
-    {3, 64, 16, 1}, {16, 64, 16, 1}, {16, 64, 32, 2}, {32, 32, 32, 1}, {32, 32, 64, 2}, {64, 16, 64, 1},
+    // small-stem ResNet-18 (64/128/256/512), batch 32
+    {3, 64, 64, 1, 32},
+    {64, 64, 64, 1, 32},
+    {64, 64, 128, 2, 32},
+    {128, 32, 128, 1, 32},
+    {256, 16, 256, 1, 32},
+    {512, 8, 512, 1, 32},
+    // ResNet-8 (16/32/64), batch 64
+    {3, 64, 16, 1, 64},
+    {16, 64, 16, 1, 64},
+    {16, 64, 32, 2, 64},
+    {32, 32, 32, 1, 64},
+    {32, 32, 64, 2, 64},
+    {64, 16, 64, 1, 64},
 };
 
 // The shape as it appears in benchmark names and in compare_torch, e.g. N32_C64_K128_64x64_3x3_s2.
 std::string label(const Layer& layer) {
   std::ostringstream out;
-  out << "N" << kBatch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H << "_3x3_s"
-      << layer.stride;
+  out << "N" << layer.batch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H
+      << "_3x3_s" << layer.stride;
   return out.str();
 }
 
@@ -151,7 +164,7 @@ Conv2dOptions options_of(const Layer& layer) {
 void op_forward(benchmark::State& state, const Layer& layer) {
   if (const std::string& error = reference_check(layer); !error.empty())
     return state.SkipWithError(error.c_str());
-  const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+  const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Generator generator(1);
   const Tensor x = Tensor::randn({g.N, g.C, g.H, g.W}, generator);
   const Tensor w = Tensor::randn({g.K, g.C, g.R, g.S}, generator, 0.0f, 0.05f);
@@ -165,7 +178,7 @@ void op_forward(benchmark::State& state, const Layer& layer) {
 void op_forward_backward(benchmark::State& state, const Layer& layer) {
   if (const std::string& error = reference_check(layer); !error.empty())
     return state.SkipWithError(error.c_str());
-  const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+  const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Generator generator(2);
   Tensor x = Tensor::randn({g.N, g.C, g.H, g.W}, generator);
   Tensor w = Tensor::randn({g.K, g.C, g.R, g.S}, generator, 0.0f, 0.05f);
@@ -195,7 +208,7 @@ struct Buffers {
 void kernel_forward(benchmark::State& state, const Layer& layer, const Variant& variant) {
   if (const std::string& error = reference_check(layer); !error.empty())
     return state.SkipWithError(error.c_str());
-  const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+  const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Buffers buffers(g);
   for (auto _ : state) {
     variant.forward(g, buffers.x.data(), buffers.w.data(), nullptr, buffers.y.data());
@@ -207,7 +220,7 @@ void kernel_forward(benchmark::State& state, const Layer& layer, const Variant& 
 void kernel_backward_input(benchmark::State& state, const Layer& layer, const Variant& variant) {
   if (const std::string& error = reference_check(layer); !error.empty())
     return state.SkipWithError(error.c_str());
-  const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+  const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Buffers buffers(g);
   for (auto _ : state) {
     variant.backward_input(g, buffers.y.data(), buffers.w.data(), buffers.x.data());
@@ -219,7 +232,7 @@ void kernel_backward_input(benchmark::State& state, const Layer& layer, const Va
 void kernel_backward_weight(benchmark::State& state, const Layer& layer, const Variant& variant) {
   if (const std::string& error = reference_check(layer); !error.empty())
     return state.SkipWithError(error.c_str());
-  const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
+  const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Buffers buffers(g);
   for (auto _ : state) {
     variant.backward_weight(g, buffers.x.data(), buffers.y.data(), buffers.w.data());
@@ -245,7 +258,7 @@ void register_benchmarks() {
   for (const auto& [pass, kernel] : passes)
     for (const Variant& variant : kVariants)
       for (const Layer& layer : kLayers)
-        if (variant.supports(geometry_of(layer, kBatch)))
+        if (variant.supports(geometry_of(layer, layer.batch)))
           add(pass + std::string(variant.name) + "/" + label(layer), kernel, layer, variant);
 }
 

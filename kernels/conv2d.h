@@ -104,7 +104,8 @@ namespace cpu {
 
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
 // it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
-// convolution for the other stride-1 filters larger than 1×1 (conv2d_uses_direct), im2col + GEMM otherwise.
+// convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
+// (conv2d_uses_direct), im2col + GEMM otherwise.
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
 // GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);

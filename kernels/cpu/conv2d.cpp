@@ -430,14 +430,18 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 //   16 channels, 64×64:  68 → 126 / 68 → 90-116 / 59 → 84
 //   32 channels, 32×32:  87 → 110 / 64 → 104 / 72 → 91
 //   64 channels, 16×16:  winograd 131 → 132 / 160 → 133 / 118 → 79
-// so Winograd keeps the layers from 64 channels, and direct convolution takes the other stride-1 filters
-// larger than 1×1 (a 1×1 filter is a plain GEMM already).
+//   3 → 64 channels, 64×64 (batch 32):  71 → 57 / 59 → 42 / 60 → 60
+// so direct convolution takes the stride-1 filters larger than 1×1 (a 1×1 filter is a plain GEMM already)
+// with fewer than 64 channels on both sides, and Winograd keeps the layers from 64 channels. With more
+// filters than channels (the ResNet-18 stem) a direct tile's depth, 27 taps, is too short to pay for
+// loading and storing its accumulators.
 bool conv2d_uses_winograd(const Conv2dGeometry& g) {
   return conv2d_winograd_supports(g) && g.C >= kWinogradMinChannels && g.K >= kWinogradMinChannels;
 }
 
 bool conv2d_uses_direct(const Conv2dGeometry& g) {
-  return conv2d_direct_supports(g) && !conv2d_uses_winograd(g) && g.R * g.S > 1;
+  return conv2d_direct_supports(g) && g.C < kWinogradMinChannels && g.K < kWinogradMinChannels &&
+         g.R * g.S > 1;
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
