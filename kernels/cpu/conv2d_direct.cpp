@@ -203,11 +203,21 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
   }
 }
 
-// Twelve accumulators either way (Note [register tile]); 6 filters waste less of a tile when K is a
-// multiple of 6 or large, 4 when K is a multiple of 4 but not of 6 (16, 32).
+// Issue slots one output row costs with tiles of `filters` × `vectors`·8: every tile of filters, times the
+// FMAs of each column tile, at least 8 per tap even when a narrow last tile holds fewer accumulators, since
+// 8 independent FMAs are what hides their latency (Note [register tile]).
+std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t vectors) {
+  std::int64_t per_filter_tile = 0;
+  for (std::int64_t left = ceil_div(c.Q, kLanes); left > 0; left -= vectors)
+    per_filter_tile += std::max<std::int64_t>(filters * std::min(left, vectors), 8);
+  return ceil_div(c.K, filters) * per_filter_tile;
+}
+
+// Both tiles hold twelve accumulators; which wastes less depends on how K and Q divide (16 filters and 64
+// columns suit 4 × 24, 32 filters and 32 columns 6 × 16).
 template <typename Weight>
 void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
-  if (c.K % 6 == 0 || (c.K % 4 != 0 && c.K > 32)) return correlate<6, 2>(c, in, weight, bias, out);
+  if (row_cost(c, 6, 2) < row_cost(c, 4, 3)) return correlate<6, 2>(c, in, weight, bias, out);
   correlate<4, 3>(c, in, weight, bias, out);
 }
 
