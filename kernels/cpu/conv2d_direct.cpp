@@ -7,11 +7,14 @@
 // lies: with stride 1, the values that filter tap (c, r, s) meets along an output row are a contiguous run
 // of input row ih = p − pad_h + r, starting at column q − pad_w + s. So an unaligned vector load of that
 // row *is* a row of the column matrix, and nothing is copied but one zero-padded copy of the input rows.
+// With a stride the runs are strided. Splitting each padded row into stride-many phases makes them
+// contiguous again; tried on the ResNet-8's stride-2 layers, the split cost as much as it saved (forward
+// 56-71 GFLOP/s against im2col + GEMM's 67-85), so strided convolutions stay with im2col + GEMM.
 //
-// Note [register tile]: the innermost routine (tile) computes kFilters output channels × kVectors·8
-// output columns of one output row, held in kFilters·kVectors AVX registers for the whole depth C·R·S. At
-// each tap it loads kVectors runs of 8 input values and, for each filter, broadcasts one weight and issues
-// kVectors fused multiply-adds. Zen 3 retires two 8-wide FMAs a cycle with a latency of four, so at least
+// Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·8 output
+// columns of one output row, held in Filters·Vectors AVX registers for the whole depth C·R·S. At each tap
+// it loads Vectors runs of 8 input values and, for each filter, broadcasts one weight and issues Vectors
+// fused multiply-adds. Zen 3 retires two 8-wide FMAs a cycle with a latency of four, so at least
 // 8 accumulators are needed; the two shapes used hold 12 (6 × 16 and 4 × 24), plus the input runs and one
 // broadcast, in the 16 registers. The weights are packed beforehand so the broadcasts read them in order:
 // packed[tile of filters][c][r][s][filter in tile], zero past the last filter. A tile of columns past the
