@@ -7,9 +7,11 @@
 // lies: with stride 1, the values that filter tap (c, r, s) meets along an output row are a contiguous run
 // of input row ih = p − pad_h + r, starting at column q − pad_w + s. So an unaligned vector load of that
 // row *is* a row of the column matrix, and nothing is copied but one zero-padded copy of the input rows.
-// With a stride the runs are strided. Splitting each padded row into stride-many phases makes them
-// contiguous again; tried on the ResNet-8's stride-2 layers, the split cost as much as it saved (forward
-// 56-71 GFLOP/s against im2col + GEMM's 67-85), so strided convolutions stay with im2col + GEMM.
+// With a stride the runs are strided. Splitting each padded row into stride-many phases (even and odd
+// columns, by two loads and two shuffles per 8 of each) makes them contiguous again; tried on the
+// ResNet-8's stride-2 layers it measured no better than im2col + GEMM (forward 67 and 82 GFLOP/s against
+// 71 and 86, weight gradient 70 and 66 against 61 and 78), as each output row needs two input rows copied
+// for half the arithmetic of a stride-1 row, so strided convolutions stay with im2col + GEMM.
 //
 // Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·8 output
 // columns of one output row, held in Filters·Vectors AVX registers for the whole depth C·R·S. At each tap
