@@ -93,23 +93,22 @@ void run(BuildCommand& command) {
                "--device cpu");
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
+  BuildResult result;
   if (!command.weights.empty()) {
     // The split must be the one the weights were trained on: the file's own seed unless told otherwise.
     if (!command.seed_given) command.options.seed = nn::read_model_card(command.weights).training.seed;
-  } else if (command.mode == "standard") {
-    return run_standard(command);
-  }
-  const BuildResult result = command.weights.empty() ? run_build(command.options, command.recipe)
-                                                     : finish_from_weights(command.options, command.weights);
-  if (command.weights.empty())
+    result = finish_from_weights(command.options, command.weights);
+    std::printf("built %s in %s from the weights of epoch %lld, trained before (%s)\n",
+                result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
+                static_cast<long long>(result.best_epoch), command.weights.string().c_str());
+  } else {
+    if (command.mode == "standard") return run_standard(command);
+    result = run_build(command.options, command.recipe);
     std::printf("built %s in %s: %lld epochs, best at epoch %lld (validation balanced accuracy %.3f)\n",
                 result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
                 static_cast<long long>(result.epochs_trained), static_cast<long long>(result.best_epoch),
                 result.best_validation_balanced_accuracy);
-  else
-    std::printf("built %s in %s from the weights of epoch %lld, trained before (%s)\n",
-                result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
-                static_cast<long long>(result.best_epoch), command.weights.string().c_str());
+  }
   std::printf("views: %lld%s\n", static_cast<long long>(result.views),
               command.options.views ? " (set by hand)" : " (chosen on the validation split)");
   std::printf("logit adjustment: strength %.2f%s\n", result.logit_adjustment,

@@ -11,6 +11,7 @@
 #include "apps/lib/classifier.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/report.h"
+#include "apps/lib/scores.h"
 #include "data/image_cache.h"
 #include "data/split.h"
 #include "tensor/error.h"
@@ -34,16 +35,9 @@ std::vector<std::int64_t> model_label_indices(const data::Dataset& dataset,
   std::vector<std::int64_t> indices;
   for (const std::string& label : dataset.labels) {
     const auto found = std::find(model_labels.begin(), model_labels.end(), label);
-    DSCOPE_CHECK(
-        found != model_labels.end(), DataError, "score: ", (data / label).string(), " is named '", label,
-        "', which is not one of the model's labels (", detail::concat(model_labels.size()), ": ",
-        [&] {
-          std::string all;
-          for (const std::string& name : model_labels)
-            all += (all.empty() ? "" : ", ") + name;
-          return all;
-        }(),
-        ")");
+    DSCOPE_CHECK(found != model_labels.end(), DataError, "score: ", (data / label).string(), " is named '",
+                 label, "', which is not one of the model's labels (", detail::concat(model_labels.size()),
+                 ": ", join_labels(model_labels), ")");
     indices.push_back(found - model_labels.begin());
   }
   return indices;

@@ -140,10 +140,10 @@ const std::string& reference_check(const Layer& layer) {
     std::vector<float> y(grad_y.size()), grad_x(x.size()), grad_w(w.size());
     variant.forward(g, x.data(), w.data(), nullptr, y.data());
     variant.backward_input(g, grad_y.data(), w.data(), grad_x.data());
+    variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
     const std::string name = variant.name;
     if (result.empty()) result = mismatch(name + " forward", y, y_d);
     if (result.empty()) result = mismatch(name + " backward_input", grad_x, grad_x_d);
-    variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
     if (result.empty()) result = mismatch(name + " backward_weight", grad_w, grad_w_d);
   }
   return results.emplace(label(layer), result).first->second;

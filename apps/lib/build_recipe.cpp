@@ -592,6 +592,7 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
   network.set_adjusted(false);  // the network's own probabilities, whatever the file's card says
   std::vector<float> probabilities;
   std::map<int, double> value_of_views;
+  double best_value = -1.0;
   for (const int views : {1, 8}) {
     if (options.views && *options.views != views) continue;
     network.set_views(views);
@@ -605,7 +606,8 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
     const double value =
         accuracy_and_balanced_mean(candidate, truth, static_cast<std::int64_t>(labels.size()));
     value_of_views[views] = value;
-    if (probabilities.empty() || value > value_of_views[static_cast<int>(card.input.views)] + 1e-12) {
+    if (value > best_value + 1e-12) {
+      best_value = value;
       probabilities = std::move(candidate);
       card.input.views = views;
       card.adjustment.strength = strength;
@@ -728,15 +730,9 @@ BuildResult finish_from_weights(const BuildOptions& options, const fs::path& wei
   const Clock::time_point start = Clock::now();
   const nn::ModelCard card = nn::read_model_card(weights);
   BuildData data(options, card.input.height);
-  const auto names = [](const std::vector<std::string>& labels) {
-    std::string all;
-    for (const std::string& label : labels)
-      all += (all.empty() ? "" : ", ") + label;
-    return all;
-  };
   DSCOPE_CHECK(card.labels == data.dataset().labels, ValueError, "build: ", weights.string(),
-               " is a model for the labels (", names(card.labels), "), the data has (",
-               names(data.dataset().labels), ")");
+               " is a model for the labels (", join_labels(card.labels), "), the data has (",
+               join_labels(data.dataset().labels), ")");
   std::ostringstream notes;
   notes << "The weights of `" << weights.string() << "` (epoch " << card.training.best_epoch
         << " of its training); this build trained nothing and redid only the choices made on validation. "

@@ -39,13 +39,6 @@ std::vector<std::size_t> order_decreasing(const std::vector<double>& score) {
   return order;
 }
 
-std::string join(const std::vector<std::string>& names) {
-  std::string text;
-  for (const std::string& name : names)
-    text += (text.empty() ? "" : ", ") + name;
-  return text;
-}
-
 // Which labels are positive, as a mask over `labels`; every positive label must be one of them.
 std::vector<bool> positive_mask(const char* operation, const std::vector<std::string>& labels,
                                 const std::vector<std::string>& positive_labels) {
@@ -59,8 +52,8 @@ std::vector<bool> positive_mask(const char* operation, const std::vector<std::st
       mask[static_cast<std::size_t>(found - labels.begin())] = true;
   }
   DSCOPE_CHECK(unknown.empty(), ValueError, operation, ": positive label", unknown.size() > 1 ? "s " : " ",
-               join(unknown), unknown.size() > 1 ? " are" : " is", " not among the labels [", join(labels),
-               "]");
+               join_labels(unknown), unknown.size() > 1 ? " are" : " is", " not among the labels [",
+               join_labels(labels), "]");
   return mask;
 }
 
@@ -81,6 +74,13 @@ double mean_of_defined(const std::vector<double>& values) {
 }
 
 }  // namespace
+
+std::string join_labels(const std::vector<std::string>& labels) {
+  std::string text;
+  for (const std::string& label : labels)
+    text += (text.empty() ? "" : ", ") + label;
+  return text;
+}
 
 double roc_auc(const std::vector<double>& score, const std::vector<bool>& positive) {
   check_scores("roc_auc", score, positive);
@@ -182,7 +182,7 @@ Scores compute_scores(const std::vector<std::string>& labels, const std::vector<
   const std::size_t classes = labels.size(), images = truth.size();
   DSCOPE_CHECK(classes > 0, ValueError, "compute_scores: no labels");
   DSCOPE_CHECK(std::set<std::string>(labels.begin(), labels.end()).size() == classes, ValueError,
-               "compute_scores: labels must be distinct, got [", join(labels), "]");
+               "compute_scores: labels must be distinct, got [", join_labels(labels), "]");
   DSCOPE_CHECK(images > 0, ValueError, "compute_scores: no images to score");
   DSCOPE_CHECK(probabilities.size() == images * classes, ValueError, "compute_scores: expected ", images,
                " × ", classes, " = ", images * classes, " probabilities (images × labels), got ",

@@ -77,6 +77,9 @@ std::vector<double> positive_probability(const std::vector<std::string>& labels,
                                          const std::vector<float>& probabilities,
                                          const std::vector<std::string>& positive_labels);
 
+// Labels as one line of text for messages: "akiec, bcc, mel".
+std::string join_labels(const std::vector<std::string>& labels);
+
 // HAM10000's malignant (or pre-malignant) diagnoses: akiec, bcc, mel.
 const std::vector<std::string>& default_positive_labels();
 
