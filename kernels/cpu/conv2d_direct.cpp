@@ -13,12 +13,14 @@
 // 71 and 86, weight gradient 70 and 66 against 61 and 78), as each output row needs two input rows copied
 // for half the arithmetic of a stride-1 row, so strided convolutions stay with im2col + GEMM.
 //
-// Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·8 output
-// columns of one output row, held in Filters·Vectors AVX registers for the whole depth C·R·S. At each tap
-// it loads Vectors runs of 8 input values and, for each filter, broadcasts one weight and issues Vectors
-// fused multiply-adds. Zen 3 retires two 8-wide FMAs a cycle with a latency of four, so at least
-// 8 accumulators are needed; the two shapes used hold 12 (6 × 16 and 4 × 24), plus the input runs and one
-// broadcast, in the 16 registers. The weights are packed beforehand so the broadcasts read them in order:
+// Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·L output
+// columns of one output row (L = 8 lanes with AVX2, 16 with AVX-512; cpu/float_vector.h), held in
+// Filters·Vectors vector registers for the whole depth C·R·S. At each tap it loads Vectors runs of L input
+// values and, for each filter, broadcasts one weight and issues Vectors fused multiply-adds. Zen 3 (and an
+// AVX-512 Xeon) retires two FMAs a cycle with a latency of four, so at least 8 accumulators are needed. With
+// AVX2's 16 registers the two shapes used hold 12 (6 × 2 and 4 × 3 vectors), plus the input runs and one
+// broadcast; AVX-512's 32 registers also fit 4 × 4, which suits 16 filters on rows of 64 (one tile of
+// filters, one of columns). The weights are packed beforehand so the broadcasts read them in order:
 // packed[tile of filters][c][r][s][filter in tile], zero past the last filter. A tile of columns past the
 // output's width computes on zero padding and stores only its valid columns.
 //
@@ -39,20 +41,15 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define DSCOPE_DIRECT_CONV 1
-#else
-#define DSCOPE_DIRECT_CONV 0
-#endif
+#include "kernels/cpu/float_vector.h"
 
 namespace dscope::kernels::cpu {
 
-#if DSCOPE_DIRECT_CONV
+#if DSCOPE_FLOAT_VECTOR
 namespace {
 
-constexpr std::int64_t kLanes = 8;
+using simd::Floats;
+constexpr std::int64_t kLanes = simd::kLanes;
 constexpr std::int64_t kRowsPerItem = 8;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
@@ -97,35 +94,35 @@ void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std
     }
 }
 
-// Note [register tile]: Filters × Vectors·8 outputs of row `out_row` (at filter 0 of the tile, column 0 of
+// Note [register tile]: Filters × Vectors·L outputs of row `out_row` (at filter 0 of the tile, column 0 of
 // the tile, channel stride P·Q), from padded rows `rows` (at channel 0, the output row's first tap row, the
-// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·8 columns.
+// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns.
 template <int Filters, int Vectors>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
           const float* packed, const float* bias, float* out_row, std::int64_t filters,
           std::int64_t columns) {
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
-  __m256 sum[Filters][Vectors];
+  Floats sum[Filters][Vectors];
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v)
-      sum[f][v] = _mm256_set1_ps(bias != nullptr && f < filters ? bias[f] : 0.0f);
+      sum[f][v] = simd::splat(bias != nullptr && f < filters ? bias[f] : 0.0f);
   for (std::int64_t channel = 0; channel < c.C; ++channel)
     for (std::int64_t r = 0; r < c.R; ++r) {
       const float* row = rows + channel * channel_stride + r * row_stride;
 #pragma GCC unroll 3
       for (std::int64_t s = 0; s < c.S; ++s, packed += Filters) {
-        __m256 input[Vectors];
+        Floats input[Vectors];
 #pragma GCC unroll 4
         for (int v = 0; v < Vectors; ++v)
-          input[v] = _mm256_loadu_ps(row + s + v * kLanes);
+          input[v] = simd::load(row + s + v * kLanes);
 #pragma GCC unroll 8
         for (int f = 0; f < Filters; ++f) {
-          const __m256 weight = _mm256_broadcast_ss(packed + f);
+          const Floats weight = simd::splat(packed[f]);
 #pragma GCC unroll 4
           for (int v = 0; v < Vectors; ++v)
-            sum[f][v] = _mm256_fmadd_ps(weight, input[v], sum[f][v]);
+            sum[f][v] = simd::multiply_add(weight, input[v], sum[f][v]);
         }
       }
     }
@@ -138,10 +135,10 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
       if (f >= filters || valid <= 0) continue;
       float* out = out_row + f * plane + v * kLanes;
       if (valid >= kLanes) {
-        _mm256_storeu_ps(out, sum[f][v]);
+        simd::store(out, sum[f][v]);
       } else {
-        alignas(32) float lanes[kLanes];
-        _mm256_store_ps(lanes, sum[f][v]);
+        float lanes[kLanes];
+        simd::store(lanes, sum[f][v]);
         std::copy(lanes, lanes + valid, out);
       }
     }
@@ -208,7 +205,7 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
   }
 }
 
-// Issue slots one output row costs with tiles of `filters` × `vectors`·8: every tile of filters, times the
+// Issue slots one output row costs with tiles of `filters` × `vectors`·L: every tile of filters, times the
 // FMAs of each column tile, at least 8 per tap even when a narrow last tile holds fewer accumulators, since
 // 8 independent FMAs are what hides their latency (Note [register tile]).
 std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t vectors) {
@@ -218,17 +215,20 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
   return ceil_div(c.K, filters) * per_filter_tile;
 }
 
-// Both tiles hold twelve accumulators; which wastes less depends on how K and Q divide (16 filters and 64
-// columns suit 4 × 24, 32 filters and 32 columns 6 × 16).
+// The tile that wastes least on how K and Q divide (with AVX2, 16 filters and 64 columns suit 4 × 3
+// vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where it costs strictly less.
 template <typename Weight>
 void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
-  if (row_cost(c, 6, 2) < row_cost(c, 4, 3)) return correlate<6, 2>(c, in, weight, bias, out);
+  const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
+  if constexpr (simd::kRegisters >= 32)
+    if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3)) return correlate<4, 4>(c, in, weight, bias, out);
+  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, out);
   correlate<4, 3>(c, in, weight, bias, out);
 }
 
 // Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
 // s]. For one channel c and filter row r, kGradientFilters filters × kGradientTaps filter columns are summed
-// at once, each as 8 partial sums (one per lane of q) in a register: per 8 output columns the tile loads the
+// at once, each as L partial sums (one per lane of q) in a register: per L output columns the tile loads the
 // 3 input runs, then for each filter its output-gradient run, and issues 12 fused multiply-adds; 12
 // accumulators + 3 runs + 1 gradient are the 16 registers. (3 filters leave room to spare but measured
 // 15-25% slower: 16 filters make 6 tiles of 3, one of them a third full.) The lane sums go to a per-thread
@@ -249,7 +249,7 @@ void copy_gradient_rows(const Correlation& c, const float* grad_y, std::int64_t 
     }
 }
 
-// Note [weight gradient tile]: adds the lane sums of `rows` × `vectors`·8 positions to lanes[f][t][8] for
+// Note [weight gradient tile]: adds the lane sums of `rows` × `vectors`·L positions to lanes[f][t][L] for
 // f < Filters, t < taps. `grad` is the buffer at the tile's first filter and row 0, `input` the padded rows
 // at the channel, filter row r and first filter column of the tile.
 template <int Filters, int Taps>
@@ -257,26 +257,25 @@ void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
                    std::int64_t grad_filter_stride, std::int64_t grad_width, const float* input,
                    std::int64_t input_width, std::int64_t taps, float* lanes,
                    std::int64_t lanes_filter_stride) {
-  __m256 sum[Filters][Taps];
+  Floats sum[Filters][Taps];
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
 #pragma GCC unroll 4
     for (int t = 0; t < Taps; ++t)
-      sum[f][t] = _mm256_setzero_ps();
+      sum[f][t] = simd::splat(0.0f);
   for (std::int64_t row = 0; row < rows; ++row)
     for (std::int64_t v = 0; v < vectors; ++v) {
       const float* in = input + row * input_width + v * kLanes;
-      __m256 run[Taps];
+      Floats run[Taps];
 #pragma GCC unroll 4
       for (int t = 0; t < Taps; ++t)
-        run[t] = _mm256_loadu_ps(in + t);
+        run[t] = simd::load(in + t);
 #pragma GCC unroll 8
       for (int f = 0; f < Filters; ++f) {
-        const __m256 gradient =
-            _mm256_loadu_ps(grad + f * grad_filter_stride + row * grad_width + v * kLanes);
+        const Floats gradient = simd::load(grad + f * grad_filter_stride + row * grad_width + v * kLanes);
 #pragma GCC unroll 4
         for (int t = 0; t < Taps; ++t)
-          sum[f][t] = _mm256_fmadd_ps(gradient, run[t], sum[f][t]);
+          sum[f][t] = simd::multiply_add(gradient, run[t], sum[f][t]);
       }
     }
 #pragma GCC unroll 8
@@ -285,7 +284,7 @@ void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
     for (int t = 0; t < Taps; ++t) {
       if (t >= taps) continue;
       float* out = lanes + f * lanes_filter_stride + t * kLanes;
-      _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), sum[f][t]));
+      simd::store(out, simd::add(simd::load(out), sum[f][t]));
     }
 }
 
@@ -380,7 +379,7 @@ void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, cons
   correlation_weight_gradient(c, x, grad_y, grad_w);
 }
 
-#else  // no AVX2 + FMA: the variant does not exist, and conv2d_direct_supports says so.
+#else  // neither AVX-512 nor AVX2 + FMA: the variant does not exist, and conv2d_direct_supports says so.
 
 bool conv2d_direct_supports(const Conv2dGeometry&) {
   return false;

@@ -69,7 +69,8 @@ const Case kCases[] = {
     {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
     {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
     {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
-    {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: 4×24 tiles, a last column tile of 3 columns
+    {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: a partial last tile of filters and of columns
+    {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},        // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
     {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},         // direct: 5×5, filter columns in chunks of 3 and 2
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
 };

@@ -1,0 +1,64 @@
+// The widest vector of floats the build's target processor offers, so that a kernel is written once for
+// both AVX-512 (16 lanes, 32 vector registers) and AVX2 + FMA (8 lanes, 16 registers). Which one a build gets
+// follows its compiler flags (-march=native by default, see cmake/DscopeTargets.cmake);
+// DSCOPE_FLOAT_VECTOR is 0 when the target has neither, and kernels that use this header then fall back.
+#pragma once
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#define DSCOPE_FLOAT_VECTOR 1
+#else
+#define DSCOPE_FLOAT_VECTOR 0
+#endif
+
+namespace dscope::kernels::cpu::simd {
+
+#if defined(__AVX512F__)
+
+using Floats = __m512;
+inline constexpr int kLanes = 16;
+inline constexpr int kRegisters = 32;
+
+inline Floats load(const float* from) {
+  return _mm512_loadu_ps(from);
+}
+inline void store(float* to, Floats value) {
+  _mm512_storeu_ps(to, value);
+}
+inline Floats splat(float value) {
+  return _mm512_set1_ps(value);
+}
+inline Floats add(Floats a, Floats b) {
+  return _mm512_add_ps(a, b);
+}
+// a · b + c, rounded once.
+inline Floats multiply_add(Floats a, Floats b, Floats c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+
+#elif DSCOPE_FLOAT_VECTOR
+
+using Floats = __m256;
+inline constexpr int kLanes = 8;
+inline constexpr int kRegisters = 16;
+
+inline Floats load(const float* from) {
+  return _mm256_loadu_ps(from);
+}
+inline void store(float* to, Floats value) {
+  _mm256_storeu_ps(to, value);
+}
+inline Floats splat(float value) {
+  return _mm256_set1_ps(value);
+}
+inline Floats add(Floats a, Floats b) {
+  return _mm256_add_ps(a, b);
+}
+// a · b + c, rounded once.
+inline Floats multiply_add(Floats a, Floats b, Floats c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+
+#endif
+
+}  // namespace dscope::kernels::cpu::simd
