@@ -37,7 +37,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "kernels/conv2d.h"
@@ -56,6 +58,22 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
 }
 
+// Zeroed floats starting on a vector boundary, so that a vector read at a multiple of kLanes never straddles
+// two cache lines (with AVX-512 a vector is a whole 64-byte line, and a straddling read costs two).
+struct FreeFloats {
+  void operator()(float* data) const { std::free(data); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeFloats>;
+
+AlignedFloats aligned_zeros(std::int64_t count) {
+  const std::int64_t rounded = ceil_div(count, kLanes) * kLanes;
+  AlignedFloats buffer(static_cast<float*>(
+      std::aligned_alloc(kLanes * sizeof(float), static_cast<std::size_t>(rounded) * sizeof(float))));
+  if (!buffer) throw std::bad_alloc();
+  std::fill(buffer.get(), buffer.get() + rounded, 0.0f);
+  return buffer;
+}
+
 // One correlation with stride 1: out[n, k, p, q] = bias[k] + Σ_{c,r,s} in[n, c, p − pad_h + r, q − pad_w + s]
 // · weight(k, c, r, s), zero outside the input. The forward is one directly; the input gradient is one with
 // turned filters (Note [input gradient by direct convolution]).
@@ -66,9 +84,10 @@ struct Correlation {
   std::int64_t pad_h = 0, pad_w = 0;
 };
 
-// Columns of a padded input row: every output column tile, rounded up to whole vectors, reads S − 1 more.
+// Columns of a padded input row: every output column tile, rounded up to whole vectors, reads S − 1 more;
+// rounded up to whole vectors again so that every row starts on a vector boundary (see aligned_zeros).
 std::int64_t padded_width(const Correlation& c) {
-  return ceil_div(c.Q, kLanes) * kLanes + c.S - 1;
+  return ceil_div(ceil_div(c.Q, kLanes) * kLanes + c.S - 1, kLanes) * kLanes;
 }
 
 // The input rows that output rows [p_begin, p_end) read, for every channel of image n, zero padded:
@@ -182,7 +201,7 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
   constexpr std::int64_t kColumns = Vectors * kLanes;
 #pragma omp parallel if (items > 1)
   {
-    const auto buffer = std::make_unique_for_overwrite<float[]>(c.C * rows_per_channel * width);
+    const AlignedFloats buffer = aligned_zeros(c.C * rows_per_channel * width);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
@@ -234,7 +253,7 @@ void correlate_any(const Correlation& c, const float* in, Weight weight, const f
 // 15-25% slower: 16 filters make 6 tiles of 3, one of them a third full.) The lane sums go to a per-thread
 // [k][c][r][s][lane] buffer after each work item, and are added across lanes and threads in a fixed order
 // at the end.
-constexpr int kGradientFilters = 4, kGradientTaps = 3;
+constexpr int kGradientFilters = simd::kRegisters >= 32 ? 8 : 4, kGradientTaps = 3;
 
 // Output-gradient rows [p_begin, p_end) of image n for every filter, widened with zeros to `width` (whole
 // vectors): buffer[k][row][column], kRowsPerItem rows per filter.
@@ -297,19 +316,19 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
   const std::int64_t lanes_size = filter_tiles * kFilters * taps * kLanes;
   // One lane buffer per thread; a fixed, contiguous share of the items per thread (schedule(static)), so the
   // sums, and their rounding, are the same on every run with the same number of threads.
-  std::vector<std::unique_ptr<float[]>> partials(static_cast<std::size_t>(omp_get_max_threads()));
+  std::vector<AlignedFloats> partials(static_cast<std::size_t>(omp_get_max_threads()));
   std::int64_t threads_used = 1;
 #pragma omp parallel if (items > 1)
   {
     const std::size_t thread = static_cast<std::size_t>(omp_get_thread_num());
 #pragma omp single
     threads_used = omp_get_num_threads();
-    partials[thread] = std::make_unique<float[]>(lanes_size);
+    partials[thread] = aligned_zeros(lanes_size);
     float* lanes = partials[thread].get();
     // kGradientTaps − 1 floats of slack: the last chunk of a filter row may read past its taps.
-    const auto input = std::make_unique<float[]>(c.C * rows_per_channel * input_width + kGradientTaps);
+    const AlignedFloats input = aligned_zeros(c.C * rows_per_channel * input_width + kGradientTaps);
     // Filters past K stay zero, so a partial filter tile adds nothing for them.
-    const auto grad = std::make_unique<float[]>(filter_tiles * kFilters * kRowsPerItem * grad_width);
+    const AlignedFloats grad = aligned_zeros(filter_tiles * kFilters * kRowsPerItem * grad_width);
 #pragma omp for schedule(static)
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
