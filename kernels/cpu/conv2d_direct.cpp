@@ -248,11 +248,13 @@ void correlate_any(const Correlation& c, const float* in, Weight weight, const f
 // Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
 // s]. For one channel c and filter row r, kGradientFilters filters × kGradientTaps filter columns are summed
 // at once, each as L partial sums (one per lane of q) in a register: per L output columns the tile loads the
-// 3 input runs, then for each filter its output-gradient run, and issues 12 fused multiply-adds; 12
-// accumulators + 3 runs + 1 gradient are the 16 registers. (3 filters leave room to spare but measured
-// 15-25% slower: 16 filters make 6 tiles of 3, one of them a third full.) The lane sums go to a per-thread
-// [k][c][r][s][lane] buffer after each work item, and are added across lanes and threads in a fixed order
-// at the end.
+// 3 input runs, then for each filter its output-gradient run, and issues 3 fused multiply-adds per filter.
+// With AVX2, 4 filters: 12 accumulators + 3 runs + 1 gradient are the 16 registers (3 filters leave room to
+// spare but measured 15-25% slower: 16 filters make 6 tiles of 3, one of them a third full). With AVX-512's
+// 32 registers, 8 filters (24 accumulators) measured 5-10% faster than 4 on an AVX-512 Xeon, once the
+// buffers were aligned: unaligned, the 64-byte gradient runs straddled cache lines and the tile ran at
+// 100 GFLOP/s instead of 165. The lane sums go to a per-thread [k][c][r][s][lane] buffer after each work
+// item, and are added across lanes and threads in a fixed order at the end.
 constexpr int kGradientFilters = simd::kRegisters >= 32 ? 8 : 4, kGradientTaps = 3;
 
 // Output-gradient rows [p_begin, p_end) of image n for every filter, widened with zeros to `width` (whole
