@@ -72,7 +72,8 @@ double flops_per_pass(const kernels::Conv2dGeometry& g) {
 struct Variant {
   const char* name;
   bool (*supports)(const kernels::Conv2dGeometry&);
-  void (*forward)(const kernels::Conv2dGeometry&, const float*, const float*, const float*, float*);
+  void (*forward)(const kernels::Conv2dGeometry&, const float*, const float*, const float*, float*,
+                  kernels::cpu::Conv2dActivation);
   void (*backward_input)(const kernels::Conv2dGeometry&, const float*, const float*, float*);
   void (*backward_weight)(const kernels::Conv2dGeometry&, const float*, const float*, float*);
 };
@@ -138,7 +139,7 @@ const std::string& reference_check(const Layer& layer) {
   for (const Variant& variant : variants) {
     if (!variant.supports(g)) continue;
     std::vector<float> y(grad_y.size()), grad_x(x.size()), grad_w(w.size());
-    variant.forward(g, x.data(), w.data(), nullptr, y.data());
+    variant.forward(g, x.data(), w.data(), nullptr, y.data(), kernels::cpu::Conv2dActivation::none);
     variant.backward_input(g, grad_y.data(), w.data(), grad_x.data());
     variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
     const std::string name = variant.name;
@@ -211,7 +212,8 @@ void kernel_forward(benchmark::State& state, const Layer& layer, const Variant& 
   const kernels::Conv2dGeometry g = geometry_of(layer, layer.batch);
   Buffers buffers(g);
   for (auto _ : state) {
-    variant.forward(g, buffers.x.data(), buffers.w.data(), nullptr, buffers.y.data());
+    variant.forward(g, buffers.x.data(), buffers.w.data(), nullptr, buffers.y.data(),
+                    kernels::cpu::Conv2dActivation::none);
     benchmark::DoNotOptimize(buffers.y.data());
   }
   report(state, flops_per_pass(g));

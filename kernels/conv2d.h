@@ -102,13 +102,20 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* grad_y
 
 namespace cpu {
 
+// What a forward does to each output after adding the bias: nothing, or clamp it at zero. The ReLU that
+// follows a convolution with batch norm folded in (inference) then costs nothing: it is applied while the
+// output is still in registers or cache, instead of in a pass of its own over y.
+enum class Conv2dActivation { none, relu };
+
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
 // it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
 // convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
 // (conv2d_uses_direct), im2col + GEMM otherwise.
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
-// GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y.
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
+// GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y,
+// then applies `activation` to it.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    Conv2dActivation activation = Conv2dActivation::none);
 // grad_y [N,K,P,Q], w [K,C,R,S], grad_x [N,C,H,W]. Writes grad_x.
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x);
 // x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
@@ -120,7 +127,7 @@ bool conv2d_uses_direct(const Conv2dGeometry& g);
 
 // Variant: im2col + GEMM (cpu/conv2d.cpp), for every geometry. Same pointers and contracts as above.
 void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                                float* y);
+                                float* y, Conv2dActivation activation = Conv2dActivation::none);
 void conv2d_backward_input_im2col_gemm(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                        float* grad_x);
 void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* grad_y,
@@ -130,7 +137,7 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // padding at most 2 (conv2d_winograd_supports). Same pointers and contracts as above.
 bool conv2d_winograd_supports(const Conv2dGeometry& g);
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                             float* y);
+                             float* y, Conv2dActivation activation = Conv2dActivation::none);
 void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                     float* grad_x);
 void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
@@ -141,7 +148,7 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
 // above.
 bool conv2d_direct_supports(const Conv2dGeometry& g);
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                           float* y);
+                           float* y, Conv2dActivation activation = Conv2dActivation::none);
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                   float* grad_x);
 void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,

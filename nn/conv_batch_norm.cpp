@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "tensor/autograd/grad_mode.h"
-#include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
+#include "tensor/ops/conv2d.h"
 
 namespace dscope::nn {
 
@@ -32,9 +32,9 @@ Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, boo
   }
   const Device device = conv.weight.device();
   const Tensor folded_weight = conv.weight * Tensor::from_vector(scale, {channels, 1, 1, 1}, device);
-  const Tensor output =
-      conv2d(input, folded_weight, Tensor::from_vector(shift, {channels}, device), conv.options());
-  return relu ? dscope::relu(output) : output;
+  const Tensor shift_bias = Tensor::from_vector(shift, {channels}, device);
+  return relu ? conv2d_relu(input, folded_weight, shift_bias, conv.options())
+              : conv2d(input, folded_weight, shift_bias, conv.options());
 }
 
 }  // namespace dscope::nn

@@ -5,7 +5,8 @@
 // scale = γ / √(running_var + ε) and shift = β − running_mean · scale. After a convolution it moves into the
 // convolution: weights w[k] · scale[k] and bias b[k] · scale[k] + shift[k]. The folded layer makes one pass
 // over its output instead of two (the convolution adds its bias while each output block is still in cache),
-// which is the batch norm's whole cost at inference.
+// which is the batch norm's whole cost at inference; a ReLU after it is applied by the convolution too
+// (conv2d_relu), so conv + batch norm + ReLU is a single pass.
 #pragma once
 
 #include "nn/batch_norm2d.h"

@@ -254,16 +254,21 @@ MatrixView<float> forward_output(const Conv2dGeometry& g, float* y, const Column
   return {buffer, block_columns(g, block)};
 }
 
-// Adds the bias to a block's forward result and, for a several-image block, copies it from the buffer into y.
+// Adds the bias to a block's forward result, applies the activation and, for a several-image block, copies
+// it from the buffer into y.
 void finish_forward_block(const Conv2dGeometry& g, const MatrixView<float>& result, const float* bias,
-                          const ColumnBlock& block, float* y) {
+                          Conv2dActivation activation, const ColumnBlock& block, float* y) {
   const std::int64_t columns = block_columns(g, block), image_columns = g.P * g.Q;
+  const bool relu = activation == Conv2dActivation::relu;
   if (is_single_image(block)) {
-    if (bias == nullptr) return;
+    if (bias == nullptr && !relu) return;
     for (std::int64_t k = 0; k < g.K; ++k) {
       float* row = result.data + k * result.ld;
-      for (std::int64_t j = 0; j < columns; ++j)
-        row[j] += bias[k];
+      const float add = bias != nullptr ? bias[k] : 0.0f;
+      for (std::int64_t j = 0; j < columns; ++j) {
+        const float value = row[j] + add;
+        row[j] = relu && !(value > 0.0f) ? 0.0f : value;
+      }
     }
     return;
   }
@@ -272,8 +277,10 @@ void finish_forward_block(const Conv2dGeometry& g, const MatrixView<float>& resu
       const float* source = result.data + k * result.ld + (n - block.image_begin) * image_columns;
       float* target = y + (n * g.K + k) * image_columns;
       const float add = bias != nullptr ? bias[k] : 0.0f;
-      for (std::int64_t j = 0; j < image_columns; ++j)
-        target[j] = source[j] + add;
+      for (std::int64_t j = 0; j < image_columns; ++j) {
+        const float value = source[j] + add;
+        target[j] = relu && !(value > 0.0f) ? 0.0f : value;
+      }
     }
 }
 
@@ -314,7 +321,7 @@ void assert_consistent(const Conv2dGeometry& g) {
 }  // namespace
 
 void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                                float* y) {
+                                float* y, Conv2dActivation activation) {
   assert_consistent(g);
   const BlockShape shape = block_shape(g);
   const std::int64_t crs = g.C * g.R * g.S, max_columns = max_block_columns(g, shape),
@@ -332,7 +339,7 @@ void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const f
       product.M = g.K, product.N = block_columns(g, block), product.K = crs;
       product.lda = crs, product.ldb = columns.ld, product.ldc = out.ld;
       gemm(product, 1.0f, w, columns.data, 0.0f, out.data);
-      finish_forward_block(g, out, bias, block, y);
+      finish_forward_block(g, out, bias, activation, block, y);
     }
   }
 }
@@ -447,10 +454,11 @@ bool conv2d_uses_direct(const Conv2dGeometry& g) {
          g.R * g.S > 1;
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y);
-  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y);
-  conv2d_forward_im2col_gemm(g, x, w, bias, y);
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    Conv2dActivation activation) {
+  if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, activation);
+  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y, activation);
+  conv2d_forward_im2col_gemm(g, x, w, bias, y, activation);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {

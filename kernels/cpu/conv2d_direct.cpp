@@ -118,7 +118,7 @@ void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std
 // tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns.
 template <int Filters, int Vectors>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
-          const float* packed, const float* bias, float* out_row, std::int64_t filters,
+          const float* packed, const float* bias, bool relu, float* out_row, std::int64_t filters,
           std::int64_t columns) {
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
   Floats sum[Filters][Vectors];
@@ -153,11 +153,12 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
       const std::int64_t valid = columns - v * kLanes;
       if (f >= filters || valid <= 0) continue;
       float* out = out_row + f * plane + v * kLanes;
+      const Floats value = relu ? simd::relu(sum[f][v]) : sum[f][v];
       if (valid >= kLanes) {
-        simd::store(out, sum[f][v]);
+        simd::store(out, value);
       } else {
         float lanes[kLanes];
-        simd::store(lanes, sum[f][v]);
+        simd::store(lanes, value);
         std::copy(lanes, lanes + valid, out);
       }
     }
@@ -166,13 +167,13 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
 // The tile of Filters filters with Vectors vectors or fewer, for the last columns of a row.
 template <int Filters, int Vectors>
 void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
-                std::int64_t channel_stride, const float* packed, const float* bias, float* out_row,
-                std::int64_t filters, std::int64_t columns) {
+                std::int64_t channel_stride, const float* packed, const float* bias, bool relu,
+                float* out_row, std::int64_t filters, std::int64_t columns) {
   if constexpr (Vectors > 1)
     if (vectors < Vectors)
       return tile_up_to<Filters, Vectors - 1>(vectors, c, rows, row_stride, channel_stride, packed, bias,
-                                              out_row, filters, columns);
-  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, out_row, filters, columns);
+                                              relu, out_row, filters, columns);
+  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, relu, out_row, filters, columns);
 }
 
 // packed[tile][c][r][s][f] = weight(tile·Filters + f, c, r, s), zero past K (Note [register tile]).
@@ -193,7 +194,8 @@ std::unique_ptr<float[]> pack_weights(const Correlation& c, std::int64_t filters
 }
 
 template <int Filters, int Vectors, typename Weight>
-void correlate(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
+void correlate(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
+               float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
   const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
   const std::int64_t width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
@@ -216,7 +218,7 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
             float* out_row = out + ((n * c.K + k) * c.P + p) * c.Q + q;
             tile_up_to<Filters, Vectors>(ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width,
                                          packed.get() + t * taps * Filters,
-                                         bias != nullptr ? bias + k : nullptr, out_row,
+                                         bias != nullptr ? bias + k : nullptr, relu, out_row,
                                          std::min<std::int64_t>(Filters, c.K - k), columns);
           }
         }
@@ -237,12 +239,14 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
 // The tile that wastes least on how K and Q divide (with AVX2, 16 filters and 64 columns suit 4 × 3
 // vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where it costs strictly less.
 template <typename Weight>
-void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, float* out) {
+void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
+                   float* out) {
   const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
   if constexpr (simd::kRegisters >= 32)
-    if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3)) return correlate<4, 4>(c, in, weight, bias, out);
-  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, out);
-  correlate<4, 3>(c, in, weight, bias, out);
+    if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3))
+      return correlate<4, 4>(c, in, weight, bias, relu, out);
+  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, relu, out);
+  correlate<4, 3>(c, in, weight, bias, relu, out);
 }
 
 // Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
@@ -369,7 +373,7 @@ bool conv2d_direct_supports(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                           float* y) {
+                           float* y, Conv2dActivation activation) {
   assert(conv2d_direct_supports(g));
   const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
   correlate_any(
@@ -377,7 +381,7 @@ void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float*
       [&](std::int64_t k, std::int64_t channel, std::int64_t r, std::int64_t s) {
         return w[((k * g.C + channel) * g.R + r) * g.S + s];
       },
-      bias, y);
+      bias, activation == Conv2dActivation::relu, y);
 }
 
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
@@ -390,7 +394,7 @@ void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, 
       [&](std::int64_t channel, std::int64_t k, std::int64_t r, std::int64_t s) {
         return w[((k * g.C + channel) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)];
       },
-      nullptr, grad_x);
+      nullptr, false, grad_x);
 }
 
 void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
@@ -407,8 +411,8 @@ bool conv2d_direct_supports(const Conv2dGeometry&) {
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                           float* y) {
-  conv2d_forward_im2col_gemm(g, x, w, bias, y);
+                           float* y, Conv2dActivation activation) {
+  conv2d_forward_im2col_gemm(g, x, w, bias, y, activation);
 }
 
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,

@@ -329,9 +329,10 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
   }
 }
 
-// y for every tile of the block from M (Note [tile layout]), plus the bias.
+// y for every tile of the block from M (Note [tile layout]), plus the bias, then the activation.
 void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const float* bias,
-                            const TileBlock& block, std::int64_t tiles, Workspace& work, float* y) {
+                            Conv2dActivation activation, const TileBlock& block, std::int64_t tiles,
+                            Workspace& work, float* y) {
   const std::int64_t even_columns = g.Q / 2;
   for (std::int64_t k = 0; k < g.K; ++k) {
     const float* products = work.products.get() + k * tiles;
@@ -345,6 +346,11 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
         store(work.outputs.get() + i * plan.max_tiles() + t, out[i]);
     });
     const float add = bias != nullptr ? bias[k] : 0.0f;
+    const bool relu = activation == Conv2dActivation::relu;
+    const auto finish = [add, relu](float value) {
+      value += add;
+      return relu && !(value > 0.0f) ? 0.0f : value;
+    };
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
@@ -355,10 +361,10 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
           const float* right = left + plan.max_tiles();
           float* out = y + ((n * g.K + k) * g.P + 2 * tile_row + i) * g.Q;
           for (std::int64_t j = 0; j < even_columns; ++j) {
-            out[2 * j] = left[j] + add;
-            out[2 * j + 1] = right[j] + add;
+            out[2 * j] = finish(left[j]);
+            out[2 * j + 1] = finish(right[j]);
           }
-          if (g.Q % 2 == 1) out[g.Q - 1] = left[even_columns] + add;
+          if (g.Q % 2 == 1) out[g.Q - 1] = finish(left[even_columns]);
         }
   }
 }
@@ -405,7 +411,8 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
 }
 
 // The forward pass on transformed filters u [16][K][C] (Note [Winograd F(2×2, 3×3)]).
-void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, const float* bias, float* y) {
+void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, const float* bias,
+                      Conv2dActivation activation, float* y) {
   const TilePlan plan = plan_tiles(g);
   const std::int64_t blocks = block_count(g, plan);
 #pragma omp parallel if (use_threads(g, blocks))
@@ -422,7 +429,7 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, c
       for (std::int64_t point = 0; point < kPoints; ++point)
         gemm(product, 1.0f, u + point * g.K * g.C, work.transformed.get() + point * g.C * tiles, 0.0f,
              work.products.get() + point * g.K * tiles);
-      transform_block_output(g, plan, bias, block, tiles, work, y);
+      transform_block_output(g, plan, bias, activation, block, tiles, work, y);
     }
   }
 }
@@ -435,11 +442,11 @@ bool conv2d_winograd_supports(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                             float* y) {
+                             float* y, Conv2dActivation activation) {
   assert(conv2d_winograd_supports(g));
   std::vector<float> u(static_cast<std::size_t>(kPoints * g.K * g.C));
   transform_filters(w, g.K, g.C, g.C * 9, 9, false, u.data());
-  winograd_forward(g, x, u.data(), bias, y);
+  winograd_forward(g, x, u.data(), bias, activation, y);
 }
 
 void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
@@ -452,7 +459,7 @@ void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y
   turned.pad_h = 2 - g.pad_h, turned.pad_w = 2 - g.pad_w;
   std::vector<float> u(static_cast<std::size_t>(kPoints * g.C * g.K));
   transform_filters(w, g.C, g.K, 9, g.C * 9, true, u.data());
-  winograd_forward(turned, grad_y, u.data(), nullptr, grad_x);
+  winograd_forward(turned, grad_y, u.data(), nullptr, Conv2dActivation::none, grad_x);
 }
 
 void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,

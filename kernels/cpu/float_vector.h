@@ -35,6 +35,13 @@ inline Floats add(Floats a, Floats b) {
 inline Floats multiply_add(Floats a, Floats b, Floats c) {
   return _mm512_fmadd_ps(a, b, c);
 }
+// max(value, 0) per lane; a NaN lane gives 0, as `value > 0 ? value : 0` does (max returns its second
+// operand when either is NaN).
+// (The zero-masking form with every lane selected is the plain max; GCC 12 reports a false "may be used
+// uninitialized" for the unmasked one's undefined pass-through operand.)
+inline Floats relu(Floats value) {
+  return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), value, _mm512_setzero_ps());
+}
 
 #elif DSCOPE_FLOAT_VECTOR
 
@@ -57,6 +64,11 @@ inline Floats add(Floats a, Floats b) {
 // a · b + c, rounded once.
 inline Floats multiply_add(Floats a, Floats b, Floats c) {
   return _mm256_fmadd_ps(a, b, c);
+}
+// max(value, 0) per lane; a NaN lane gives 0, as `value > 0 ? value : 0` does (max returns its second
+// operand when either is NaN).
+inline Floats relu(Floats value) {
+  return _mm256_max_ps(value, _mm256_setzero_ps());
 }
 
 #endif

@@ -10,8 +10,10 @@
 #include "tensor/ops/conv2d.h"
 
 #include "kernels/conv2d.h"
+#include "tensor/autograd/grad_mode.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
+#include "tensor/ops/activation.h"
 #include "tensor/ops/checks.h"
 #include "tensor/ops/reduction.h"
 
@@ -94,6 +96,20 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                             if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
                             return grads;
                           });
+}
+
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                   const Conv2dOptions& options) {
+  const bool recorded = grad_enabled() && (input.requires_grad() || weight.requires_grad() ||
+                                           (bias.defined() && bias.requires_grad()));
+  if (recorded || !input.device().is_cpu()) return relu(conv2d(input, weight, bias, options));
+  const kernels::Conv2dGeometry g = checked_geometry(input, weight, bias, options);
+  const Tensor x = input.contiguous(), w = weight.contiguous();
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, input.device());
+  kernels::cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
+                               y.data<float>(), kernels::cpu::Conv2dActivation::relu);
+  return y;
 }
 
 }  // namespace dscope

@@ -16,4 +16,10 @@ struct Conv2dOptions {
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dOptions& options = {});
 
+// relu(conv2d(input, weight, bias, options)). Where no graph is recorded (no argument requires a gradient, or
+// under a NoGradGuard, as in inference) the CPU kernels clamp each output as they write it, which saves a
+// pass over the output; otherwise, and on CUDA, it is conv2d followed by relu.
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                   const Conv2dOptions& options = {});
+
 }  // namespace dscope

@@ -5,11 +5,13 @@
 // longer than a block). Winograd, on every 3×3 stride-1 case: padding 0 to 2, odd output sizes, blocks of
 // images and of tile rows. Direct convolution, on every stride-1 case with padding inside the filter's
 // extent: 1×1 to 5×5 filters, R != S, both register tiles, partial tiles of filters, columns and rows.
-// Outputs are pre-filled with NaN, so an element a kernel forgets to write fails the
-// comparison. The cases that exercise blocks have over a million multiply-adds, so they also run on several
-// threads (smaller convolutions stay on one: Note [small convolutions] in cpu/conv2d.cpp).
+// Every variant's forward also runs with the ReLU applied as it writes. Outputs are pre-filled with NaN, so
+// an element a kernel forgets to write fails the comparison. The cases that exercise blocks have over a
+// million multiply-adds, so they also run on several threads (smaller convolutions stay on one: Note [small
+// convolutions] in cpu/conv2d.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -97,7 +99,9 @@ std::int64_t output_size(const Conv2dGeometry& g) {
 }
 
 // Every CPU variant, with the geometries it supports; the variant-choosing entry points run on every case.
-using Forward = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*);
+using kernels::cpu::Conv2dActivation;
+using Forward = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*,
+                         Conv2dActivation);
 using BackwardInput = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 using BackwardWeight = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 
@@ -140,10 +144,40 @@ TEST(Conv2dKernels, ForwardMatchesReference) {
     for (const Variant& variant : kVariants) {
       if (!variant.supports(g)) continue;
       std::vector<float> y(expected.size(), std::nanf(""));
-      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data());
+      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
+                      Conv2dActivation::none);
       EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
                                      std::string("conv2d_forward ") + variant.name + " " + describe(g) +
                                          (with_bias ? " with bias" : "")));
+    }
+  }
+}
+
+// The ReLU applied as each variant writes its output: max(reference + bias, 0), on every case, with and
+// without a bias, so about half the outputs are clamped.
+TEST(Conv2dKernels, ForwardWithReluMatchesClampedReference) {
+  Generator generator(24);
+  bool with_bias = true;
+  for (const Case& c : kCases) {
+    const Conv2dGeometry g = geometry_of(c);
+    with_bias = !with_bias;
+    const std::vector<float> x = random_values(input_size(g), generator);
+    const std::vector<float> w = random_values(weight_size(g), generator);
+    const std::vector<float> bias = random_values(g.K, generator);
+    const std::vector<double> xd = in_double(x), wd = in_double(w), bias_d = in_double(bias);
+    std::vector<double> expected(static_cast<std::size_t>(output_size(g)));
+    kernels::reference::conv2d_forward<double>(g, xd.data(), wd.data(), with_bias ? bias_d.data() : nullptr,
+                                               expected.data());
+    for (double& value : expected)
+      value = std::max(value, 0.0);
+    for (const Variant& variant : kVariants) {
+      if (!variant.supports(g)) continue;
+      std::vector<float> y(expected.size(), std::nanf(""));
+      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
+                      Conv2dActivation::relu);
+      EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
+                                     std::string("conv2d_forward with ReLU ") + variant.name + " " +
+                                         describe(g) + (with_bias ? " with bias" : "")));
     }
   }
 }

@@ -1,6 +1,7 @@
 // conv2d as an op: values against the reference kernel (also for non-contiguous inputs), gradients by
 // finite differences over strides, padding, dilation, non-square filters, with and without bias, gradients
-// only where asked for, and misuse errors that name the op and the shapes.
+// only where asked for, conv2d_relu against relu of conv2d, and misuse errors that name the op and the
+// shapes.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -62,6 +63,37 @@ TEST(Conv2d, NonContiguousInputIsReadThroughItsStrides) {
   EXPECT_TRUE(testing::all_close(conv2d(input, weight, Tensor(), options).to_vector<float>(),
                                  reference_conv2d(input.contiguous(), weight, Tensor(), options), 1e-4, 1e-4,
                                  "conv2d of a permuted view"));
+}
+
+// conv2d_relu: the kernels' fused ReLU without a graph (also on a stride-2 layer and a direct-convolution
+// layer), and conv2d then relu, with its gradient, when one is recorded.
+TEST(Conv2d, ReluVariantMatchesReluOfConv2d) {
+  Generator generator(45);
+  const Tensor input = Tensor::randn({2, 8, 10, 12}, generator);
+  for (const std::int64_t stride : {1, 2}) {
+    const Tensor weight = Tensor::randn({6, 8, 3, 3}, generator), bias = Tensor::randn({6}, generator);
+    Conv2dOptions options;
+    options.stride_h = options.stride_w = stride, options.padding_h = options.padding_w = 1;
+    const std::vector<float> expected = relu(conv2d(input, weight, bias, options)).to_vector<float>();
+    EXPECT_TRUE(testing::all_close(conv2d_relu(input, weight, bias, options).to_vector<float>(),
+                                   std::vector<double>(expected.begin(), expected.end()), 1e-6, 1e-6,
+                                   "conv2d_relu, stride " + std::to_string(stride)));
+  }
+  Tensor weight = Tensor::randn({6, 8, 3, 3}, generator);
+  weight.set_requires_grad(true);
+  const Tensor y = conv2d_relu(input, weight);
+  sum(y).backward();
+  ASSERT_TRUE(weight.grad().defined()) << "conv2d_relu records a graph when the weight needs a gradient";
+  const Tensor expected_grad = [&] {
+    Tensor same = weight.detach();
+    same.set_requires_grad(true);
+    sum(relu(conv2d(input, same))).backward();
+    return same.grad();
+  }();
+  const std::vector<float> expected = expected_grad.to_vector<float>();
+  EXPECT_TRUE(testing::all_close(weight.grad().to_vector<float>(),
+                                 std::vector<double>(expected.begin(), expected.end()), 1e-6, 1e-6,
+                                 "gradient of conv2d_relu"));
 }
 
 struct GradientCase {
