@@ -128,9 +128,12 @@ const Variant kVariants[] = {
      kernels::cpu::conv2d_backward_input_direct, kernels::cpu::conv2d_backward_weight_direct},
 };
 
-TEST(Conv2dKernels, ForwardMatchesReference) {
-  Generator generator(21);
-  bool with_bias = false;
+// Every variant's forward on every case against the reference, the bias on every other case; with
+// `activation` relu the reference is clamped at zero (about half the outputs are).
+void check_forward(std::uint64_t seed, Conv2dActivation activation) {
+  Generator generator(seed);
+  const bool relu = activation == Conv2dActivation::relu;
+  bool with_bias = relu;
   for (const Case& c : kCases) {
     const Conv2dGeometry g = geometry_of(c);
     with_bias = !with_bias;
@@ -141,45 +144,27 @@ TEST(Conv2dKernels, ForwardMatchesReference) {
     std::vector<double> expected(static_cast<std::size_t>(output_size(g)));
     kernels::reference::conv2d_forward<double>(g, xd.data(), wd.data(), with_bias ? bias_d.data() : nullptr,
                                                expected.data());
+    if (relu)
+      for (double& value : expected)
+        value = std::max(value, 0.0);
     for (const Variant& variant : kVariants) {
       if (!variant.supports(g)) continue;
       std::vector<float> y(expected.size(), std::nanf(""));
-      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
-                      Conv2dActivation::none);
+      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), activation);
       EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
-                                     std::string("conv2d_forward ") + variant.name + " " + describe(g) +
-                                         (with_bias ? " with bias" : "")));
+                                     std::string(relu ? "conv2d_forward with ReLU " : "conv2d_forward ") +
+                                         variant.name + " " + describe(g) + (with_bias ? " with bias" : "")));
     }
   }
 }
 
-// The ReLU applied as each variant writes its output: max(reference + bias, 0), on every case, with and
-// without a bias, so about half the outputs are clamped.
+TEST(Conv2dKernels, ForwardMatchesReference) {
+  check_forward(21, Conv2dActivation::none);
+}
+
+// The ReLU applied as each variant writes its output.
 TEST(Conv2dKernels, ForwardWithReluMatchesClampedReference) {
-  Generator generator(24);
-  bool with_bias = true;
-  for (const Case& c : kCases) {
-    const Conv2dGeometry g = geometry_of(c);
-    with_bias = !with_bias;
-    const std::vector<float> x = random_values(input_size(g), generator);
-    const std::vector<float> w = random_values(weight_size(g), generator);
-    const std::vector<float> bias = random_values(g.K, generator);
-    const std::vector<double> xd = in_double(x), wd = in_double(w), bias_d = in_double(bias);
-    std::vector<double> expected(static_cast<std::size_t>(output_size(g)));
-    kernels::reference::conv2d_forward<double>(g, xd.data(), wd.data(), with_bias ? bias_d.data() : nullptr,
-                                               expected.data());
-    for (double& value : expected)
-      value = std::max(value, 0.0);
-    for (const Variant& variant : kVariants) {
-      if (!variant.supports(g)) continue;
-      std::vector<float> y(expected.size(), std::nanf(""));
-      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
-                      Conv2dActivation::relu);
-      EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
-                                     std::string("conv2d_forward with ReLU ") + variant.name + " " +
-                                         describe(g) + (with_bias ? " with bias" : "")));
-    }
-  }
+  check_forward(24, Conv2dActivation::relu);
 }
 
 TEST(Conv2dKernels, BackwardInputMatchesReference) {
