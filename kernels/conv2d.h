@@ -144,8 +144,8 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
                                      float* grad_w);
 
 // Variant: direct convolution (cpu/conv2d_direct.cpp), for stride 1, dilation 1 and padding below the
-// filter's extent, on processors with AVX2 and FMA (conv2d_direct_supports). Same pointers and contracts as
-// above.
+// filter's extent, on processors with AVX2 and FMA or AVX-512 (conv2d_direct_supports). Same pointers and
+// contracts as above.
 bool conv2d_direct_supports(const Conv2dGeometry& g);
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                            float* y, Conv2dActivation activation = Conv2dActivation::none);
