@@ -62,13 +62,26 @@ kernels::Conv2dGeometry checked_geometry(const Tensor& input, const Tensor& weig
   return g;
 }
 
+// The checked geometry, contiguous operands, and the output to write.
+struct Operands {
+  kernels::Conv2dGeometry g;
+  Tensor x, w, b, y;
+};
+
+Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                 const Conv2dOptions& options) {
+  Operands o;
+  o.g = checked_geometry(input, weight, bias, options);
+  o.x = input.contiguous(), o.w = weight.contiguous();
+  o.b = bias.defined() ? bias.contiguous() : Tensor();
+  o.y = Tensor::empty({o.g.N, o.g.K, o.g.P, o.g.Q}, DType::Float32, input.device());
+  return o;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
-  const kernels::Conv2dGeometry g = checked_geometry(input, weight, bias, options);
-  const Tensor x = input.contiguous(), w = weight.contiguous();
-  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
-  Tensor y = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, input.device());
+  const auto [g, x, w, b, y] = prepare(input, weight, bias, options);
   DSCOPE_DISPATCH(input.device(), conv2d_forward, g, x.data<float>(), w.data<float>(),
                   b.defined() ? b.data<float>() : nullptr, y.data<float>());
 
@@ -103,13 +116,11 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
   const bool recorded = grad_enabled() && (input.requires_grad() || weight.requires_grad() ||
                                            (bias.defined() && bias.requires_grad()));
   if (recorded || !input.device().is_cpu()) return relu(conv2d(input, weight, bias, options));
-  const kernels::Conv2dGeometry g = checked_geometry(input, weight, bias, options);
-  const Tensor x = input.contiguous(), w = weight.contiguous();
-  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
-  Tensor y = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, input.device());
-  kernels::cpu::conv2d_forward(g, x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
-                               y.data<float>(), kernels::cpu::Conv2dActivation::relu);
-  return y;
+  const Operands o = prepare(input, weight, bias, options);
+  kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
+                               o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
+                               kernels::cpu::Conv2dActivation::relu);
+  return o.y;
 }
 
 }  // namespace dscope
