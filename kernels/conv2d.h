@@ -107,6 +107,12 @@ namespace cpu {
 // output is still in registers or cache, instead of in a pass of its own over y.
 enum class Conv2dActivation { none, relu };
 
+// One output value after `activation`: with relu, anything not above zero (NaN too, as relu_forward does)
+// becomes 0.
+inline float activated(float value, Conv2dActivation activation) {
+  return activation == Conv2dActivation::relu && !(value > 0.0f) ? 0.0f : value;
+}
+
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
 // it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
 // convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way

@@ -259,16 +259,13 @@ MatrixView<float> forward_output(const Conv2dGeometry& g, float* y, const Column
 void finish_forward_block(const Conv2dGeometry& g, const MatrixView<float>& result, const float* bias,
                           Conv2dActivation activation, const ColumnBlock& block, float* y) {
   const std::int64_t columns = block_columns(g, block), image_columns = g.P * g.Q;
-  const bool relu = activation == Conv2dActivation::relu;
   if (is_single_image(block)) {
-    if (bias == nullptr && !relu) return;
+    if (bias == nullptr && activation == Conv2dActivation::none) return;
     for (std::int64_t k = 0; k < g.K; ++k) {
       float* row = result.data + k * result.ld;
       const float add = bias != nullptr ? bias[k] : 0.0f;
-      for (std::int64_t j = 0; j < columns; ++j) {
-        const float value = row[j] + add;
-        row[j] = relu && !(value > 0.0f) ? 0.0f : value;
-      }
+      for (std::int64_t j = 0; j < columns; ++j)
+        row[j] = activated(row[j] + add, activation);
     }
     return;
   }
@@ -277,10 +274,8 @@ void finish_forward_block(const Conv2dGeometry& g, const MatrixView<float>& resu
       const float* source = result.data + k * result.ld + (n - block.image_begin) * image_columns;
       float* target = y + (n * g.K + k) * image_columns;
       const float add = bias != nullptr ? bias[k] : 0.0f;
-      for (std::int64_t j = 0; j < image_columns; ++j) {
-        const float value = source[j] + add;
-        target[j] = relu && !(value > 0.0f) ? 0.0f : value;
-      }
+      for (std::int64_t j = 0; j < image_columns; ++j)
+        target[j] = activated(source[j] + add, activation);
     }
 }
 

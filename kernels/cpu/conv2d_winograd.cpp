@@ -346,11 +346,7 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
         store(work.outputs.get() + i * plan.max_tiles() + t, out[i]);
     });
     const float add = bias != nullptr ? bias[k] : 0.0f;
-    const bool relu = activation == Conv2dActivation::relu;
-    const auto finish = [add, relu](float value) {
-      value += add;
-      return relu && !(value > 0.0f) ? 0.0f : value;
-    };
+    const auto finish = [add, activation](float value) { return activated(value + add, activation); };
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
