@@ -22,7 +22,8 @@ struct BuildCommand {
   std::string mode = "quick", device = "cpu";
   double time_limit_minutes = 15.0;
   bool quiet = false;
-  std::filesystem::path weights;  // set: no training, only finish_build on these weights
+  // Set: no training, only finish_build on these weights (several: their ensemble).
+  std::vector<std::filesystem::path> weights;
   bool seed_given = false;
   // standard mode
   std::string budget;
@@ -95,12 +96,22 @@ void run(BuildCommand& command) {
   command.options.show_progress = !command.quiet;
   BuildResult result;
   if (!command.weights.empty()) {
-    // The split must be the one the weights were trained on: the file's own seed unless told otherwise.
-    if (!command.seed_given) command.options.seed = nn::read_model_card(command.weights).training.seed;
+    // The split must be the one the weights were trained on: --split, or the files' own seed unless told
+    // otherwise. Files of different seeds were trained on one split only if it was given by --split.
+    if (!command.seed_given && command.options.split_file.empty()) {
+      const std::uint64_t seed = nn::read_model_card(command.weights.front()).training.seed;
+      for (const std::filesystem::path& file : command.weights)
+        DSCOPE_CHECK(nn::read_model_card(file).training.seed == seed, ValueError,
+                     "build: ", command.weights.front().string(), " and ", file.string(),
+                     " were built with different seeds; give --split with the split.csv they were both "
+                     "trained on");
+      command.options.seed = seed;
+    }
     result = finish_from_weights(command.options, command.weights);
-    std::printf("built %s in %s from the weights of epoch %lld, trained before (%s)\n",
-                result.model.string().c_str(), Progress::format_duration(result.seconds).c_str(),
-                static_cast<long long>(result.best_epoch), command.weights.string().c_str());
+    std::printf("built %s in %s from %s, trained before\n", result.model.string().c_str(),
+                Progress::format_duration(result.seconds).c_str(),
+                command.weights.size() == 1 ? "the weights of one model file"
+                                            : "an ensemble of the model files' networks");
   } else {
     if (command.mode == "standard") return run_standard(command);
     result = run_build(command.options, command.recipe);
@@ -218,9 +229,16 @@ void add_build_command(CLI::App& program) {
                    "default: chosen on the validation split")
       ->check(CLI::IsMember({1, 8}));
   build
-      ->add_option("--weights", command->weights,
-                   "Train nothing: take the weights of this model file (built before on the same data) and "
-                   "redo only the choices made on validation and the held-out score")
+      ->add_option(
+          "--weights", command->weights,
+          "Train nothing: take the weights of this model file (built before on the same data and "
+          "split) and redo only the choices made on validation and the held-out score; several files: "
+          "an ensemble that averages their probabilities")
+      ->check(CLI::ExistingFile);
+  build
+      ->add_option("--split", command->options.split_file,
+                   "Use this split.csv (of an earlier build on the same data) instead of drawing the split "
+                   "from the seed")
       ->check(CLI::ExistingFile);
   build->add_option("--positive-labels", command->options.positive_labels,
                     "Labels that count as possible cancer (default: akiec bcc mel, those the data has)");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 
@@ -125,6 +126,27 @@ void write_manifest(const std::filesystem::path& file, const Dataset& dataset, c
           << csv_field(sample.group) << ',' << part_name(static_cast<Part>(part)) << '\n';
     }
   DSCOPE_CHECK(out.good(), IoError, "writing the split manifest ", file.string(), " failed");
+}
+
+std::string split_digest(const Dataset& dataset, const Split& split) {
+  std::vector<std::string> lines;
+  for (std::size_t part = 0; part < 3; ++part)
+    for (const std::int64_t index : split.indices[part]) {
+      const Sample& sample = dataset.samples[static_cast<std::size_t>(index)];
+      lines.push_back(std::string(part_name(static_cast<Part>(part))) + ',' +
+                      dataset.labels[static_cast<std::size_t>(sample.label)] + ',' +
+                      sample.path.filename().string());
+    }
+  std::sort(lines.begin(), lines.end());
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64-bit offset basis and prime
+  for (const std::string& line : lines)
+    for (const char c : line + '\n') {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 0x100000001b3ULL;
+    }
+  char digits[17];
+  std::snprintf(digits, sizeof digits, "%016llx", static_cast<unsigned long long>(hash));
+  return digits;
 }
 
 Split read_manifest(const std::filesystem::path& file, const Dataset& dataset) {

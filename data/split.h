@@ -47,4 +47,11 @@ void write_manifest(const std::filesystem::path& file, const Dataset& dataset, c
 // label. Throws DataError naming the line otherwise, or when a sample of the dataset is missing from it.
 Split read_manifest(const std::filesystem::path& file, const Dataset& dataset);
 
+// A fingerprint of a split: 16 hex digits of a 64-bit FNV-1a hash over the sorted lines "part,label,file
+// name" of every sample. It ignores the folder the images were read from (a split of ../data/x.jpg and of
+// /home/me/data/x.jpg is the same split) and the order of the samples, and changes when any image moves to
+// another part. Model files record it so a build can check that weights it is given were trained on its
+// training images only.
+std::string split_digest(const Dataset& dataset, const Split& split);
+
 }  // namespace dscope::data

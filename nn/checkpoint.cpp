@@ -29,6 +29,13 @@ bool all_finite(const std::vector<float>& values) {
   return true;
 }
 
+std::string join(const std::vector<std::string>& labels) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    out += (i ? ", " : "") + labels[i];
+  return out + "]";
+}
+
 // Checks that the card's values fit together; returns what is wrong, or an empty string.
 std::string card_problem(const ModelCard& card) {
   const ResNetConfig& architecture = card.architecture;
@@ -104,14 +111,16 @@ std::string card_problem(const ModelCard& card) {
                           card.training.best_epoch, " are negative");
   for (const auto& [metric, value] : card.training.best_validation)
     if (!std::isfinite(value)) return detail::concat("training.best_validation.", metric, " is not finite");
-  return "";
-}
 
-std::string join(const std::vector<std::string>& labels) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    out += (i ? ", " : "") + labels[i];
-  return out + "]";
+  if (card.members.size() == 1) return "an ensemble of one member; a single network has no members";
+  for (std::size_t i = 0; i < card.members.size(); ++i) {
+    const ModelCard& member = card.members[i];
+    if (member.is_ensemble()) return detail::concat("member ", i, " has members of its own");
+    if (member.labels != card.labels)
+      return detail::concat("member ", i, " is a model for labels ", join(member.labels),
+                            ", the ensemble's are ", join(card.labels));
+  }
+  return "";
 }
 
 void check_labels(const char* operation, const ModelCard& card, const std::vector<std::string>& expected,
@@ -140,6 +149,11 @@ ModelCard card_from_metadata(const char* operation, const Metadata& metadata,
         detail::concat(operation, ": '", path.string(), "' has no \"", kCardKey,
                        "\" metadata, so it holds tensors but no model card (not saved by dscope?)"));
   return ModelCard::from_json(found->second, path.string());
+}
+
+// The names an ensemble's member stores its tensors under: "member0.", "member1.", ...
+std::string member_prefix(std::size_t member) {
+  return detail::concat("member", member, ".");
 }
 
 // Copies the file's tensors into the model, naming the file in any error.
@@ -188,6 +202,12 @@ std::string ModelCard::to_json() const {
                            {"best_validation", training.best_validation},
                            {"seed", training.seed}}}};
   Json written = document;
+  if (!training.split_digest.empty()) written["training"]["split_digest"] = training.split_digest;
+  if (is_ensemble()) {
+    written["members"] = Json::array();
+    for (const ModelCard& member : members)
+      written["members"].push_back(Json::parse(member.to_json()));
+  }
   if (!decision.positive_labels.empty())
     written["decision"] = {{"name", decision.name},
                            {"positive_labels", decision.positive_labels},
@@ -253,6 +273,16 @@ ModelCard ModelCard::from_json(const std::string& text, const std::string& sourc
   card.training.best_epoch = read.integer("training.best_epoch");
   card.training.best_validation = read.numbers_by_name("training.best_validation");
   card.training.seed = read.unsigned_integer("training.seed");
+  if (document.at("training").contains("split_digest"))
+    card.training.split_digest = read.string("training.split_digest");
+  if (document.contains("members")) {
+    const Json& members = document.at("members");
+    if (!members.is_array()) read.fail("members is not a list");
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (!members[i].is_object()) read.fail("members[", i, "] is not an object");
+      card.members.push_back(from_json(members[i].dump(), detail::concat(source, "', member '", i)));
+    }
+  }
 
   const std::string problem = card_problem(card);
   if (!problem.empty()) read.fail(problem);
@@ -265,6 +295,35 @@ void save_model(const std::filesystem::path& path, const ResNet& model, ModelCar
   const std::string problem = card_problem(card);
   DSCOPE_CHECK(problem.empty(), ValueError, "save_model: '", path.string(), "': ", problem);
   write_safetensors(path, model.state_dict(),
+                    {{kCardKey, card.to_json()}, {"format", "pt"}, {"dscope_version", card.dscope_version}});
+}
+
+void save_ensemble(const std::filesystem::path& path, const std::vector<const ResNet*>& networks,
+                   ModelCard card) {
+  DSCOPE_CHECK(networks.size() >= 2 && networks.size() == card.members.size(), ValueError, "save_ensemble: '",
+               path.string(), "': ", networks.size(), " networks and ", card.members.size(),
+               " member cards; an ensemble needs at least two of each, as many cards as networks");
+  TensorMap tensors;
+  for (std::size_t i = 0; i < networks.size(); ++i) {
+    ModelCard& member = card.members[i];
+    member.architecture = networks[i]->config();
+    member.dscope_version = dscope_version();
+    member.decision = {};
+    member.adjustment = {};
+    for (const auto& [name, tensor] : networks[i]->state_dict())
+      tensors.emplace(member_prefix(i) + name, tensor);
+  }
+  const ModelCard& first = card.members.front();
+  card.architecture = first.architecture;
+  card.input.height = first.input.height;
+  card.input.width = first.input.width;
+  card.input.mean = first.input.mean;
+  card.input.stddev = first.input.stddev;
+  card.input.crop = first.input.crop;
+  card.dscope_version = dscope_version();
+  const std::string problem = card_problem(card);
+  DSCOPE_CHECK(problem.empty(), ValueError, "save_ensemble: '", path.string(), "': ", problem);
+  write_safetensors(path, tensors,
                     {{kCardKey, card.to_json()}, {"format", "pt"}, {"dscope_version", card.dscope_version}});
 }
 
@@ -286,9 +345,56 @@ LoadedResNet load_resnet(const std::filesystem::path& path, const std::vector<st
   LoadedResNet loaded;
   loaded.card = card_from_metadata("load_resnet", contents.metadata, path);
   check_labels("load_resnet", loaded.card, expected_labels, path);
+  DSCOPE_CHECK(!loaded.card.is_ensemble(), DataError, "load_resnet: '", path.string(), "' is an ensemble of ",
+               loaded.card.members.size(), " networks, not one ResNet (load it with load_networks)");
   loaded.model = std::make_shared<ResNet>(loaded.card.architecture);
   load_tensors("load_resnet", contents.tensors, *loaded.model, path);
   loaded.model->eval();
+  return loaded;
+}
+
+LoadedNetworks load_networks(const std::filesystem::path& path,
+                             const std::vector<std::string>& expected_labels) {
+  SafetensorsContents contents = read_safetensors(path);
+  LoadedNetworks loaded;
+  loaded.card = card_from_metadata("load_networks", contents.metadata, path);
+  check_labels("load_networks", loaded.card, expected_labels, path);
+  if (!loaded.card.is_ensemble()) {
+    LoadedResNet network{std::make_shared<ResNet>(loaded.card.architecture), loaded.card};
+    load_tensors("load_networks", contents.tensors, *network.model, path);
+    network.model->eval();
+    loaded.networks.push_back(std::move(network));
+    return loaded;
+  }
+  // Every tensor must belong to a member, so that a file with a stray or misnamed tensor is refused as a
+  // single network's would be.
+  std::vector<TensorMap> member_tensors(loaded.card.members.size());
+  std::vector<std::string> strays;
+  for (auto& [name, tensor] : contents.tensors) {
+    bool placed = false;
+    for (std::size_t i = 0; i < member_tensors.size() && !placed; ++i) {
+      const std::string prefix = member_prefix(i);
+      if (name.compare(0, prefix.size(), prefix) == 0) {
+        member_tensors[i].emplace(name.substr(prefix.size()), tensor);
+        placed = true;
+      }
+    }
+    if (!placed) strays.push_back(name);
+  }
+  DSCOPE_CHECK(strays.empty(), ShapeError, "load_networks: '", path.string(),
+               "': tensors of no member: ", join(strays));
+  for (std::size_t i = 0; i < member_tensors.size(); ++i) {
+    const ModelCard& member = loaded.card.members[i];
+    LoadedResNet network{std::make_shared<ResNet>(member.architecture), member};
+    try {
+      network.model->load_state_dict(member_tensors[i]);
+    } catch (const ShapeError& error) {
+      throw ShapeError(
+          detail::concat("load_networks: '", path.string(), "', member ", i, ": ", error.what()));
+    }
+    network.model->eval();
+    loaded.networks.push_back(std::move(network));
+  }
   return loaded;
 }
 

@@ -8,6 +8,12 @@
 // convention for "a PyTorch state dict") and "dscope_version". The document carries its own format version,
 // checked on load, so a later layout can still read (or clearly refuse) an older file.
 //
+// An ensemble is one file too: several networks whose class probabilities a classifier averages. Their
+// tensors are stored under "member<i>." (member0.conv1.weight, ...), and the card's `members` holds each
+// network's own card (architecture, input, training); the top-level card's architecture, input size and
+// normalisation repeat member 0's, while its labels, views, decision and logit adjustment are the
+// ensemble's, applied to the averaged probabilities.
+//
 // Loading checks the file twice over: the safetensors reader validates the bytes (see nn/safetensors.h), and
 // the model checks every name, shape and dtype against its own state dict, listing each mismatch.
 #pragma once
@@ -69,6 +75,10 @@ struct TrainingSummary {
   std::int64_t best_epoch = 0;                    // the epoch whose weights the file holds
   std::map<std::string, double> best_validation;  // metric name → value at best_epoch
   std::uint64_t seed = 0;
+  // Fingerprint of the train / validation / test split the model was built on (apps/lib/build_recipe.h
+  // split_digest); empty when unknown (files written before it existed). Lets a later build check that
+  // weights it is given were not trained on its validation or test images.
+  std::string split_digest;
 };
 
 struct ModelCard {
@@ -79,6 +89,11 @@ struct ModelCard {
   BinaryDecision decision;
   LogitAdjustment adjustment;
   std::string dscope_version;  // of the program that wrote the file; save_model fills it in
+  // An ensemble's networks, each with its own card (labels equal to these, no members of their own); empty
+  // for a single network. At least two when present.
+  std::vector<ModelCard> members;
+
+  bool is_ensemble() const { return !members.empty(); }
 
   // The JSON document stored in the file.
   std::string to_json() const;
@@ -89,6 +104,13 @@ struct ModelCard {
 // Writes the model's parameters and buffers with `card` as metadata. The card's architecture is taken from
 // the model, and its labels must be empty or one per class (ValueError otherwise).
 void save_model(const std::filesystem::path& path, const ResNet& model, ModelCard card);
+
+// Writes an ensemble: every network's parameters and buffers under "member<i>.", and `card` with one member
+// card per network (given in card.members, whose architectures are taken from the networks). The top-level
+// architecture, input size and normalisation are set to member 0's. ValueError unless there are
+// at least two networks, as many member cards, and every member has the card's labels.
+void save_ensemble(const std::filesystem::path& path, const std::vector<const ResNet*>& networks,
+                   ModelCard card);
 
 // The card of a model file, from its header alone.
 ModelCard read_model_card(const std::filesystem::path& path);
@@ -106,7 +128,17 @@ struct LoadedResNet {
   std::shared_ptr<ResNet> model;
   ModelCard card;
 };
+// An ensemble's file is refused (DataError saying so and pointing to load_networks).
 LoadedResNet load_resnet(const std::filesystem::path& path,
                          const std::vector<std::string>& expected_labels = {});
+
+// Any model file as the networks a classifier averages: one for a single network, each member of an
+// ensemble (with its member card) otherwise; `card` is the file's own card. Errors as load_model.
+struct LoadedNetworks {
+  ModelCard card;
+  std::vector<LoadedResNet> networks;
+};
+LoadedNetworks load_networks(const std::filesystem::path& path,
+                             const std::vector<std::string>& expected_labels = {});
 
 }  // namespace dscope::nn

@@ -313,19 +313,24 @@ BuildData::BuildData(const BuildOptions& options, std::int64_t input_size) : opt
                  counts[label], " usable image", counts[label] == 1 ? "" : "s",
                  "; every label needs at least 2 to be learnt");
 
-  const data::Split split = data::split_dataset(dataset_,
-                                                {1.0 - options_.validation_fraction - options_.test_fraction,
-                                                 options_.validation_fraction, options_.test_fraction},
-                                                options_.seed);
+  const data::Split split =
+      options_.split_file.empty()
+          ? data::split_dataset(dataset_,
+                                {1.0 - options_.validation_fraction - options_.test_fraction,
+                                 options_.validation_fraction, options_.test_fraction},
+                                options_.seed)
+          : data::read_manifest(options_.split_file, dataset_);
   data::write_manifest(options_.out / "split.csv", dataset_, split);
+  split_digest_ = data::split_digest(dataset_, split);
   for (std::size_t p = 0; p < 3; ++p)
     parts_[p] = data::subset(dataset_, split.indices[p]);
   DSCOPE_CHECK(parts_[0].samples.size() >= 2 && !parts_[1].samples.empty(), DataError,
                "build: the split has ", parts_[0].samples.size(), " training and ", parts_[1].samples.size(),
                " validation images; there are too few images to train and validate");
-  std::fprintf(log, "split (seed %llu): %zu train, %zu validation, %zu test images\n",
-               static_cast<unsigned long long>(options_.seed), parts_[0].samples.size(),
-               parts_[1].samples.size(), parts_[2].samples.size());
+  const std::string origin = options_.split_file.empty() ? "seed " + std::to_string(options_.seed)
+                                                         : "from " + options_.split_file.string();
+  std::fprintf(log, "split (%s): %zu train, %zu validation, %zu test images\n", origin.c_str(),
+               parts_[0].samples.size(), parts_[1].samples.size(), parts_[2].samples.size());
 
   for (const std::string& label :
        options_.positive_labels.empty() ? default_positive_labels() : options_.positive_labels) {
@@ -401,6 +406,7 @@ struct RecipeTraining::State {
     card.input.mean.assign(normalization.mean.begin(), normalization.mean.end());
     card.input.stddev.assign(normalization.std.begin(), normalization.std.end());
     card.training.seed = build.options().seed;
+    card.training.split_digest = build.split_digest();
     if (given.weight_average > 0.0)
       average = std::make_unique<optim::WeightAverage>(model, given.weight_average);
   }
@@ -564,14 +570,59 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
   return best_strength;
 }
 
-BuildResult finish_build(BuildData& data, const fs::path& trained_model, const fs::path& training_log,
-                         const std::string& notes) {
+// The networks of model files, an ensemble's members taken one by one, each checked against the build's data:
+// its labels, and the split it was built on when it records one.
+std::vector<nn::LoadedResNet> networks_for(const BuildData& data, const std::vector<fs::path>& files) {
+  std::vector<nn::LoadedResNet> networks;
+  for (const fs::path& file : files) {
+    nn::LoadedNetworks loaded = nn::load_networks(file);
+    DSCOPE_CHECK(loaded.card.labels == data.dataset().labels, ValueError, "build: ", file.string(),
+                 " is a model for the labels (", join_labels(loaded.card.labels), "), the data has (",
+                 join_labels(data.dataset().labels), ")");
+    for (nn::LoadedResNet& network : loaded.networks) {
+      const std::string& digest = network.card.training.split_digest;
+      DSCOPE_CHECK(
+          digest.empty() || digest == data.split_digest(), ValueError, "build: ", file.string(),
+          " was built on another split (", digest, ") than this build's (", data.split_digest(),
+          "), so its training images may be among this split's validation or test images; build with "
+          "--split and the split.csv it was built on");
+      if (digest.empty())
+        std::fprintf(data.options().log,
+                     "warning: %s does not record the split it was built on; make sure it was this one (the "
+                     "same seed or --split), or the held-out score is not held out\n",
+                     file.string().c_str());
+      networks.push_back(std::move(network));
+    }
+  }
+  return networks;
+}
+
+// Writes one network as a plain model file, several as an ensemble whose members keep their own cards.
+void save_classifier(const fs::path& path, const std::vector<nn::LoadedResNet>& networks,
+                     nn::ModelCard card) {
+  if (networks.size() == 1) return nn::save_model(path, *networks.front().model, std::move(card));
+  std::vector<const nn::ResNet*> models;
+  card.members.clear();
+  for (const nn::LoadedResNet& network : networks) {
+    models.push_back(network.model.get());
+    card.members.push_back(network.card);
+  }
+  nn::save_ensemble(path, models, std::move(card));
+}
+
+BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_models,
+                         const fs::path& training_log, const std::string& notes) {
   const BuildOptions& options = data.options();
-  nn::LoadedResNet loaded = nn::load_resnet(trained_model);
-  nn::ModelCard card = loaded.card;
+  const std::vector<nn::LoadedResNet> networks = networks_for(data, trained_models);
+  const bool ensemble = networks.size() > 1;
+  nn::ModelCard card = networks.front().card;
+  if (ensemble) card.training.split_digest = data.split_digest();
+  std::int64_t largest_input = 0;
+  for (const nn::LoadedResNet& network : networks)
+    largest_input = std::max(largest_input, network.card.input.height);
   const std::vector<std::string>& labels = data.dataset().labels;
   const std::vector<std::string>& positives = data.positive_labels();
-  const data::ImageCache& cache = data.cache(card.input.height);
+  const data::ImageCache& cache = data.cache(largest_input);
   const fs::path model_path = options.out / "model.safetensors";
   const data::Dataset& validation = data.part(data::Part::Validation);
   const std::vector<const data::Image*> validation_images = images_of(cache, validation);
@@ -588,7 +639,10 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
     for (std::int64_t count : counts)
       card.adjustment.train_prior.push_back(static_cast<float>(std::max<double>(count, 1.0) / total));
   }
-  Classifier network(trained_model);
+  // The networks as they are first (the card's choices are redone below), so that one Classifier computes
+  // the probabilities the choices are made on, exactly as later predictions will.
+  save_classifier(model_path, networks, card);
+  Classifier network(model_path);
   network.set_adjusted(false);  // the network's own probabilities, whatever the file's card says
   std::vector<float> probabilities;
   std::map<int, double> value_of_views;
@@ -641,9 +695,11 @@ BuildResult finish_build(BuildData& data, const fs::path& trained_model, const f
                      threshold_for_sensitivity(score, positive, options.target_sensitivity),
                      options.target_sensitivity};
   }
-  nn::save_model(model_path, *loaded.model, card);
+  save_classifier(model_path, networks, card);
   const fs::path log_copy = options.out / "training.jsonl";
-  if (fs::exists(training_log) && fs::absolute(training_log) != fs::absolute(log_copy))
+  if (ensemble)
+    fs::remove(log_copy);  // no one training made these networks; a member's log would mislead
+  else if (fs::exists(training_log) && fs::absolute(training_log) != fs::absolute(log_copy))
     fs::copy_file(training_log, log_copy, fs::copy_options::overwrite_existing);
 
   // The held-out score, exactly as `dscope score` computes it: from the saved file.
@@ -718,7 +774,7 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
           << " (best validation balanced accuracy). Split: " << data.part(data::Part::Train).samples.size()
           << " train, " << data.part(data::Part::Validation).samples.size() << " validation, "
           << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion.";
-    result = finish_build(data, training.best_model(), training.training_log(), notes.str());
+    result = finish_build(data, {training.best_model()}, training.training_log(), notes.str());
     result.epochs_trained = training.epochs_done();
   }
   fs::remove_all(checkpoints);
@@ -726,21 +782,33 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
   return result;
 }
 
-BuildResult finish_from_weights(const BuildOptions& options, const fs::path& weights) {
+BuildResult finish_from_weights(const BuildOptions& options, const std::vector<fs::path>& weights) {
   const Clock::time_point start = Clock::now();
-  const nn::ModelCard card = nn::read_model_card(weights);
-  BuildData data(options, card.input.height);
-  DSCOPE_CHECK(card.labels == data.dataset().labels, ValueError, "build: ", weights.string(),
-               " is a model for the labels (", join_labels(card.labels), "), the data has (",
-               join_labels(data.dataset().labels), ")");
+  DSCOPE_CHECK(!weights.empty(), ValueError, "build: no model file to take the weights of");
   std::ostringstream notes;
-  notes << "The weights of `" << weights.string() << "` (epoch " << card.training.best_epoch
-        << " of its training); this build trained nothing and redid only the choices made on validation. "
-           "Split (seed "
-        << options.seed << "): " << data.part(data::Part::Train).samples.size() << " train, "
+  std::int64_t input_size = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const nn::ModelCard card = nn::read_model_card(weights[i]);
+    input_size = std::max(input_size, card.input.height);
+    notes << (i == 0                    ? "The weights of `"
+              : i + 1 == weights.size() ? " and `"
+                                        : ", `")
+          << weights[i].string() << "` ("
+          << (card.is_ensemble() ? std::to_string(card.members.size()) + " networks"
+                                 : "epoch " + std::to_string(card.training.best_epoch) + " of " +
+                                       std::to_string(card.training.epochs))
+          << ")";
+  }
+  BuildData data(options, input_size);
+  const std::string origin =
+      options.split_file.empty() ? "seed " + std::to_string(options.seed) : options.split_file.string();
+  notes << (weights.size() > 1 ? ", averaged as an ensemble" : "")
+        << "; this build trained nothing and made only the choices made on validation. Split (" << origin
+        << "): " << data.part(data::Part::Train).samples.size() << " train, "
         << data.part(data::Part::Validation).samples.size() << " validation, "
         << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion.";
-  BuildResult result = finish_build(data, weights, weights.parent_path() / "training.jsonl", notes.str());
+  BuildResult result =
+      finish_build(data, weights, weights.front().parent_path() / "training.jsonl", notes.str());
   result.seconds = seconds_since(start);
   return result;
 }

@@ -73,6 +73,10 @@ struct BuildOptions {
   std::filesystem::path metadata;  // HAM10000_metadata.csv; empty: `data` holds label folders
   std::filesystem::path out;       // created if missing
   std::uint64_t seed = 0;
+  // A split manifest (split.csv of an earlier build on the same data) to use instead of drawing the split
+  // from the seed: builds with different seeds (initialisation, augmentation) then share one split, as the
+  // members of an ensemble must. Empty: the split is drawn from the seed.
+  std::filesystem::path split_file;
   double validation_fraction = 0.15, test_fraction = 0.15;
   std::vector<std::string> positive_labels;  // empty: akiec, bcc, mel (those the data has)
   double target_sensitivity = 0.9;
@@ -109,6 +113,8 @@ class BuildData {
   const data::Dataset& dataset() const { return dataset_; }
   const data::Dataset& part(data::Part part) const { return parts_[static_cast<std::size_t>(part)]; }
   const std::vector<std::string>& positive_labels() const { return positives_; }
+  // The split's fingerprint (data/split.h split_digest), recorded in every model the build writes.
+  const std::string& split_digest() const { return split_digest_; }
   // The decoded images for a network input of `input_size`, and the training images' channel statistics.
   const data::ImageCache& cache(std::int64_t input_size);
   const data::Normalization& normalization(std::int64_t input_size);
@@ -118,6 +124,7 @@ class BuildData {
   data::Dataset dataset_;
   std::array<data::Dataset, 3> parts_;
   std::vector<std::string> positives_;
+  std::string split_digest_;
   std::map<std::int64_t, data::ImageCache> caches_;  // by cache side
   std::map<std::int64_t, data::Normalization> normalizations_;
 };
@@ -175,11 +182,18 @@ struct BuildResult {
   double seconds = 0.0;
 };
 
-// From a trained model file (a RecipeTraining's best.safetensors): chooses the views and the logit adjustment
-// and then the possible-cancer threshold on the validation split, writes DIR/model.safetensors, copies the
-// training log to DIR/training.jsonl, and scores the test split into DIR/report.*. `notes` goes into
-// report.md.
-BuildResult finish_build(BuildData& data, const std::filesystem::path& trained_model,
+// From trained model files (a RecipeTraining's best.safetensors, or several models to combine): chooses the
+// views and the logit adjustment and then the possible-cancer threshold on the validation split, writes
+// DIR/model.safetensors, copies the training log to DIR/training.jsonl, and scores the test split into
+// DIR/report.*. `notes` goes into report.md.
+//
+// Several files (or a file that is an ensemble) make an ensemble: one model file holding every network,
+// whose predictions average their probabilities (nn/checkpoint.h); the choices are then made on the
+// averaged probabilities, and there is no training log. Every network must be a model for the data's labels
+// (ValueError), and one that records the split it was built on must have been built on this split
+// (ValueError: its validation or test images could be this split's training images, or the reverse); one
+// that records none gets a warning in the log.
+BuildResult finish_build(BuildData& data, const std::vector<std::filesystem::path>& trained_models,
                          const std::filesystem::path& training_log, const std::string& notes);
 
 // The logit adjustment strength in [−1, 1.5] (steps of 0.05) whose predictions have the best mean of
@@ -193,10 +207,11 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
 // finish_build.
 BuildResult run_build(const BuildOptions& options, const Recipe& recipe);
 
-// A build without training: BuildData, then finish_build on the weights of a model file made earlier (by
-// `dscope build` on the same data and seed, so that its validation and test images are the split's). It
-// redoes the choices made on validation, with the rules of this dscope, and the held-out score. Throws
-// ValueError when the file is a model for other labels than the data's.
-BuildResult finish_from_weights(const BuildOptions& options, const std::filesystem::path& weights);
+// A build without training: BuildData, then finish_build on the weights of model files made earlier (by
+// `dscope build` on the same data and split: the same seed, or the same --split). One file: it redoes the
+// choices made on validation, with the rules of this dscope, and the held-out score. Several: their
+// ensemble. Throws ValueError when a file is a model for other labels than the data's.
+BuildResult finish_from_weights(const BuildOptions& options,
+                                const std::vector<std::filesystem::path>& weights);
 
 }  // namespace dscope::apps

@@ -10,31 +10,40 @@
 
 namespace dscope::apps {
 
-Classifier::Classifier(const std::filesystem::path& model_file)
-    : loaded_(nn::load_resnet(model_file)), views_(static_cast<int>(loaded_.card.input.views)) {
-  const nn::ModelCard& card = loaded_.card;
+Classifier::Classifier(const std::filesystem::path& model_file) {
+  nn::LoadedNetworks loaded = nn::load_networks(model_file);
+  card_ = std::move(loaded.card);
+  views_ = static_cast<int>(card_.input.views);
   const std::string name = model_file.string();
   DSCOPE_CHECK(
-      !card.labels.empty(), DataError, name,
+      !card_.labels.empty(), DataError, name,
       ": the model has no label names, so it is not a dscope classifier (was it saved by `dscope build`?)");
-  DSCOPE_CHECK(card.input.height > 0 && card.input.height == card.input.width, DataError, name,
-               ": the model's input size ", card.input.height, "x", card.input.width,
-               " is not a square the workbench can feed");
-  DSCOPE_CHECK(card.architecture.input_channels == 3, DataError, name, ": the model expects ",
-               card.architecture.input_channels, " input channels; images are RGB (3)");
-  if (card.input.mean.size() == 3) {
-    std::copy(card.input.mean.begin(), card.input.mean.end(), normalization_.mean.begin());
-    std::copy(card.input.stddev.begin(), card.input.stddev.end(), normalization_.std.begin());
-  } else {
-    normalization_ = {{0, 0, 0}, {1, 1, 1}};
+  for (const nn::LoadedResNet& network : loaded.networks) {
+    const nn::ModelCard& card = network.card;
+    const std::string which =
+        card_.is_ensemble() ? name + " (network " + std::to_string(networks_.size()) + ")" : name;
+    DSCOPE_CHECK(card.input.height > 0 && card.input.height == card.input.width, DataError, which,
+                 ": the model's input size ", card.input.height, "x", card.input.width,
+                 " is not a square the workbench can feed");
+    DSCOPE_CHECK(card.architecture.input_channels == 3, DataError, which, ": the model expects ",
+                 card.architecture.input_channels, " input channels; images are RGB (3)");
+    Network entry{network.model, card.input.height, {{0, 0, 0}, {1, 1, 1}}, card.input.crop};
+    if (card.input.mean.size() == 3) {
+      std::copy(card.input.mean.begin(), card.input.mean.end(), entry.normalization.mean.begin());
+      std::copy(card.input.stddev.begin(), card.input.stddev.end(), entry.normalization.std.begin());
+    }
+    networks_.push_back(std::move(entry));
   }
-  for (const std::string& label : card.decision.positive_labels)
+  for (const std::string& label : card_.decision.positive_labels)
     positive_indices_.push_back(static_cast<std::size_t>(
-        std::find(card.labels.begin(), card.labels.end(), label) - card.labels.begin()));
+        std::find(card_.labels.begin(), card_.labels.end(), label) - card_.labels.begin()));
 }
 
 std::int64_t Classifier::cache_side() const {
-  return data::cache_side_for_input(input_size());
+  std::int64_t largest = 0;
+  for (const Network& network : networks_)
+    largest = std::max(largest, network.input_size);
+  return data::cache_side_for_input(largest);
 }
 
 void Classifier::set_views(int views) {
@@ -43,48 +52,52 @@ void Classifier::set_views(int views) {
   views_ = views;
 }
 
-void Classifier::preprocess(const data::Image& cached, float* out, int view) const {
-  const std::int64_t side = input_size();
-  data::Image image = loaded_.card.input.crop == "resize" ? data::resize(cached, side, side)
-                                                          : data::evaluation_view(cached, side);
+void Classifier::preprocess(const Network& network, const data::Image& cached, float* out, int view) {
+  const std::int64_t side = network.input_size;
+  data::Image image =
+      network.crop == "resize" ? data::resize(cached, side, side) : data::evaluation_view(cached, side);
   if (view % 4 != 0) image = data::rotate90(image, view % 4);
   if (view >= 4) image = data::flip_horizontal(image);
-  data::to_chw(image, normalization_, out);
+  data::to_chw(image, network.normalization, out);
 }
 
 void Classifier::set_adjustment_strength(double strength) {
   DSCOPE_CHECK(std::isfinite(strength), ValueError, "logit adjustment strength must be finite, got ",
                strength);
-  DSCOPE_CHECK(strength == 0.0 || !loaded_.card.adjustment.train_prior.empty(), ValueError,
+  DSCOPE_CHECK(strength == 0.0 || !card_.adjustment.train_prior.empty(), ValueError,
                "logit adjustment strength ", strength,
                ": this model stores no training prior (it was built before the adjustment existed); only 0 "
                "can be set");
-  loaded_.card.adjustment.strength = strength;
+  card_.adjustment.strength = strength;
 }
 
 std::vector<float> Classifier::probabilities(const std::vector<const data::Image*>& cached,
                                              std::int64_t batch_size,
                                              const std::function<void(std::int64_t)>& progress) const {
-  const std::int64_t total = static_cast<std::int64_t>(cached.size()), side = input_size(),
-                     classes = static_cast<std::int64_t>(labels().size()), plane = 3 * side * side;
+  const std::int64_t total = static_cast<std::int64_t>(cached.size()),
+                     classes = static_cast<std::int64_t>(labels().size());
+  const auto predictions = static_cast<float>(views_ * static_cast<int>(networks_.size()));
   std::vector<float> result(static_cast<std::size_t>(total * classes), 0.0f);
   NoGradGuard no_grad;
   for (std::int64_t first = 0; first < total; first += batch_size) {
     const std::int64_t count = std::min(batch_size, total - first);
-    Tensor batch = Tensor::empty({count, 3, side, side});
-    float* pixels = batch.data<float>();
     float* rows = result.data() + first * classes;
-    for (int view = 0; view < views_; ++view) {
-      for (std::int64_t i = 0; i < count; ++i)
-        preprocess(*cached[static_cast<std::size_t>(first + i)], pixels + i * plane, view);
-      const Tensor probabilities = softmax(loaded_.model->forward(batch), 1).contiguous();
-      const float* values = probabilities.data<float>();
-      for (std::int64_t k = 0; k < count * classes; ++k)
-        rows[k] += values[k] / static_cast<float>(views_);
+    for (const Network& network : networks_) {
+      const std::int64_t side = network.input_size, plane = 3 * side * side;
+      Tensor batch = Tensor::empty({count, 3, side, side});
+      float* pixels = batch.data<float>();
+      for (int view = 0; view < views_; ++view) {
+        for (std::int64_t i = 0; i < count; ++i)
+          preprocess(network, *cached[static_cast<std::size_t>(first + i)], pixels + i * plane, view);
+        const Tensor probabilities = softmax(network.model->forward(batch), 1).contiguous();
+        const float* values = probabilities.data<float>();
+        for (std::int64_t k = 0; k < count * classes; ++k)
+          rows[k] += values[k] / predictions;
+      }
     }
     if (progress) progress(first + count);
   }
-  if (adjusted_) adjust_probabilities(loaded_.card.adjustment, result);
+  if (adjusted_) adjust_probabilities(card_.adjustment, result);
   return result;
 }
 

@@ -11,6 +11,12 @@
 // quarter turns, each also mirrored): the same label-preserving transforms training used, so the average is
 // a less noisy estimate than one view, at eight times the cost. The card says which the builder chose on
 // validation data; set_views replaces that.
+//
+// An ensemble file (nn/checkpoint.h) averages its networks' probabilities the same way, each network
+// seeing the image at its own input size and normalisation; views and logit adjustment apply to the
+// average. Networks of different input sizes share one decoded image at the largest cache side, so a
+// smaller network's view is resized from that rather than from the original (a slight blur its own build
+// did not see; the ensemble's choices and score are made on exactly what it computes here).
 #pragma once
 
 #include <cstdint>
@@ -36,15 +42,13 @@ class Classifier {
   // DataError when the card lacks what prediction needs (labels, an input size).
   explicit Classifier(const std::filesystem::path& model_file);
 
-  const nn::ModelCard& card() const { return loaded_.card; }
-  const std::vector<std::string>& labels() const { return loaded_.card.labels; }
-  std::int64_t input_size() const { return loaded_.card.input.height; }
+  const nn::ModelCard& card() const { return card_; }
+  const std::vector<std::string>& labels() const { return card_.labels; }
+  // Networks averaged: 1, or an ensemble's members.
+  std::size_t network_count() const { return networks_.size(); }
   // The shorter side a decoded image is brought to first (an ImageCache built at this side holds images
-  // ready for probabilities()).
+  // ready for probabilities()): what the largest network input needs.
   std::int64_t cache_side() const;
-  // The image as the network sees it (CHW floats, normalised) from an image already at cache_side(), in
-  // view `view` of the square's eight symmetries (0: as it is).
-  void preprocess(const data::Image& cached, float* out, int view = 0) const;
   // 1 or 8 views per image (the card's by default); ValueError otherwise.
   void set_views(int views);
   int views() const { return views_; }
@@ -60,13 +64,24 @@ class Classifier {
                                    std::int64_t batch_size = 64,
                                    const std::function<void(std::int64_t)>& progress = {}) const;
 
-  bool has_decision() const { return !loaded_.card.decision.positive_labels.empty(); }
+  bool has_decision() const { return !card_.decision.positive_labels.empty(); }
   // The summed probability of the decision's positive labels, for one row of probabilities().
   double positive_probability(const float* row) const;
 
  private:
-  nn::LoadedResNet loaded_;
-  data::Normalization normalization_;
+  // One network with what its input needs.
+  struct Network {
+    std::shared_ptr<nn::ResNet> model;
+    std::int64_t input_size = 0;
+    data::Normalization normalization;
+    std::string crop;
+  };
+  // The image as `network` sees it (CHW floats, normalised) from an image already at cache_side(), in view
+  // `view` of the square's eight symmetries (0: as it is).
+  static void preprocess(const Network& network, const data::Image& cached, float* out, int view);
+
+  nn::ModelCard card_;
+  std::vector<Network> networks_;
   std::vector<std::size_t> positive_indices_;
   int views_;
   bool adjusted_ = true;

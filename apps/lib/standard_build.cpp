@@ -104,7 +104,7 @@ StandardBuildResult run_standard_build(const StandardBuildOptions& given) {
         << best.recipe.describe() << "`, " << best.epochs << " epochs trained, " << options.halving.metric
         << " " << best.metric << " on validation.";
   result.final_model =
-      finish_build(data(), best_folder / "best.safetensors", best_folder / "training.jsonl", notes.str());
+      finish_build(data(), {best_folder / "best.safetensors"}, best_folder / "training.jsonl", notes.str());
   return result;
 }
 

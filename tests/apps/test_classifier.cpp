@@ -14,11 +14,24 @@
 namespace dscope::apps {
 namespace {
 
+nn::ResNet tiny_network(std::uint64_t seed) {
+  nn::ResNetConfig config = nn::resnet_config(8, 3, nn::StemKind::Small, 0.5f);
+  config.seed = seed;
+  return nn::ResNet(config);
+}
+
+nn::ModelCard tiny_card(std::int64_t input_size = 16) {
+  nn::ModelCard card;
+  card.labels = {"a", "b", "c"};
+  card.input.height = card.input.width = input_size;
+  card.input.mean = {0.5f, 0.5f, 0.5f};
+  card.input.stddev = {0.25f, 0.25f, 0.25f};
+  return card;
+}
+
 std::filesystem::path save_tiny_model(const testing::TempFolder& folder, const std::vector<float>& prior = {},
                                       std::int64_t views = 1) {
-  nn::ResNetConfig config = nn::resnet_config(8, 3, nn::StemKind::Small, 0.5f);
-  config.seed = 3;
-  nn::ResNet model(config);
+  nn::ResNet model = tiny_network(3);
   nn::ModelCard card;
   card.labels = {"a", "b", "c"};
   card.input.height = card.input.width = 16;
@@ -107,6 +120,33 @@ TEST(Classifier, AdjustmentStrengthCanBeSetInPlaceOfTheCards) {
   Classifier without_prior(save_tiny_model(folder));
   EXPECT_NO_THROW(without_prior.set_adjustment_strength(0.0));
   EXPECT_THROW(without_prior.set_adjustment_strength(0.3), ValueError);
+}
+
+TEST(Classifier, AnEnsembleAveragesItsNetworksEachAtItsOwnInputSize) {
+  testing::TempFolder folder;
+  const nn::ResNet first = tiny_network(3), second = tiny_network(4);
+  nn::save_model(folder / "first.safetensors", first, tiny_card(16));
+  nn::save_model(folder / "second.safetensors", second, tiny_card(12));
+  nn::ModelCard card = tiny_card(16);
+  card.members = {tiny_card(16), tiny_card(12)};
+  nn::save_ensemble(folder / "both.safetensors", {&first, &second}, card);
+  card.members = {tiny_card(16), tiny_card(16)};
+  nn::save_ensemble(folder / "twice.safetensors", {&first, &first}, card);
+
+  const Classifier one(folder / "first.safetensors"), other(folder / "second.safetensors"),
+      both(folder / "both.safetensors"), twice(folder / "twice.safetensors");
+  EXPECT_EQ(both.network_count(), 2u);
+  EXPECT_EQ(both.cache_side(), one.cache_side());  // the larger input's
+  EXPECT_GT(one.cache_side(), other.cache_side());
+  const data::Image image = noise_image(6);  // 18 pixels: the cache side of a 16-pixel input
+  const std::vector<float> alone = one.probabilities({&image}), second_alone = other.probabilities({&image});
+  // Two copies of one network: the average of equal values is that value, bit for bit.
+  EXPECT_EQ(twice.probabilities({&image}), alone);
+  const std::vector<float> averaged = both.probabilities({&image});
+  ASSERT_EQ(averaged.size(), alone.size());
+  for (std::size_t k = 0; k < averaged.size(); ++k)
+    EXPECT_NEAR(averaged[k], (alone[k] + second_alone[k]) / 2.0f, 1e-6f) << k;
+  EXPECT_NE(alone, second_alone);
 }
 
 }  // namespace

@@ -188,6 +188,65 @@ TEST(Workbench, BuildFromWeightsRedoesOnlyTheValidationChoices) {
   EXPECT_NE(other.err.find("akiec, mel, nv"), std::string::npos) << other.err;
 }
 
+TEST(Workbench, AnEnsembleOfBuildsOnOneSplit) {
+  testing::TempFolder folder;
+  testing::write_colour_folders(folder, "train", 12);
+  const std::string data = " --data " + (folder / "train").string();
+  const std::string recipe = " --epochs 1 --batch-size 8 --time-limit 0 --views 1 --quiet";
+  const ProgramRun first =
+      run_dscope(folder, "build" + data + " --out " + (folder / "a").string() + " --input-size 16" + recipe);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  // Another seed on the first build's split: the same split.csv, and the same split recorded in the model.
+  const ProgramRun second =
+      run_dscope(folder, "build" + data + " --out " + (folder / "b").string() + " --seed 6 --split " +
+                             (folder / "a/split.csv").string() + " --input-size 20" + recipe);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_EQ(file_text(folder / "b/split.csv"), file_text(folder / "a/split.csv"));
+  const nn::ModelCard a = nn::read_model_card(folder / "a/model.safetensors");
+  const nn::ModelCard b = nn::read_model_card(folder / "b/model.safetensors");
+  EXPECT_EQ(a.training.split_digest.size(), 16u);
+  EXPECT_EQ(b.training.split_digest, a.training.split_digest);
+
+  const std::string weights = " --weights " + (folder / "a/model.safetensors").string() + " " +
+                              (folder / "b/model.safetensors").string();
+  // Seeds 0 and 6 without --split: which split they share cannot be known, so the build refuses.
+  const ProgramRun unsure =
+      run_dscope(folder, "build" + data + weights + " --out " + (folder / "e").string());
+  EXPECT_NE(unsure.exit_code, 0);
+  EXPECT_NE(unsure.err.find("--split"), std::string::npos) << unsure.err;
+
+  const ProgramRun ensemble =
+      run_dscope(folder, "build" + data + weights + " --split " + (folder / "a/split.csv").string() +
+                             " --out " + (folder / "e").string() + " --quiet");
+  ASSERT_EQ(ensemble.exit_code, 0) << ensemble.out << ensemble.err;
+  const nn::ModelCard card = nn::read_model_card(folder / "e/model.safetensors");
+  ASSERT_EQ(card.members.size(), 2u);
+  EXPECT_EQ(card.members[1].input.height, 20);
+  EXPECT_EQ(card.training.split_digest, a.training.split_digest);
+  EXPECT_TRUE(read_json(folder / "e/report.json").contains("balanced_accuracy"));
+  EXPECT_FALSE(fs::exists(folder / "e/training.jsonl"));
+  const ProgramRun score = run_dscope(folder, "score --model " + (folder / "e/model.safetensors").string() +
+                                                  data + " --out " + (folder / "e_score").string());
+  ASSERT_EQ(score.exit_code, 0) << score.err;
+  EXPECT_EQ(read_json(folder / "e_score/report.json").at("n"), 36);
+  const ProgramRun predict =
+      run_dscope(folder, "predict --model " + (folder / "e/model.safetensors").string() + " " +
+                             (folder / "train/nv/0.png").string());
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  EXPECT_NE(predict.out.find("%"), std::string::npos) << predict.out;
+
+  // A build on another split: its training images may be the ensemble's validation or test images.
+  const ProgramRun third = run_dscope(
+      folder, "build" + data + " --out " + (folder / "c").string() + " --seed 7 --input-size 16" + recipe);
+  ASSERT_EQ(third.exit_code, 0) << third.out << third.err;
+  const ProgramRun leaky = run_dscope(
+      folder, "build" + data + weights + " " + (folder / "c/model.safetensors").string() + " --split " +
+                  (folder / "a/split.csv").string() + " --out " + (folder / "f").string() + " --quiet");
+  EXPECT_NE(leaky.exit_code, 0);
+  EXPECT_NE(leaky.err.find("another split"), std::string::npos) << leaky.err;
+  EXPECT_NE(leaky.err.find("c/model.safetensors"), std::string::npos) << leaky.err;
+}
+
 TEST(Workbench, ClearErrorsForMissingModelsEmptyFoldersAndNonModels) {
   testing::TempFolder folder;
   const ProgramRun missing =

@@ -2,6 +2,7 @@
 // from the seed, and the manifest reads back to the same split.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -99,6 +100,27 @@ TEST(Split, ManifestReadsBackToTheSameSplit) {
   const Split split = split_dataset(dataset, {}, 6);
   write_manifest(folder / "split.csv", dataset, split);
   EXPECT_EQ(read_manifest(folder / "split.csv", dataset).indices, split.indices);
+}
+
+TEST(Split, DigestIgnoresFoldersAndOrderButNotAMovedImage) {
+  const Dataset dataset = synthetic_lesions(5);
+  const Split split = split_dataset(dataset, {}, 6);
+  const std::string digest = split_digest(dataset, split);
+  EXPECT_EQ(digest.size(), 16u);
+
+  Dataset elsewhere = dataset;  // the same files read from another folder
+  for (Sample& sample : elsewhere.samples)
+    sample.path = "/somewhere/else" / sample.path;
+  EXPECT_EQ(split_digest(elsewhere, split), digest);
+  Split reordered = split;
+  std::reverse(reordered.indices[0].begin(), reordered.indices[0].end());
+  EXPECT_EQ(split_digest(dataset, reordered), digest);
+
+  Split moved = split;  // one test image moved to training
+  moved.indices[0].push_back(moved.indices[2].back());
+  moved.indices[2].pop_back();
+  EXPECT_NE(split_digest(dataset, moved), digest);
+  EXPECT_NE(split_digest(dataset, split_dataset(dataset, {}, 7)), digest);
 }
 
 TEST(Split, ManifestThatDoesNotFitTheDatasetNamesTheLine) {

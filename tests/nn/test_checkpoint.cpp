@@ -457,6 +457,75 @@ TEST_F(CheckpointTest, ModelCardRoundTrips) {
   EXPECT_EQ(Json::parse(metadata.at("dscope")).at("architecture").at("name"), "resnet");
 }
 
+TEST_F(CheckpointTest, EnsembleSavesEveryNetworkAndLoadsThemBack) {
+  const auto first = small_resnet(1), second = small_resnet(2);
+  update_batch_norm_statistics(*first);
+  first->eval();
+  second->eval();
+  Generator generator(9);
+  const Tensor images = Tensor::randn({2, 3, 8, 8}, generator);
+  NoGradGuard no_grad;
+  nn::ModelCard card = example_card();
+  card.training.split_digest = "0123456789abcdef";
+  nn::ModelCard other_member = example_card();
+  other_member.input.height = other_member.input.width = 12;
+  other_member.training.seed = 2;
+  card.members = {example_card(), other_member};
+  const fs::path path = file("ensemble.safetensors");
+  nn::save_ensemble(path, {first.get(), second.get()}, card);
+
+  const nn::LoadedNetworks loaded = nn::load_networks(path, {"akiec", "bcc", "bkl"});
+  ASSERT_EQ(loaded.networks.size(), 2u);
+  EXPECT_TRUE(loaded.card.is_ensemble());
+  EXPECT_EQ(loaded.card.training.split_digest, "0123456789abcdef");
+  EXPECT_EQ(loaded.card.decision.threshold, card.decision.threshold);  // the ensemble's own rules
+  EXPECT_EQ(loaded.card.input.views, 8);
+  EXPECT_EQ(loaded.networks[1].card.input.height, 12);  // each member keeps its own input
+  EXPECT_EQ(loaded.networks[1].card.training.seed, 2u);
+  EXPECT_TRUE(loaded.networks[0].card.decision.positive_labels.empty());  // members carry no decision
+  EXPECT_TRUE(bitwise_equal((*loaded.networks[0].model)(images), (*first)(images), "member 0"));
+  EXPECT_TRUE(bitwise_equal((*loaded.networks[1].model)(images), (*second)(images), "member 1"));
+  for (const auto& [name, tensor] : nn::read_safetensors(path).tensors)
+    EXPECT_TRUE(name.rfind("member0.", 0) == 0 || name.rfind("member1.", 0) == 0) << name;
+
+  // A single network's file loads as one network; an ensemble's is not one ResNet.
+  nn::save_model(file("single.safetensors"), *first, example_card());
+  EXPECT_EQ(nn::load_networks(file("single.safetensors")).networks.size(), 1u);
+  EXPECT_TRUE(
+      throws_with<DataError>([&] { nn::load_resnet(path); }, {"ensemble.safetensors", "ensemble of 2"}));
+
+  // What an ensemble cannot be: one network, cards that do not match the networks, members for other labels.
+  nn::ModelCard one = card;
+  one.members.resize(1);
+  EXPECT_TRUE(throws_with<ValueError>([&] { nn::save_ensemble(file("one.safetensors"), {first.get()}, one); },
+                                      {"at least two"}));
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] {
+        nn::save_ensemble(file("three.safetensors"), {first.get(), second.get(), first.get()}, card);
+      },
+      {"3 networks and 2 member cards"}));
+  nn::ModelCard other_labels = card;
+  other_labels.members[1].labels = {"akiec", "bcc", "mel"};
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] {
+        nn::save_ensemble(file("labels.safetensors"), {first.get(), second.get()}, other_labels);
+      },
+      {"member 1", "akiec, bcc, mel"}));
+
+  // A tensor that belongs to no member, or a member missing one: refused, naming them.
+  nn::TensorMap tensors = nn::read_safetensors(path).tensors;
+  const nn::Metadata metadata = nn::read_safetensors_header(path).metadata;
+  tensors.emplace("member2.fc.bias", tensors.at("member0.fc.bias"));
+  tensors.erase("member1.fc.weight");
+  nn::write_safetensors(file("edited.safetensors"), tensors, metadata);
+  EXPECT_TRUE(throws_with<ShapeError>([&] { nn::load_networks(file("edited.safetensors")); },
+                                      {"edited.safetensors", "member2.fc.bias"}));
+  tensors.erase("member2.fc.bias");
+  nn::write_safetensors(file("edited.safetensors"), tensors, metadata);
+  EXPECT_TRUE(throws_with<ShapeError>([&] { nn::load_networks(file("edited.safetensors")); },
+                                      {"member 1", "fc.weight"}));
+}
+
 TEST_F(CheckpointTest, LoadListsEveryMissingUnexpectedAndMismatchedTensor) {
   const auto model = small_resnet(1);
   const fs::path good = file("model.safetensors");
