@@ -89,6 +89,7 @@ void run(const ScoreCommand& command) {
 
   ReportContext context;
   context.model = command.model.string();
+  context.model_summary = classifier.describe();
   context.data =
       command.data.string() +
       (command.split.empty() ? "" : " (" + command.part + " split of " + command.split.string() + ")");

@@ -34,6 +34,10 @@ Tensor shortcut(Sequential* downsample, const Tensor& input) {
 
 }  // namespace
 
+std::int64_t scaled_width(std::int64_t width, float multiplier) {
+  return std::max<std::int64_t>(1, std::llround(static_cast<double>(width) * multiplier));
+}
+
 ResNetConfig resnet_config(int depth, std::int64_t classes, StemKind stem, float width_multiplier) {
   ResNetConfig config;
   config.classes = classes;
@@ -113,9 +117,7 @@ ResNet::ResNet(const ResNetConfig& config) : config_(config) {
   DSCOPE_CHECK(config.classes >= 1 && config.input_channels >= 1 && config.width_multiplier > 0.0f,
                ValueError, "ResNet: classes, input channels and width multiplier must be positive");
   Generator generator(config.seed);
-  auto scaled = [&](std::int64_t width) {
-    return std::max<std::int64_t>(1, std::llround(static_cast<double>(width) * config.width_multiplier));
-  };
+  auto scaled = [&](std::int64_t width) { return scaled_width(width, config.width_multiplier); };
   const std::int64_t stem_width = scaled(config.stage_widths.front());
   if (config.stem == StemKind::Small) {
     conv1_ = register_module("conv1", conv(config.input_channels, stem_width, 3, 1, generator));

@@ -33,6 +33,9 @@ struct ResNetConfig {
   std::uint64_t seed = 0;
 };
 
+// A stage's channel count after the width multiplier: width × multiplier rounded, at least 1.
+std::int64_t scaled_width(std::int64_t width, float multiplier);
+
 // The standard configurations: depth 8 and 14 (three stages of 16/32/64, one or two BasicBlocks each),
 // 18 and 34 (four stages of 64/128/256/512, BasicBlocks [2,2,2,2] / [3,4,6,3]) and 50 (Bottlenecks
 // [3,4,6,3]). Throws ValueError for any other depth.

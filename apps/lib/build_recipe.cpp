@@ -722,6 +722,7 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
   ReportContext context;
   context.title = "dscope build: score on the held-out " + result.scored_part + " split";
   context.model = model_path.string();
+  context.model_summary = classifier.describe();
   context.data = options.data.string() +
                  (options.metadata.empty() ? "" : " with " + options.metadata.string()) + " (" +
                  result.scored_part + " split of " + (options.out / "split.csv").string() + ")";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "data/augment.h"
 #include "data/image_cache.h"
@@ -44,6 +45,25 @@ std::int64_t Classifier::cache_side() const {
   for (const Network& network : networks_)
     largest = std::max(largest, network.input_size);
   return data::cache_side_for_input(largest);
+}
+
+std::string Classifier::describe() const {
+  std::ostringstream text;
+  if (networks_.size() > 1) text << "ensemble of " << networks_.size() << ": ";
+  for (std::size_t i = 0; i < networks_.size(); ++i) {
+    const nn::ResNetConfig& architecture = networks_[i].model->config();
+    std::int64_t blocks = 0;
+    for (const std::int64_t stage : architecture.blocks_per_stage)
+      blocks += stage;
+    const std::int64_t layers_per_block = architecture.block == nn::BlockKind::Basic ? 2 : 3;
+    text << (i ? " + " : "") << "ResNet-" << blocks * layers_per_block + 2 << " (widths ";
+    for (std::size_t stage = 0; stage < architecture.stage_widths.size(); ++stage)
+      text << (stage ? "/" : "")
+           << nn::scaled_width(architecture.stage_widths[stage], architecture.width_multiplier);
+    text << ") on " << networks_[i].input_size << "×" << networks_[i].input_size << " inputs";
+  }
+  text << ", " << views_ << (views_ == 1 ? " view" : " views");
+  return text.str();
 }
 
 void Classifier::set_views(int views) {

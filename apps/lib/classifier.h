@@ -46,6 +46,9 @@ class Classifier {
   const std::vector<std::string>& labels() const { return card_.labels; }
   // Networks averaged: 1, or an ensemble's members.
   std::size_t network_count() const { return networks_.size(); }
+  // One line for reports: "ResNet-8 (widths 24/48/96) on 64×64 inputs, 8 views", or for an ensemble
+  // "ensemble of 2: ResNet-8 (...) on 64×64 inputs + ResNet-8 (...) on 80×80 inputs, 8 views".
+  std::string describe() const;
   // The shorter side a decoded image is brought to first (an ImageCache built at this side holds images
   // ready for probabilities()): what the largest network input needs.
   std::int64_t cache_side() const;

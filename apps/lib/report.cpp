@@ -286,7 +286,8 @@ std::string report_markdown(const Scores& scores, const ReportContext& context, 
                             const TrainingLog* log, bool wrote_curves) {
   std::ostringstream md;
   md << "# " << context.title << "\n\n"
-     << "- **Model:** " << (context.model.empty() ? "not given" : "`" + context.model + "`") << "\n"
+     << "- **Model:** " << (context.model.empty() ? "not given" : "`" + context.model + "`")
+     << (context.model_summary.empty() ? "" : ": " + context.model_summary) << "\n"
      << "- **Data:** " << (context.data.empty() ? "not given" : context.data) << "\n"
      << "- **Images:** " << scores.n << ", in "
      << count_of(static_cast<std::int64_t>(scores.labels.size()), "class", "classes") << " ("
@@ -400,6 +401,7 @@ std::vector<fs::path> write_report(const fs::path& folder, const Scores& scores,
   json document = scores_to_json(scores);
   document["context"] = {{"title", context.title},
                          {"model", context.model},
+                         {"model_summary", context.model_summary},
                          {"data", context.data},
                          {"date", date},
                          {"dscope_version", nn::dscope_version()},

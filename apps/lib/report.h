@@ -23,6 +23,7 @@ namespace dscope::apps {
 struct ReportContext {
   std::string title = "dscope score";  // first heading of report.md
   std::string model;                   // model file
+  std::string model_summary;           // what the file holds (Classifier::describe); may be empty
   std::string data;                    // what was scored (folder, CSV, split)
   std::string notes;  // extra markdown paragraph (e.g. the build's configuration); may be empty
   std::filesystem::path training_log;  // training.jsonl for the curves; empty or missing: no curves

@@ -136,6 +136,10 @@ TEST(Classifier, AnEnsembleAveragesItsNetworksEachAtItsOwnInputSize) {
   const Classifier one(folder / "first.safetensors"), other(folder / "second.safetensors"),
       both(folder / "both.safetensors"), twice(folder / "twice.safetensors");
   EXPECT_EQ(both.network_count(), 2u);
+  EXPECT_EQ(one.describe(), "ResNet-8 (widths 8/16/32) on 16×16 inputs, 1 view");
+  EXPECT_EQ(both.describe(),
+            "ensemble of 2: ResNet-8 (widths 8/16/32) on 16×16 inputs + ResNet-8 (widths 8/16/32) on 12×12 "
+            "inputs, 1 view");
   EXPECT_EQ(both.cache_side(), one.cache_side());  // the larger input's
   EXPECT_GT(one.cache_side(), other.cache_side());
   const data::Image image = noise_image(6);  // 18 pixels: the cache side of a 16-pixel input
