@@ -266,6 +266,7 @@ Recipe recipe_from_json(const nlohmann::json& json) {
   read("focal_gamma", recipe.focal_gamma);
   read("balanced_sampling", recipe.balanced_sampling);
   // Recipes written before the weight average existed have none.
+  recipe.weight_average = 0.0;
   if (json.contains("weight_average")) read("weight_average", recipe.weight_average);
   recipe.validate();
   return recipe;

@@ -189,6 +189,7 @@ Recipe SearchSpace::sample(Generator& generator, std::int64_t epochs) const {
   recipe.balanced_sampling = pick(balanced_sampling, generator);
   recipe.batch_size = pick(batch_sizes, generator);
   recipe.warmup_epochs = 1;
+  recipe.weight_average = 0.0;  // not part of the space: trials keep the weights of their last step
   return recipe;
 }
 
