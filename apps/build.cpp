@@ -200,9 +200,10 @@ void add_build_command(CLI::App& program) {
                    "Share of each target spread evenly over all labels")
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
-  build->add_flag("--balanced-sampling,!--natural-sampling", command->recipe.balanced_sampling,
-                  "Draw every label equally often in training batches (the default), or as often as it occurs "
-                  "(--natural-sampling)");
+  build->add_flag(
+      "--balanced-sampling,!--natural-sampling", command->recipe.balanced_sampling,
+      "Draw every label equally often in training batches (the default), or as often as it occurs "
+      "(--natural-sampling)");
   build
       ->add_option("--weight-average", command->recipe.weight_average,
                    "Validate and keep an exponential moving average of the weights with this decay per step "
