@@ -21,10 +21,11 @@ using kernels::BatchNorm2dGeometry;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// The last has planes of 1,073 values, so its sums run over several float chunks
+// (kernels/cpu/batch_norm2d.cpp).
 const std::vector<BatchNorm2dGeometry> kShapes = {
-    {2, 3, 4, 5},   {1, 1, 7, 9},  {3, 5, 1, 1},   {4, 2, 3, 3}, {1, 17, 6, 6},
-    {2, 4, 13, 11}, {8, 16, 8, 8}, {2, 3, 37, 29},  // planes of 1,073 values: sums over several float chunks
-                                                    // (kernels/cpu/batch_norm2d.cpp)
+    {2, 3, 4, 5},  {1, 1, 7, 9},   {3, 5, 1, 1},  {4, 2, 3, 3},
+    {1, 17, 6, 6}, {2, 4, 13, 11}, {8, 16, 8, 8}, {2, 3, 37, 29},
 };
 
 std::string name(const BatchNorm2dGeometry& g) {
