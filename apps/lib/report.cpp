@@ -422,6 +422,9 @@ std::vector<fs::path> write_report(const fs::path& folder, const Scores& scores,
       wrote_curves = true;
     }
   }
+  // A plot left by an earlier report in this folder would be of another model (e.g. one member of the
+  // ensemble that now replaces it).
+  if (!wrote_curves) fs::remove(folder / "training_curves.svg");
   write("report.md",
         report_markdown(scores, context, date, context.training_log.empty() ? nullptr : &log, wrote_curves));
   return written;

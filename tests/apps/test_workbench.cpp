@@ -215,6 +215,10 @@ TEST(Workbench, AnEnsembleOfBuildsOnOneSplit) {
   EXPECT_NE(unsure.exit_code, 0);
   EXPECT_NE(unsure.err.find("--split"), std::string::npos) << unsure.err;
 
+  // Into a folder holding a build's files: its training log and curves are not the ensemble's and must go.
+  fs::create_directories(folder / "e");
+  fs::copy_file(folder / "a/training_curves.svg", folder / "e/training_curves.svg");
+  fs::copy_file(folder / "a/training.jsonl", folder / "e/training.jsonl");
   const ProgramRun ensemble =
       run_dscope(folder, "build" + data + weights + " --split " + (folder / "a/split.csv").string() +
                              " --out " + (folder / "e").string() + " --quiet");
@@ -225,6 +229,7 @@ TEST(Workbench, AnEnsembleOfBuildsOnOneSplit) {
   EXPECT_EQ(card.training.split_digest, a.training.split_digest);
   EXPECT_TRUE(read_json(folder / "e/report.json").contains("balanced_accuracy"));
   EXPECT_FALSE(fs::exists(folder / "e/training.jsonl"));
+  EXPECT_FALSE(fs::exists(folder / "e/training_curves.svg"));
   const ProgramRun score = run_dscope(folder, "score --model " + (folder / "e/model.safetensors").string() +
                                                   data + " --out " + (folder / "e_score").string());
   ASSERT_EQ(score.exit_code, 0) << score.err;
