@@ -73,7 +73,7 @@ struct Variant {
   const char* name;
   bool (*supports)(const kernels::Conv2dGeometry&);
   void (*forward)(const kernels::Conv2dGeometry&, const float*, const float*, const float*, float*,
-                  kernels::cpu::Conv2dActivation);
+                  const kernels::cpu::Conv2dEpilogue&);
   void (*backward_input)(const kernels::Conv2dGeometry&, const float*, const float*, float*);
   void (*backward_weight)(const kernels::Conv2dGeometry&, const float*, const float*, float*);
 };

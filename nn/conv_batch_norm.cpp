@@ -4,16 +4,24 @@
 #include <vector>
 
 #include "tensor/autograd/grad_mode.h"
+#include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 #include "tensor/ops/conv2d.h"
 
 namespace dscope::nn {
 
-Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, bool relu) {
-  if (norm.is_training() || grad_enabled()) {
-    const Tensor convolved = conv.forward(input);
-    return relu ? norm.forward_relu(convolved) : norm.forward(convolved);
-  }
+namespace {
+
+bool runs_folded(const BatchNorm2d& norm) {
+  return !norm.is_training() && !grad_enabled();
+}
+
+struct Folded {
+  Tensor weight, bias;
+};
+
+// The convolution's weights and bias with the batch norm (in evaluation mode) folded in.
+Folded fold(const Conv2d& conv, const BatchNorm2d& norm) {
   const std::int64_t channels = conv.weight.size(0);
   DSCOPE_CHECK(norm.weight.numel() == channels, ShapeError, "conv_batch_norm: ", norm.describe(), " after ",
                conv.describe());
@@ -31,10 +39,27 @@ Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, boo
     shift[k] = static_cast<float>(beta[k] + (static_cast<double>(conv_bias[k]) - mean[k]) * factor);
   }
   const Device device = conv.weight.device();
-  const Tensor folded_weight = conv.weight * Tensor::from_vector(scale, {channels, 1, 1, 1}, device);
-  const Tensor shift_bias = Tensor::from_vector(shift, {channels}, device);
-  return relu ? conv2d_relu(input, folded_weight, shift_bias, conv.options())
-              : conv2d(input, folded_weight, shift_bias, conv.options());
+  return {conv.weight * Tensor::from_vector(scale, {channels, 1, 1, 1}, device),
+          Tensor::from_vector(shift, {channels}, device)};
+}
+
+}  // namespace
+
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, bool relu) {
+  if (!runs_folded(norm)) {
+    const Tensor convolved = conv.forward(input);
+    return relu ? norm.forward_relu(convolved) : norm.forward(convolved);
+  }
+  const Folded folded = fold(conv, norm);
+  return relu ? conv2d_relu(input, folded.weight, folded.bias, conv.options())
+              : conv2d(input, folded.weight, folded.bias, conv.options());
+}
+
+Tensor conv_batch_norm_add_relu(Conv2d& conv, BatchNorm2d& norm, const Tensor& input,
+                                const Tensor& residual) {
+  if (!runs_folded(norm)) return add_relu(norm.forward(conv.forward(input)), residual);
+  const Folded folded = fold(conv, norm);
+  return conv2d_add_relu(input, folded.weight, folded.bias, residual, conv.options());
 }
 
 }  // namespace dscope::nn

@@ -22,4 +22,9 @@ namespace dscope::nn {
 // run one after the other.
 Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, bool relu = false);
 
+// relu(norm(conv(input)) + residual): a residual block's last layer and its shortcut. Folded as above, and
+// then the convolution adds the residual and clamps as it writes (conv2d_add_relu), so at inference the
+// block's addition costs no pass of its own; otherwise add_relu after the two layers.
+Tensor conv_batch_norm_add_relu(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, const Tensor& residual);
+
 }  // namespace dscope::nn

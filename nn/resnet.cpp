@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "nn/conv_batch_norm.h"
-#include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 #include "tensor/ops/pooling.h"
 
@@ -78,8 +77,8 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t width, std::int64_
 }
 
 Tensor BasicBlock::forward(const Tensor& input) {
-  const Tensor branch = conv_batch_norm(*conv2_, *bn2_, conv_batch_norm(*conv1_, *bn1_, input, true));
-  return add_relu(branch, shortcut(downsample_.get(), input));
+  const Tensor identity = shortcut(downsample_.get(), input);
+  return conv_batch_norm_add_relu(*conv2_, *bn2_, conv_batch_norm(*conv1_, *bn1_, input, true), identity);
 }
 
 std::string BasicBlock::describe() const {
@@ -101,8 +100,7 @@ Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t width, std::int64_
 Tensor Bottleneck::forward(const Tensor& input) {
   Tensor x = conv_batch_norm(*conv1_, *bn1_, input, true);
   x = conv_batch_norm(*conv2_, *bn2_, x, true);
-  x = conv_batch_norm(*conv3_, *bn3_, x);
-  return add_relu(x, shortcut(downsample_.get(), input));
+  return conv_batch_norm_add_relu(*conv3_, *bn3_, x, shortcut(downsample_.get(), input));
 }
 
 std::string Bottleneck::describe() const {

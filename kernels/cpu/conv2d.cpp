@@ -254,28 +254,29 @@ MatrixView<float> forward_output(const Conv2dGeometry& g, float* y, const Column
   return {buffer, block_columns(g, block)};
 }
 
-// Adds the bias to a block's forward result, applies the activation and, for a several-image block, copies
+// Adds the bias to a block's forward result, applies the epilogue and, for a several-image block, copies
 // it from the buffer into y.
 void finish_forward_block(const Conv2dGeometry& g, const MatrixView<float>& result, const float* bias,
-                          Conv2dActivation activation, const ColumnBlock& block, float* y) {
+                          const Conv2dEpilogue& epilogue, const ColumnBlock& block, float* y) {
   const std::int64_t columns = block_columns(g, block), image_columns = g.P * g.Q;
   if (is_single_image(block)) {
-    if (bias == nullptr && activation == Conv2dActivation::none) return;
+    if (bias == nullptr && epilogue.changes_nothing()) return;
+    const std::int64_t first = block.image_begin * g.K * image_columns + block.row_begin * g.Q;
     for (std::int64_t k = 0; k < g.K; ++k) {
       float* row = result.data + k * result.ld;
       const float add = bias != nullptr ? bias[k] : 0.0f;
       for (std::int64_t j = 0; j < columns; ++j)
-        row[j] = activated(row[j] + add, activation);
+        row[j] = epilogue.apply(row[j] + add, first + k * image_columns + j);
     }
     return;
   }
   for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
     for (std::int64_t k = 0; k < g.K; ++k) {
       const float* source = result.data + k * result.ld + (n - block.image_begin) * image_columns;
-      float* target = y + (n * g.K + k) * image_columns;
+      const std::int64_t first = (n * g.K + k) * image_columns;
       const float add = bias != nullptr ? bias[k] : 0.0f;
       for (std::int64_t j = 0; j < image_columns; ++j)
-        target[j] = activated(source[j] + add, activation);
+        y[first + j] = epilogue.apply(source[j] + add, first + j);
     }
 }
 
@@ -316,7 +317,7 @@ void assert_consistent(const Conv2dGeometry& g) {
 }  // namespace
 
 void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                                float* y, Conv2dActivation activation) {
+                                float* y, const Conv2dEpilogue& epilogue) {
   assert_consistent(g);
   const BlockShape shape = block_shape(g);
   const std::int64_t crs = g.C * g.R * g.S, max_columns = max_block_columns(g, shape),
@@ -334,7 +335,7 @@ void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const f
       product.M = g.K, product.N = block_columns(g, block), product.K = crs;
       product.lda = crs, product.ldb = columns.ld, product.ldc = out.ld;
       gemm(product, 1.0f, w, columns.data, 0.0f, out.data);
-      finish_forward_block(g, out, bias, activation, block, y);
+      finish_forward_block(g, out, bias, epilogue, block, y);
     }
   }
 }
@@ -450,10 +451,10 @@ bool conv2d_uses_direct(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                    Conv2dActivation activation) {
-  if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, activation);
-  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y, activation);
-  conv2d_forward_im2col_gemm(g, x, w, bias, y, activation);
+                    const Conv2dEpilogue& epilogue) {
+  if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, epilogue);
+  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y, epilogue);
+  conv2d_forward_im2col_gemm(g, x, w, bias, y, epilogue);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {

@@ -115,11 +115,13 @@ void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std
 
 // Note [register tile]: Filters × Vectors·L outputs of row `out_row` (at filter 0 of the tile, column 0 of
 // the tile, channel stride P·Q), from padded rows `rows` (at channel 0, the output row's first tap row, the
-// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns.
+// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns, each plus
+// the value at the same place of `residual_row` (laid out as out_row) when that is not null, then clamped
+// at zero with `relu`.
 template <int Filters, int Vectors>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
-          const float* packed, const float* bias, bool relu, float* out_row, std::int64_t filters,
-          std::int64_t columns) {
+          const float* packed, const float* bias, bool relu, const float* residual_row, float* out_row,
+          std::int64_t filters, std::int64_t columns) {
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
   Floats sum[Filters][Vectors];
 #pragma GCC unroll 8
@@ -152,14 +154,20 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
     for (int v = 0; v < Vectors; ++v) {
       const std::int64_t valid = columns - v * kLanes;
       if (f >= filters || valid <= 0) continue;
-      float* out = out_row + f * plane + v * kLanes;
-      const Floats value = relu ? simd::relu(sum[f][v]) : sum[f][v];
+      const std::int64_t offset = f * plane + v * kLanes;
+      float lanes[kLanes] = {};  // a partial vector's residual in, and its result out
+      Floats value = sum[f][v];
+      if (residual_row != nullptr) {
+        const float* residual = residual_row + offset;
+        if (valid < kLanes) residual = std::copy(residual, residual + valid, lanes) - valid;
+        value = simd::add(value, simd::load(residual));
+      }
+      if (relu) value = simd::relu(value);
       if (valid >= kLanes) {
-        simd::store(out, value);
+        simd::store(out_row + offset, value);
       } else {
-        float lanes[kLanes];
         simd::store(lanes, value);
-        std::copy(lanes, lanes + valid, out);
+        std::copy(lanes, lanes + valid, out_row + offset);
       }
     }
 }
@@ -168,12 +176,13 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
 template <int Filters, int Vectors>
 void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
                 std::int64_t channel_stride, const float* packed, const float* bias, bool relu,
-                float* out_row, std::int64_t filters, std::int64_t columns) {
+                const float* residual_row, float* out_row, std::int64_t filters, std::int64_t columns) {
   if constexpr (Vectors > 1)
     if (vectors < Vectors)
       return tile_up_to<Filters, Vectors - 1>(vectors, c, rows, row_stride, channel_stride, packed, bias,
-                                              relu, out_row, filters, columns);
-  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, relu, out_row, filters, columns);
+                                              relu, residual_row, out_row, filters, columns);
+  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, relu, residual_row, out_row,
+                         filters, columns);
 }
 
 // packed[tile][c][r][s][f] = weight(tile·Filters + f, c, r, s), zero past K (Note [register tile]).
@@ -193,9 +202,11 @@ std::unique_ptr<float[]> pack_weights(const Correlation& c, std::int64_t filters
   return packed;
 }
 
+// The correlation into `out`, each output plus `residual`'s (of out's shape, or null) and clamped with
+// `relu` as it is stored.
 template <int Filters, int Vectors, typename Weight>
 void correlate(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
-               float* out) {
+               const float* residual, float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
   const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
   const std::int64_t width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
@@ -215,10 +226,11 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
           const float* rows = buffer.get() + (p - p_begin) * width + q;
           for (std::int64_t t = 0; t < filter_tiles; ++t) {
             const std::int64_t k = t * Filters;
-            float* out_row = out + ((n * c.K + k) * c.P + p) * c.Q + q;
+            const std::int64_t offset = ((n * c.K + k) * c.P + p) * c.Q + q;
             tile_up_to<Filters, Vectors>(ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width,
                                          packed.get() + t * taps * Filters,
-                                         bias != nullptr ? bias + k : nullptr, relu, out_row,
+                                         bias != nullptr ? bias + k : nullptr, relu,
+                                         residual != nullptr ? residual + offset : nullptr, out + offset,
                                          std::min<std::int64_t>(Filters, c.K - k), columns);
           }
         }
@@ -240,13 +252,13 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
 // vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where it costs strictly less.
 template <typename Weight>
 void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
-                   float* out) {
+                   const float* residual, float* out) {
   const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
   if constexpr (simd::kRegisters >= 32)
     if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3))
-      return correlate<4, 4>(c, in, weight, bias, relu, out);
-  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, relu, out);
-  correlate<4, 3>(c, in, weight, bias, relu, out);
+      return correlate<4, 4>(c, in, weight, bias, relu, residual, out);
+  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, relu, residual, out);
+  correlate<4, 3>(c, in, weight, bias, relu, residual, out);
 }
 
 // Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
@@ -373,7 +385,7 @@ bool conv2d_direct_supports(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                           float* y, Conv2dActivation activation) {
+                           float* y, const Conv2dEpilogue& epilogue) {
   assert(conv2d_direct_supports(g));
   const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
   correlate_any(
@@ -381,7 +393,7 @@ void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float*
       [&](std::int64_t k, std::int64_t channel, std::int64_t r, std::int64_t s) {
         return w[((k * g.C + channel) * g.R + r) * g.S + s];
       },
-      bias, activation == Conv2dActivation::relu, y);
+      bias, epilogue.activation == Conv2dActivation::relu, epilogue.residual, y);
 }
 
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
@@ -394,7 +406,7 @@ void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, 
       [&](std::int64_t channel, std::int64_t k, std::int64_t r, std::int64_t s) {
         return w[((k * g.C + channel) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)];
       },
-      nullptr, false, grad_x);
+      nullptr, false, nullptr, grad_x);
 }
 
 void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
@@ -411,8 +423,8 @@ bool conv2d_direct_supports(const Conv2dGeometry&) {
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                           float* y, Conv2dActivation activation) {
-  conv2d_forward_im2col_gemm(g, x, w, bias, y, activation);
+                           float* y, const Conv2dEpilogue& epilogue) {
+  conv2d_forward_im2col_gemm(g, x, w, bias, y, epilogue);
 }
 
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,

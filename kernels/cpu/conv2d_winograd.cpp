@@ -329,9 +329,9 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
   }
 }
 
-// y for every tile of the block from M (Note [tile layout]), plus the bias, then the activation.
+// y for every tile of the block from M (Note [tile layout]), plus the bias, then the epilogue.
 void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const float* bias,
-                            Conv2dActivation activation, const TileBlock& block, std::int64_t tiles,
+                            const Conv2dEpilogue& epilogue, const TileBlock& block, std::int64_t tiles,
                             Workspace& work, float* y) {
   const std::int64_t even_columns = g.Q / 2;
   for (std::int64_t k = 0; k < g.K; ++k) {
@@ -346,7 +346,9 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
         store(work.outputs.get() + i * plan.max_tiles() + t, out[i]);
     });
     const float add = bias != nullptr ? bias[k] : 0.0f;
-    const auto finish = [add, activation](float value) { return activated(value + add, activation); };
+    const auto finish = [add, &epilogue](float value, std::int64_t index) {
+      return epilogue.apply(value + add, index);
+    };
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
@@ -355,12 +357,13 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
           // Output row 2·tile_row + i interleaves the tiles' left (even) and right (odd) columns.
           const float* left = work.outputs.get() + (2 * i) * plan.max_tiles() + first_tile;
           const float* right = left + plan.max_tiles();
-          float* out = y + ((n * g.K + k) * g.P + 2 * tile_row + i) * g.Q;
+          const std::int64_t row = ((n * g.K + k) * g.P + 2 * tile_row + i) * g.Q;
+          float* out = y + row;
           for (std::int64_t j = 0; j < even_columns; ++j) {
-            out[2 * j] = finish(left[j]);
-            out[2 * j + 1] = finish(right[j]);
+            out[2 * j] = finish(left[j], row + 2 * j);
+            out[2 * j + 1] = finish(right[j], row + 2 * j + 1);
           }
-          if (g.Q % 2 == 1) out[g.Q - 1] = finish(left[even_columns]);
+          if (g.Q % 2 == 1) out[g.Q - 1] = finish(left[even_columns], row + g.Q - 1);
         }
   }
 }
@@ -408,7 +411,7 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
 
 // The forward pass on transformed filters u [16][K][C] (Note [Winograd F(2×2, 3×3)]).
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, const float* bias,
-                      Conv2dActivation activation, float* y) {
+                      const Conv2dEpilogue& epilogue, float* y) {
   const TilePlan plan = plan_tiles(g);
   const std::int64_t blocks = block_count(g, plan);
 #pragma omp parallel if (use_threads(g, blocks))
@@ -425,7 +428,7 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, c
       for (std::int64_t point = 0; point < kPoints; ++point)
         gemm(product, 1.0f, u + point * g.K * g.C, work.transformed.get() + point * g.C * tiles, 0.0f,
              work.products.get() + point * g.K * tiles);
-      transform_block_output(g, plan, bias, activation, block, tiles, work, y);
+      transform_block_output(g, plan, bias, epilogue, block, tiles, work, y);
     }
   }
 }
@@ -438,11 +441,11 @@ bool conv2d_winograd_supports(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                             float* y, Conv2dActivation activation) {
+                             float* y, const Conv2dEpilogue& epilogue) {
   assert(conv2d_winograd_supports(g));
   std::vector<float> u(static_cast<std::size_t>(kPoints * g.K * g.C));
   transform_filters(w, g.K, g.C, g.C * 9, 9, false, u.data());
-  winograd_forward(g, x, u.data(), bias, activation, y);
+  winograd_forward(g, x, u.data(), bias, epilogue, y);
 }
 
 void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,

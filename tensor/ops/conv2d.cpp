@@ -123,4 +123,22 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
   return o.y;
 }
 
+Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& residual,
+                       const Conv2dOptions& options) {
+  const bool recorded =
+      grad_enabled() && (input.requires_grad() || weight.requires_grad() ||
+                         (bias.defined() && bias.requires_grad()) || residual.requires_grad());
+  if (recorded || !input.device().is_cpu()) return add_relu(conv2d(input, weight, bias, options), residual);
+  const Operands o = prepare(input, weight, bias, options);
+  DSCOPE_CHECK(residual.shape() == o.y.shape() && residual.dtype() == DType::Float32 &&
+                   residual.device() == o.y.device(),
+               ShapeError, "conv2d_add_relu: residual ", residual.shape(), " for an output of shape ",
+               o.y.shape());
+  const Tensor shortcut = residual.contiguous();
+  kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
+                               o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
+                               {kernels::cpu::Conv2dActivation::relu, shortcut.data<float>()});
+  return o.y;
+}
+
 }  // namespace dscope

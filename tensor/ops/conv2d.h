@@ -22,4 +22,11 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
                    const Conv2dOptions& options = {});
 
+// relu(conv2d(input, weight, bias, options) + residual), `residual` of the output's shape: a ResNet block's
+// last convolution and its shortcut. Fused like conv2d_relu (the CPU kernels add the residual and clamp as
+// they write each output) where no graph is recorded; otherwise add_relu(conv2d(...), residual). ShapeError
+// when the residual's shape is not the output's.
+Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& residual,
+                       const Conv2dOptions& options = {});
+
 }  // namespace dscope

@@ -101,7 +101,7 @@ std::int64_t output_size(const Conv2dGeometry& g) {
 // Every CPU variant, with the geometries it supports; the variant-choosing entry points run on every case.
 using kernels::cpu::Conv2dActivation;
 using Forward = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*,
-                         Conv2dActivation);
+                         const kernels::cpu::Conv2dEpilogue&);
 using BackwardInput = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 using BackwardWeight = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 
@@ -129,8 +129,9 @@ const Variant kVariants[] = {
 };
 
 // Every variant's forward on every case against the reference, the bias on every other case; with
-// `activation` relu the reference is clamped at zero (about half the outputs are).
-void check_forward(std::uint64_t seed, Conv2dActivation activation) {
+// `activation` relu the reference is clamped at zero (about half the outputs are), and with `residual` a
+// random array of y's shape is added before that (as a ResNet block adds its shortcut).
+void check_forward(std::uint64_t seed, Conv2dActivation activation, bool residual = false) {
   Generator generator(seed);
   const bool relu = activation == Conv2dActivation::relu;
   bool with_bias = relu;
@@ -144,16 +145,22 @@ void check_forward(std::uint64_t seed, Conv2dActivation activation) {
     std::vector<double> expected(static_cast<std::size_t>(output_size(g)));
     kernels::reference::conv2d_forward<double>(g, xd.data(), wd.data(), with_bias ? bias_d.data() : nullptr,
                                                expected.data());
+    const std::vector<float> shortcut =
+        residual ? random_values(output_size(g), generator) : std::vector<float>();
+    for (std::size_t i = 0; i < shortcut.size(); ++i)
+      expected[i] += shortcut[i];
     if (relu)
       for (double& value : expected)
         value = std::max(value, 0.0);
     for (const Variant& variant : kVariants) {
       if (!variant.supports(g)) continue;
       std::vector<float> y(expected.size(), std::nanf(""));
-      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), activation);
+      variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
+                      {activation, residual ? shortcut.data() : nullptr});
       EXPECT_TRUE(testing::all_close(y, expected, 1e-4, 1e-4,
-                                     std::string(relu ? "conv2d_forward with ReLU " : "conv2d_forward ") +
-                                         variant.name + " " + describe(g) + (with_bias ? " with bias" : "")));
+                                     std::string("conv2d_forward") + (residual ? " + residual" : "") +
+                                         (relu ? " with ReLU " : " ") + variant.name + " " + describe(g) +
+                                         (with_bias ? " with bias" : "")));
     }
   }
 }
@@ -165,6 +172,12 @@ TEST(Conv2dKernels, ForwardMatchesReference) {
 // The ReLU applied as each variant writes its output.
 TEST(Conv2dKernels, ForwardWithReluMatchesClampedReference) {
   check_forward(24, Conv2dActivation::relu);
+}
+
+// The residual added, then the ReLU, as each variant writes its output; and the residual alone.
+TEST(Conv2dKernels, ForwardPlusResidualMatchesReference) {
+  check_forward(25, Conv2dActivation::relu, true);
+  check_forward(26, Conv2dActivation::none, true);
 }
 
 TEST(Conv2dKernels, BackwardInputMatchesReference) {

@@ -1,6 +1,7 @@
 // conv_batch_norm: folded for inference (evaluation mode, no graph) it gives what the convolution and the
-// batch norm give one after the other, for a conv with and without a bias, and for whole ResNets of both
-// block kinds with trained-looking statistics; in training, or with gradients wanted, it does not fold.
+// batch norm give one after the other, for a conv with and without a bias, with a residual added and
+// clamped (a block's last layer), and for whole ResNets of both block kinds with trained-looking
+// statistics; in training, or with gradients wanted, it does not fold.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -9,6 +10,7 @@
 #include "nn/conv_batch_norm.h"
 #include "nn/resnet.h"
 #include "tensor/autograd/grad_mode.h"
+#include "tensor/ops/activation.h"
 #include "tests/support/compare.h"
 
 namespace dscope {
@@ -44,6 +46,22 @@ TEST(ConvBatchNorm, FoldedEqualsTheTwoLayersForAConvWithAndWithoutBias) {
     const std::vector<float> folded = nn::conv_batch_norm(conv, norm, input).to_vector<float>();
     EXPECT_TRUE(testing::all_close(folded, separate, 1e-5, 1e-4, with_bias ? "conv with bias" : "conv"));
   }
+}
+
+TEST(ConvBatchNorm, FoldedWithAResidualEqualsTheLayersThenAddRelu) {
+  Generator generator(14);
+  nn::Conv2d conv(nn::Conv2dSpec{4, 6, 3, 1, 1, 1, false}, generator);
+  nn::BatchNorm2d norm(6);
+  randomise_batch_norms(norm, generator);
+  norm.eval();
+  const Tensor input = Tensor::randn({2, 4, 9, 7}, generator),
+               residual = Tensor::randn({2, 6, 9, 7}, generator);
+  const std::vector<float> separate =
+      add_relu(norm.forward(conv.forward(input)), residual).to_vector<float>();
+  NoGradGuard no_grad;
+  const std::vector<float> folded =
+      nn::conv_batch_norm_add_relu(conv, norm, input, residual).to_vector<float>();
+  EXPECT_TRUE(testing::all_close(folded, separate, 1e-5, 1e-4, "conv + batch norm + residual + ReLU"));
 }
 
 TEST(ConvBatchNorm, FoldedResNetsGiveTheSameLogits) {

@@ -96,6 +96,35 @@ TEST(Conv2d, ReluVariantMatchesReluOfConv2d) {
                                  "gradient of conv2d_relu"));
 }
 
+TEST(Conv2d, AddReluVariantMatchesAddReluOfConv2d) {
+  Generator generator(46);
+  const Tensor input = Tensor::randn({2, 8, 10, 12}, generator);
+  for (const std::int64_t stride : {1, 2}) {
+    const Tensor weight = Tensor::randn({6, 8, 3, 3}, generator), bias = Tensor::randn({6}, generator);
+    Conv2dOptions options;
+    options.stride_h = options.stride_w = stride, options.padding_h = options.padding_w = 1;
+    const Tensor convolved = conv2d(input, weight, bias, options);
+    const Tensor residual = Tensor::randn(convolved.shape(), generator);
+    const std::vector<float> expected = add_relu(convolved, residual).to_vector<float>();
+    EXPECT_TRUE(testing::all_close(conv2d_add_relu(input, weight, bias, residual, options).to_vector<float>(),
+                                   std::vector<double>(expected.begin(), expected.end()), 1e-6, 1e-6,
+                                   "conv2d_add_relu, stride " + std::to_string(stride)));
+  }
+  // A residual of another shape than the output's is refused, naming both.
+  const Tensor weight = Tensor::randn({6, 8, 3, 3}, generator);
+  EXPECT_THROW(conv2d_add_relu(input, weight, Tensor(), Tensor::randn({2, 6, 10, 12}, generator)),
+               ShapeError);
+  // With a graph: the gradient reaches the residual (add_relu after conv2d).
+  Tensor residual = Tensor::randn({2, 6, 8, 10}, generator);
+  residual.set_requires_grad(true);
+  sum(conv2d_add_relu(input, weight, Tensor(), residual)).backward();
+  ASSERT_TRUE(residual.grad().defined());
+  const std::vector<float> mask = add_relu(conv2d(input, weight), residual.detach()).to_vector<float>();
+  const std::vector<float> grad = residual.grad().to_vector<float>();
+  for (std::size_t i = 0; i < grad.size(); ++i)
+    EXPECT_EQ(grad[i], mask[i] > 0.0f ? 1.0f : 0.0f) << i;
+}
+
 struct GradientCase {
   const char* name;
   Shape input, weight;
