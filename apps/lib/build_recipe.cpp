@@ -797,8 +797,7 @@ BuildResult finish_from_weights(const BuildOptions& options, const std::vector<f
                                         : ", `")
           << weights[i].string() << "` ("
           << (card.is_ensemble() ? std::to_string(card.members.size()) + " networks"
-                                 : "epoch " + std::to_string(card.training.best_epoch) + " of " +
-                                       std::to_string(card.training.epochs))
+                                 : "epoch " + std::to_string(card.training.best_epoch) + " of its training")
           << ")";
   }
   BuildData data(options, input_size);
