@@ -166,6 +166,19 @@ void load_tensors(const char* operation, const TensorMap& tensors, Module& model
   }
 }
 
+// The ResNet `card` describes, with `tensors` loaded, in evaluation mode; a ShapeError is prefixed by `where`
+// (the operation and the file).
+LoadedResNet network_from(const ModelCard& card, const TensorMap& tensors, const std::string& where) {
+  LoadedResNet network{std::make_shared<ResNet>(card.architecture), card};
+  try {
+    network.model->load_state_dict(tensors);
+  } catch (const ShapeError& error) {
+    throw ShapeError(detail::concat(where, ": ", error.what()));
+  }
+  network.model->eval();
+  return network;
+}
+
 }  // namespace
 
 std::string dscope_version() {
@@ -341,16 +354,12 @@ ModelCard load_model(const std::filesystem::path& path, Module& model,
 }
 
 LoadedResNet load_resnet(const std::filesystem::path& path, const std::vector<std::string>& expected_labels) {
-  SafetensorsContents contents = read_safetensors(path);
-  LoadedResNet loaded;
-  loaded.card = card_from_metadata("load_resnet", contents.metadata, path);
-  check_labels("load_resnet", loaded.card, expected_labels, path);
-  DSCOPE_CHECK(!loaded.card.is_ensemble(), DataError, "load_resnet: '", path.string(), "' is an ensemble of ",
-               loaded.card.members.size(), " networks, not one ResNet (load it with load_networks)");
-  loaded.model = std::make_shared<ResNet>(loaded.card.architecture);
-  load_tensors("load_resnet", contents.tensors, *loaded.model, path);
-  loaded.model->eval();
-  return loaded;
+  const SafetensorsContents contents = read_safetensors(path);
+  const ModelCard card = card_from_metadata("load_resnet", contents.metadata, path);
+  check_labels("load_resnet", card, expected_labels, path);
+  DSCOPE_CHECK(!card.is_ensemble(), DataError, "load_resnet: '", path.string(), "' is an ensemble of ",
+               card.members.size(), " networks, not one ResNet (load it with load_networks)");
+  return network_from(card, contents.tensors, "load_resnet: '" + path.string() + "'");
 }
 
 LoadedNetworks load_networks(const std::filesystem::path& path,
@@ -360,10 +369,8 @@ LoadedNetworks load_networks(const std::filesystem::path& path,
   loaded.card = card_from_metadata("load_networks", contents.metadata, path);
   check_labels("load_networks", loaded.card, expected_labels, path);
   if (!loaded.card.is_ensemble()) {
-    LoadedResNet network{std::make_shared<ResNet>(loaded.card.architecture), loaded.card};
-    load_tensors("load_networks", contents.tensors, *network.model, path);
-    network.model->eval();
-    loaded.networks.push_back(std::move(network));
+    loaded.networks.push_back(
+        network_from(loaded.card, contents.tensors, "load_networks: '" + path.string() + "'"));
     return loaded;
   }
   // Every tensor must belong to a member, so that a file with a stray or misnamed tensor is refused as a
@@ -383,18 +390,10 @@ LoadedNetworks load_networks(const std::filesystem::path& path,
   }
   DSCOPE_CHECK(strays.empty(), ShapeError, "load_networks: '", path.string(),
                "': tensors of no member: ", join(strays));
-  for (std::size_t i = 0; i < member_tensors.size(); ++i) {
-    const ModelCard& member = loaded.card.members[i];
-    LoadedResNet network{std::make_shared<ResNet>(member.architecture), member};
-    try {
-      network.model->load_state_dict(member_tensors[i]);
-    } catch (const ShapeError& error) {
-      throw ShapeError(
-          detail::concat("load_networks: '", path.string(), "', member ", i, ": ", error.what()));
-    }
-    network.model->eval();
-    loaded.networks.push_back(std::move(network));
-  }
+  for (std::size_t i = 0; i < member_tensors.size(); ++i)
+    loaded.networks.push_back(
+        network_from(loaded.card.members[i], member_tensors[i],
+                     detail::concat("load_networks: '", path.string(), "', member ", i)));
   return loaded;
 }
 
