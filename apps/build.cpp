@@ -205,6 +205,12 @@ void add_build_command(CLI::App& program) {
       "Draw every label equally often in training batches (the default), or as often as it occurs "
       "(--natural-sampling)");
   build
+      ->add_option("--sampling-power", command->recipe.sampling_power,
+                   "With balanced sampling, draw each training image in proportion to 1 / its label's "
+                   "count^X: 1 every label equally often, 0.5 in proportion to the square root of its count")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  build
       ->add_option("--weight-average", command->recipe.weight_average,
                    "Validate and keep an exponential moving average of the weights with this decay per step "
                    "(0.998: about the last 500 steps); 0: the weights of each epoch's last step")

@@ -55,7 +55,8 @@ std::int64_t ImageLoader::batches_per_epoch() const {
 void ImageLoader::start_epoch(std::int64_t epoch) {
   std::vector<std::int64_t> order;
   if (options_.balanced) {
-    order = balanced_epoch(labels_, static_cast<std::int64_t>(images_.size()), options_.seed, epoch);
+    order = balanced_epoch(labels_, static_cast<std::int64_t>(images_.size()), options_.seed, epoch,
+                           options_.balance_power);
   } else {
     order.resize(images_.size());
     std::iota(order.begin(), order.end(), 0);

@@ -30,6 +30,7 @@ struct LoaderOptions {
   std::int64_t batch_size = 32;
   bool shuffle = false;         // a new order every epoch (training)
   bool balanced = false;        // draw labels equally often (implies a random order)
+  double balance_power = 1.0;   // with balanced: each image drawn ∝ 1 / its label's count^power
   bool augment = false;         // random training views; otherwise the evaluation view
   AugmentOptions augmentation;  // used when augment is set; its output_size is replaced by input_size
   Normalization normalization;

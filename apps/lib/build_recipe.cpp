@@ -53,6 +53,8 @@ void Recipe::validate() const {
                label_smoothing, " or focal gamma ", focal_gamma, " out of range");
   DSCOPE_CHECK(weight_average >= 0.0 && weight_average < 1.0, ValueError, "recipe: weight average decay ",
                weight_average, " is outside [0, 1)");
+  DSCOPE_CHECK(sampling_power >= 0.0 && sampling_power <= 1.0, ValueError, "recipe: sampling power ",
+               sampling_power, " is outside [0, 1]");
 }
 
 std::string Recipe::describe() const {
@@ -63,6 +65,7 @@ std::string Recipe::describe() const {
   if (loss != "ce") out << "(" << class_weight_power << ")";
   if (label_smoothing > 0.0f) out << " ls " << label_smoothing;
   if (balanced_sampling) out << " balanced";
+  if (balanced_sampling && sampling_power != 1.0) out << "(" << sampling_power << ")";
   if (weight_average > 0.0) out << " ema " << weight_average;
   return out.str();
 }
@@ -204,6 +207,7 @@ data::LoaderOptions loader_options(const Recipe& recipe, const data::Normalizati
     options.batch_size = recipe.batch_size;
     options.shuffle = true;
     options.balanced = recipe.balanced_sampling;
+    options.balance_power = recipe.sampling_power;
     options.augment = recipe.augment_strength > 0.0;
     options.augmentation = data::AugmentOptions::with_strength(recipe.input_size, recipe.augment_strength);
     options.drop_last = true;  // batch norm prefers full batches
@@ -238,6 +242,7 @@ nlohmann::json recipe_to_json(const Recipe& recipe) {
           {"label_smoothing", recipe.label_smoothing},
           {"focal_gamma", recipe.focal_gamma},
           {"balanced_sampling", recipe.balanced_sampling},
+          {"sampling_power", recipe.sampling_power},
           {"weight_average", recipe.weight_average}};
 }
 
@@ -268,6 +273,8 @@ Recipe recipe_from_json(const nlohmann::json& json) {
   // Recipes written before the weight average existed have none.
   recipe.weight_average = 0.0;
   if (json.contains("weight_average")) read("weight_average", recipe.weight_average);
+  // Those from before the sampling power balanced fully.
+  if (json.contains("sampling_power")) read("sampling_power", recipe.sampling_power);
   recipe.validate();
   return recipe;
 }

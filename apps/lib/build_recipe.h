@@ -56,6 +56,9 @@ struct Recipe {
   float label_smoothing = 0.1f;
   float focal_gamma = 2.0f;
   bool balanced_sampling = true;
+  // With balanced sampling, each training image is drawn ∝ 1 / its label's count^power (data::
+  // balanced_epoch): 1 draws every label equally often, 0.5 ∝ the square root of its count.
+  double sampling_power = 1.0;
   // Decay of the weight average the model is validated and saved with (optim/weight_average.h); 0: none,
   // the weights of the epoch's last step are used.
   double weight_average = 0.998;

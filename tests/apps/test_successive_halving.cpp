@@ -154,6 +154,18 @@ TEST(SuccessiveHalving, AStateFromAnotherSearchIsRefused) {
                                     {"eta", "other settings"});
 }
 
+TEST(Recipe, TheSamplingPowerIsKeptDescribedAndDefaultsToFullBalanceInOldRecipes) {
+  Recipe recipe;
+  recipe.sampling_power = 0.5;
+  EXPECT_EQ(recipe_from_json(recipe_to_json(recipe)).sampling_power, 0.5);
+  EXPECT_NE(recipe.describe().find("balanced(0.5)"), std::string::npos) << recipe.describe();
+  nlohmann::json old = recipe_to_json(recipe);
+  old.erase("sampling_power");
+  EXPECT_EQ(recipe_from_json(old).sampling_power, 1.0);
+  recipe.sampling_power = 1.5;
+  testing::expect_error<ValueError>([&] { recipe.validate(); }, {"sampling power 1.5"});
+}
+
 TEST(SearchSpace, SamplesFromTheSeedAndReadsOverrides) {
   const SearchSpace space;
   Generator a(5), b(5), c(6);

@@ -46,6 +46,25 @@ TEST(BalancedSampler, DrawsEveryLabelAboutEquallyOftenAndIsSeeded) {
     EXPECT_NEAR(static_cast<double>(count), 1000.0, 150.0);
   EXPECT_EQ(epoch, balanced_epoch(labels, 3000, 1, 0));
   EXPECT_NE(epoch, balanced_epoch(labels, 3000, 1, 1));
+  EXPECT_EQ(epoch, balanced_epoch(labels, 3000, 1, 0, 1.0));
+}
+
+TEST(BalancedSampler, APowerBelowOneDrawsLabelsInProportionToCountToOneMinusThePower) {
+  std::vector<std::int64_t> labels(900, 0);
+  labels.insert(labels.end(), 100, 1);
+  const auto label_shares = [&](double power) {
+    const std::vector<std::int64_t> epoch = balanced_epoch(labels, 20000, 3, 0, power);
+    double rare = 0.0;
+    for (const std::int64_t index : epoch)
+      rare += static_cast<double>(labels[static_cast<std::size_t>(index)]);
+    return rare / static_cast<double>(epoch.size());
+  };
+  // Square roots 30 and 10: a quarter of the draws are of the rare label; with power 0 a tenth.
+  EXPECT_NEAR(label_shares(0.5), 0.25, 0.015);
+  EXPECT_NEAR(label_shares(0.0), 0.10, 0.01);
+  EXPECT_NEAR(label_shares(1.0), 0.50, 0.015);
+  EXPECT_THROW(balanced_epoch(labels, 10, 3, 0, 1.5), ValueError);
+  EXPECT_THROW(balanced_epoch(labels, 10, 3, 0, -0.1), ValueError);
 }
 
 }  // namespace
