@@ -19,7 +19,7 @@ namespace {
 struct BuildCommand {
   BuildOptions options;
   Recipe recipe;
-  std::string mode = "quick", device = "cpu";
+  std::string mode = "quick", device = "cpu", precision = "fp32";
   double time_limit_minutes = 15.0;
   bool quiet = false;
   // Set: no training, only finish_build on these weights (several: their ensemble).
@@ -92,6 +92,10 @@ void run(BuildCommand& command) {
                command.device,
                ": no CUDA device is available (no GPU here, or dscope was built without CUDA); train with "
                "--device cpu");
+  DSCOPE_CHECK(command.options.device.is_cuda() || command.precision == "fp32", ValueError,
+               "build: --precision ", command.precision,
+               " applies to --device cuda; the CPU computes in fp32");
+  if (command.options.device.is_cuda()) set_cuda_math(command.precision);
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
   BuildResult result;
@@ -161,6 +165,14 @@ void add_build_command(CLI::App& program) {
       ->add_option("--device", command->device,
                    "Where to train: cpu, or cuda (a GPU; scoring stays on the CPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  build
+      ->add_option(
+          "--precision", command->precision,
+          "With --device cuda, the precision of convolutions and matrix products: fp32 (exact), tf32 "
+          "or bf16 (tensor cores, operands rounded to TensorFloat-32 or bfloat16, float "
+          "accumulation; weights, activations and gradients stay float)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   build
       ->add_option("--time-limit", command->time_limit_minutes,

@@ -1,14 +1,16 @@
 // conv2d on the GPU at the ResNet layer shapes of bench_conv2d.cpp (3×3 filters, padding 1), at batch 128:
 // the three kernels kernels::cuda::conv2d_forward, _backward_input and _backward_weight, each with our own
 // kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
-// FP32 and TF32 (MathMode). benchmarks/torch_cuda_reference.py times the same passes through PyTorch, and
-// benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32>/<own|cudnn>.
+// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors).
+// benchmarks/torch_cuda_reference.py times the same passes through PyTorch (in BF16 on bf16 tensors), and
+// benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32|bf16>/<own|cudnn>.
 //
 // TFLOP/s counts 2·N·K·P·Q·C·R·S operations per pass (one multiply and one add per filter tap per output
 // element), whatever the algorithm. Before a shape is timed in a setting, the GPU result at batch 2 is
 // checked once against kernels::cpu, into outputs filled with NaN so that an unwritten element fails: the
 // largest difference over the largest CPU magnitude (so an output that cancels to near zero is not a false
-// alarm) must stay below 1e-3 in FP32 and 1e-2 in TF32, whose products keep 10 mantissa bits.
+// alarm) must stay below 1e-3 in FP32, 1e-2 in TF32, whose products keep 10 mantissa bits, and 4e-2 in BF16
+// (8 bits).
 // Time is wall-clock around one launch followed by kernels::cuda::synchronize(), reported as manual time:
 // CUDA events would have to be recorded on the backend's own non-blocking stream, which kernels/cuda keeps
 // private. At milliseconds per launch, the microseconds of launch and synchronisation are noise.
@@ -59,9 +61,6 @@ const char* name_of(Pass pass) {
 }
 const char* name_of(cuda::ConvBackend backend) {
   return backend == cuda::ConvBackend::Own ? "own" : "cudnn";
-}
-const char* name_of(cuda::MathMode math) {
-  return math == cuda::MathMode::FP32 ? "fp32" : "tf32";
 }
 
 // The shape as in benchmark names, in torch_cuda_reference.py and in bench_conv2d, e.g.
@@ -172,9 +171,11 @@ void release_buffers() {
 // Computed once per shape and setting.
 const std::string& cpu_check(const Layer& layer, const Setting& setting) {
   static std::map<std::string, std::string> results;
-  const std::string key = label(layer, kCheckBatch) + name_of(setting.backend) + name_of(setting.math);
+  const std::string key = label(layer, kCheckBatch) + name_of(setting.backend) + cuda::name_of(setting.math);
   if (const auto found = results.find(key); found != results.end()) return found->second;
-  const double tolerance = setting.math == cuda::MathMode::FP32 ? 1e-3 : 1e-2;
+  const double tolerance = setting.math == cuda::MathMode::FP32   ? 1e-3
+                           : setting.math == cuda::MathMode::TF32 ? 1e-2
+                                                                  : 4e-2;
   const kernels::Conv2dGeometry g = geometry_of(layer, kCheckBatch);
   std::string result;
   for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight}) {
@@ -192,7 +193,7 @@ const std::string& cpu_check(const Layer& layer, const Setting& setting) {
     const double relative = error / std::max(largest, 1e-30);
     if (!(relative <= tolerance)) {
       std::ostringstream out;
-      out << name_of(pass) << " " << name_of(setting.backend) << " " << name_of(setting.math)
+      out << name_of(pass) << " " << name_of(setting.backend) << " " << cuda::name_of(setting.math)
           << " differs from kernels::cpu at " << label(layer, kCheckBatch) << ": max error " << error
           << " over max |cpu| " << largest << " = " << relative << " > " << tolerance;
       result = out.str();
@@ -236,10 +237,12 @@ void time_pass(benchmark::State& state, const Layer& layer, Pass pass, Setting s
 void register_benchmarks() {
   for (const Layer& layer : kLayers)
     for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight})
-      for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32})
+      for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16})
         for (cuda::ConvBackend backend : {cuda::ConvBackend::Own, cuda::ConvBackend::Cudnn}) {
+          // cuDNN has no bf16 products on float tensors; PyTorch's bf16 convolutions are the reference.
+          if (math == cuda::MathMode::BF16 && backend == cuda::ConvBackend::Cudnn) continue;
           const std::string name = std::string(name_of(pass)) + "/" + label(layer, kBatch) + "/" +
-                                   name_of(math) + "/" + name_of(backend);
+                                   cuda::name_of(math) + "/" + name_of(backend);
           benchmark::RegisterBenchmark(name.c_str(), time_pass, layer, pass, Setting{backend, math})
               ->Unit(benchmark::kMillisecond)
               ->UseManualTime()

@@ -1,9 +1,10 @@
 // Whole-model speed on the GPU: one training step (training-mode forward, cross-entropy, backward, SGD with
 // momentum) of the small-stem ResNet-18 (widths 64/128/256/512, BasicBlocks [2,2,2,2]) at batch 256 on
-// random 3×64×64 images with 7 classes, our own CUDA kernels in FP32 and in TF32 (MathMode,
-// kernels/cuda/settings.h). The structure is bench_training.cpp's, at a batch that fills a GPU.
-// benchmarks/torch_cuda_reference.py times the same step in PyTorch, and benchmarks/gpu_compare.py joins
-// both by name: training_step/resnet18/N256_3x64x64/<fp32|tf32>/own.
+// random 3×64×64 images with 7 classes, our own CUDA kernels in FP32, TF32 and BF16 (MathMode,
+// kernels/cuda/settings.h; in BF16 only the products' operands are bf16, tensors stay float, where PyTorch's
+// bf16 autocast also stores activations in bf16). The structure is bench_training.cpp's, at a batch that
+// fills a GPU. benchmarks/torch_cuda_reference.py times the same step in PyTorch, and
+// benchmarks/gpu_compare.py joins both by name: training_step/resnet18/N256_3x64x64/<fp32|tf32|bf16>/own.
 //
 // images/s is images per second; TFLOP/s counts only convolutions and the classifier, three passes per
 // step (see bench_training.cpp for the formula). Each step ends with loss.item(), a copy to the host that
@@ -35,10 +36,6 @@ nn::ResNetConfig config() {
   nn::ResNetConfig result = nn::resnet_config(kDepth, kClasses, nn::StemKind::Small);
   result.seed = 1;
   return result;
-}
-
-const char* name_of(cuda::MathMode math) {
-  return math == cuda::MathMode::FP32 ? "fp32" : "tf32";
 }
 
 void training_step(benchmark::State& state, cuda::MathMode math) {
@@ -87,8 +84,8 @@ void training_step(benchmark::State& state, cuda::MathMode math) {
 void register_benchmarks() {
   const std::string shape =
       "/N" + std::to_string(kBatch) + "_3x" + std::to_string(kImageSize) + "x" + std::to_string(kImageSize);
-  for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32}) {
-    const std::string name = "training_step/resnet18" + shape + "/" + name_of(math) + "/own";
+  for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16}) {
+    const std::string name = "training_step/resnet18" + shape + "/" + cuda::name_of(math) + "/own";
     benchmark::RegisterBenchmark(name.c_str(), training_step, math)
         ->Unit(benchmark::kMillisecond)
         ->UseManualTime()

@@ -3,8 +3,9 @@
 
   conv      the layers of bench_cuda_conv2d (batch 128, 3x3 filters, padding 1): forward (F.conv2d), and the
             input and weight gradients alone (aten.convolution_backward with one output asked for), through
-            cuDNN, in FP32 and TF32. TFLOP/s counts 2*N*K*P*Q*C*R*S per pass, as the C++ benchmark does.
-  gemm      torch.mm at 4096^3, FP32 and TF32 (cuBLAS). TFLOP/s counts 2*M*N*K.
+            cuDNN, in FP32 and TF32, and in BF16 on bf16 tensors (the reference for our BF16 products; ours
+            read float tensors). TFLOP/s counts 2*N*K*P*Q*C*R*S per pass, as the C++ benchmark does.
+  gemm      torch.mm at 4096^3, FP32 and TF32 (cuBLAS), and BF16 on bf16 matrices. TFLOP/s counts 2*M*N*K.
   training  one training step (forward, cross-entropy, backward, SGD with momentum 0.9 and weight decay 5e-4)
             of the small-stem ResNet-18 of nn/resnet.cpp (3x3 stem conv with stride 1, no max pool, BasicBlocks
             [2,2,2,2] of widths 64/128/256/512, 7 classes) at batch 256 on random 3x64x64 images, in FP32, TF32,
@@ -96,21 +97,25 @@ def conv_cases(torch, repeats):
         x = torch.randn(CONV_BATCH, c, h, h, device="cuda", generator=generator)
         w = 0.05 * torch.randn(k, c, 3, 3, device="cuda", generator=generator)
         grad_y = torch.randn(CONV_BATCH, k, p, p, device="cuda", generator=generator)
+        tensors = {"fp32": (x, w, grad_y), "tf32": (x, w, grad_y),
+                   "bf16": (x.bfloat16(), w.bfloat16(), grad_y.bfloat16())}
         backward = torch.ops.aten.convolution_backward
         # Arguments after the three tensors: bias sizes, stride, padding, dilation, transposed, output padding,
         # groups, and which of (grad_input, grad_weight, grad_bias) to compute.
         geometry = (None, [stride, stride], [1, 1], [1, 1], False, [0, 0], 1)
-        passes = {
-            "conv2d_forward": lambda: F.conv2d(x, w, None, stride, 1),
-            "conv2d_backward_input": lambda: backward(grad_y, x, w, *geometry, [True, False, False]),
-            "conv2d_backward_weight": lambda: backward(grad_y, x, w, *geometry, [False, True, False]),
-        }
+
+        def run_pass(pass_name, x, w, grad_y):
+            if pass_name == "conv2d_forward":
+                return F.conv2d(x, w, None, stride, 1)
+            wanted = [True, False, False] if pass_name == "conv2d_backward_input" else [False, True, False]
+            return backward(grad_y, x, w, *geometry, wanted)
+
         for pass_name in CONV_PASSES:
-            for math in ("fp32", "tf32"):
+            for math in ("fp32", "tf32", "bf16"):
                 name = f"{pass_name}/{conv_label(c, h, k, stride)}/{math}/torch"
                 set_tf32(torch, math == "tf32")
-                yield name, lambda: median_ms(torch, passes[pass_name], 3, repeats), lambda ms: {
-                    "TFLOP/s": flops / (ms * 1e-3) / 1e12}
+                yield name, lambda: median_ms(torch, lambda: run_pass(pass_name, *tensors[math]), 3, repeats), \
+                    lambda ms: {"TFLOP/s": flops / (ms * 1e-3) / 1e12}
 
 
 def gemm_cases(torch, repeats):
@@ -119,10 +124,12 @@ def gemm_cases(torch, repeats):
     a = torch.randn(GEMM_SIZE, GEMM_SIZE, device="cuda", generator=generator)
     b = torch.randn(GEMM_SIZE, GEMM_SIZE, device="cuda", generator=generator)
     c = torch.empty(GEMM_SIZE, GEMM_SIZE, device="cuda")
-    for math in ("fp32", "tf32"):
+    matrices = {"fp32": (a, b, c), "tf32": (a, b, c), "bf16": (a.bfloat16(), b.bfloat16(), c.bfloat16())}
+    for math in ("fp32", "tf32", "bf16"):
         set_tf32(torch, math == "tf32")
         yield (f"gemm/M{GEMM_SIZE}_N{GEMM_SIZE}_K{GEMM_SIZE}/{math}/torch",
-               lambda: median_ms(torch, lambda: torch.mm(a, b, out=c), 3, repeats),
+               lambda math=math: median_ms(torch, lambda: torch.mm(*matrices[math][:2], out=matrices[math][2]),
+                                           3, repeats),
                lambda ms: {"TFLOP/s": flops / (ms * 1e-3) / 1e12})
 
 

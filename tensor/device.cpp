@@ -1,5 +1,6 @@
 #include "tensor/device.h"
 
+#include "kernels/cuda/settings.h"  // plain declarations; defined only in CUDA builds
 #include "tensor/dispatch.h"
 #include "tensor/error.h"
 
@@ -31,6 +32,14 @@ int cuda_device_count() {
 
 bool cuda_is_available() {
   return cuda_device_count() > 0;
+}
+
+void set_cuda_math(const std::string& name) {
+  using kernels::cuda::MathMode;
+  DSCOPE_CHECK(name == "fp32" || name == "tf32" || name == "bf16", ValueError, "CUDA math '", name,
+               "' is not one of fp32, tf32, bf16");
+  const MathMode mode = name == "fp32" ? MathMode::FP32 : name == "tf32" ? MathMode::TF32 : MathMode::BF16;
+  DSCOPE_CUDA_RUNTIME(set_math_mode, mode);
 }
 
 }  // namespace dscope

@@ -32,4 +32,10 @@ inline std::ostream& operator<<(std::ostream& out, const Device& device) {
 bool cuda_is_available();
 int cuda_device_count();
 
+// The precision of matrix products (GEMM and convolution) on CUDA devices, by name: "fp32" (exact float
+// products, the default), "tf32" or "bf16" (the tensor cores multiply operands rounded to TensorFloat-32 or
+// bfloat16 and accumulate in float; tensors, weights and optimizer state stay float). See
+// kernels/cuda/settings.h. Throws ValueError for another name, DeviceError in a build without CUDA.
+void set_cuda_math(const std::string& name);
+
 }  // namespace dscope

@@ -93,6 +93,12 @@ const Result& fastest(const Result* results, int count, cudnnMathType_t math, co
 const Plan& plan_for(const Conv2dGeometry& g, Pass pass) {
   static std::mutex mutex;
   static std::map<Key, Plan> plans;
+  // cuDNN multiplies float tensors in FP32 or TF32 only; bf16 operands would need bf16 tensors, which our
+  // engine does not store (PyTorch's bf16 convolutions are the reference for that precision).
+  if (math_mode() == MathMode::BF16)
+    throw std::runtime_error(std::string("cuDNN conv2d ") + (pass == Pass::Forward ? "forward" : "backward") +
+                             ": DSCOPE_CUDA_MATH=bf16 has no cuDNN counterpart on float tensors; use fp32 or "
+                             "tf32 with DSCOPE_CONV=cudnn");
   const bool tf32 = math_mode() == MathMode::TF32;
   const Key key{g.N,         g.C,        g.H,     g.W,     g.K,          g.R,          g.S,
                 g.stride_h,  g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, static_cast<int>(pass),

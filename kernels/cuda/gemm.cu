@@ -57,15 +57,25 @@ void gemm_cublas(const GemmGeometry& g, float alpha, const float* a, const float
   // An empty C needs no call; cuBLAS would reject it anyway, its ldc being 0 when N = 0.
   if (g.M == 0 || g.N == 0) return;
   const cublasHandle_t handle = cublas_handle();
-  DSCOPE_CUBLAS_CHECK(cublasSetMathMode(
-      handle, math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   const auto i = [](std::int64_t value) { return static_cast<int>(value); };
   // cuBLAS wants every leading dimension ≥ 1, but an operand with a zero extent (A [M, 0] when K = 0) can
   // arrive with 0; it is never read, so any value ≥ 1 serves.
   const auto ld = [](std::int64_t value) { return static_cast<int>(value < 1 ? 1 : value); };
-  DSCOPE_CUBLAS_CHECK(cublasSgemm(handle, g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, i(g.N), i(g.M), i(g.K), &alpha,
-                                  b, ld(g.ldb), a, ld(g.lda), &beta, c, ld(g.ldc)));
+  const cublasOperation_t op_b = g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          op_a = g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (math_mode() == MathMode::BF16) {
+    // Float matrices multiplied on the tensor cores with operands rounded to bf16: our BF16 mode's
+    // precision.
+    DSCOPE_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    DSCOPE_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, i(g.N), i(g.M), i(g.K), &alpha, b, CUDA_R_32F,
+                                     ld(g.ldb), a, CUDA_R_32F, ld(g.lda), &beta, c, CUDA_R_32F, ld(g.ldc),
+                                     CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
+  DSCOPE_CUBLAS_CHECK(cublasSetMathMode(
+      handle, math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  DSCOPE_CUBLAS_CHECK(cublasSgemm(handle, op_b, op_a, i(g.N), i(g.M), i(g.K), &alpha, b, ld(g.ldb), a,
+                                  ld(g.lda), &beta, c, ld(g.ldc)));
 }
 
 }  // namespace

@@ -34,6 +34,9 @@
 //     fragment of A, or two 8 × 8 of B, in one instruction (the fragments are 8 × 4 blocks of 32-bit
 //     values, which ldmatrix moves as 8 × 8 blocks of 16-bit ones); operands are rounded to TF32 as they
 //     come out of shared memory;
+//   - BF16: the same slices (still float in shared memory); mma.sync m16n8k16 with bf16 operands, each
+//     thread reading its pairs of neighbouring k as float2 and rounding them to a bf16 pair as they come
+//     out of shared memory; float accumulators, so only the operands lose precision;
 //   - exact FP32: slices are stored k by k, and each thread computes an 8 × 8 (or 4 × 8) block of results
 //     with FMAs from float4 reads of 4 neighbouring rows and columns.
 // When the tiles alone cannot fill the GPU (a weight gradient: 64 × 576 results from a reduction over half a
@@ -242,15 +245,38 @@ __device__ inline void load_blocks(const float* row, unsigned (&blocks)[4]) {
                : "r"(address));
 }
 
-// Warps in a 2 × 4 grid, each owning (kTileM / 2) × 32 results as m16n8 accumulator fragments. The fragment
-// layouts are PTX's for mma.m16n8k8 with .tf32: with g = lane / 4 and t = lane % 4, A holds (g, t), (g + 8,
-// t), (g, t + 4), (g + 8, t + 4); B holds (k t, n g), (k t + 4, n g); the accumulator (g, 2t), (g, 2t + 1),
-// (g + 8, 2t), (g + 8, 2t + 1). Each is one 8 × 4 block per register, which is how load_blocks delivers them.
+// Warps in a 2 × 4 grid, each owning (kTileM / 2) × 32 results as m16n8 accumulator fragments: with
+// g = lane / 4 and t = lane % 4, a fragment's four floats are results (g, 2t), (g, 2t + 1), (g + 8, 2t),
+// (g + 8, 2t + 1), for mma.m16n8k8 with .tf32 and mma.m16n8k16 with .bf16 alike.
 template <int kTileM>
-struct TensorCoreTile {
+struct MmaAccumulators {
   static constexpr bool kLineMajor = true;
   static constexpr int kWarpRows = kTileM / 2, kFragmentsM = kWarpRows / 16, kFragmentsN = 4;
   float sum[kFragmentsM][kFragmentsN][4] = {};
+
+  template <typename Operands>
+  __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int i = 0; i < kFragmentsM; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragmentsN; ++j) {
+        const int m = m0 + (warp / 4) * kWarpRows + 16 * i + g, n = n0 + (warp % 4) * 32 + 8 * j + 2 * t;
+        put(ops, partials, m, n, sum[i][j][0]);
+        put(ops, partials, m, n + 1, sum[i][j][1]);
+        put(ops, partials, m + 8, n, sum[i][j][2]);
+        put(ops, partials, m + 8, n + 1, sum[i][j][3]);
+      }
+  }
+};
+
+// The operand layouts of mma.m16n8k8 with .tf32: A holds (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4);
+// B holds (k t, n g), (k t + 4, n g). Each is one 8 × 4 block per register, which is how load_blocks
+// delivers them.
+template <int kTileM>
+struct TensorCoreTile : MmaAccumulators<kTileM> {
+  using Base = MmaAccumulators<kTileM>;
+  using Base::kFragmentsM, Base::kFragmentsN, Base::kWarpRows, Base::sum;
 
   __device__ void multiply(const float* a_tile, const float* b_tile) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -287,20 +313,55 @@ struct TensorCoreTile {
       }
     }
   }
+};
 
-  template <typename Operands>
-  __device__ void store(const Operands& ops, float* partials, int m0, int n0) const {
+// ---- BF16 on the tensor cores ----------------------------------------------------------------------------
+// Two floats rounded to nearest even as bf16 (8-bit mantissa) and packed into one register, `low` in the
+// low half: the element of lower k, as mma expects. cvt puts its first source in the high half.
+__device__ inline unsigned to_bf16_pair(float2 pair) {
+  unsigned packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(pair.y), "f"(pair.x));
+  return packed;
+}
+__device__ inline unsigned bf16_pair_at(const float* at) {
+  return to_bf16_pair(*reinterpret_cast<const float2*>(at));
+}
+
+// The operand layouts of mma.m16n8k16 with .bf16 (g = lane / 4, t = lane % 4), each register a pair of
+// neighbouring k: A holds rows g, g + 8, g, g + 8 at k 2t, 2t, 2t + 8, 2t + 8; B holds column g at k 2t and
+// 2t + 8. In the line-major slices a pair is two neighbouring floats, read as one float2 (lines of kLd = 36
+// floats keep it 8-byte aligned; a half-warp's reads meet two to a bank).
+template <int kTileM>
+struct Bf16TensorCoreTile : MmaAccumulators<kTileM> {
+  using Base = MmaAccumulators<kTileM>;
+  using Base::kFragmentsM, Base::kFragmentsN, Base::kWarpRows, Base::sum;
+
+  __device__ void multiply(const float* a_tile, const float* b_tile) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const float* a_row = a_tile + ((warp / 4) * kWarpRows + g) * kLd + 2 * t;
+    const float* b_row = b_tile + ((warp % 4) * 32 + g) * kLd + 2 * t;
 #pragma unroll
-    for (int i = 0; i < kFragmentsM; ++i)
+    for (int kk = 0; kk < kSliceK; kk += 16) {
+      unsigned b[kFragmentsN][2];
 #pragma unroll
       for (int j = 0; j < kFragmentsN; ++j) {
-        const int m = m0 + (warp / 4) * kWarpRows + 16 * i + g, n = n0 + (warp % 4) * 32 + 8 * j + 2 * t;
-        put(ops, partials, m, n, sum[i][j][0]);
-        put(ops, partials, m, n + 1, sum[i][j][1]);
-        put(ops, partials, m + 8, n, sum[i][j][2]);
-        put(ops, partials, m + 8, n + 1, sum[i][j][3]);
+        const float* column = b_row + 8 * j * kLd + kk;
+        b[j][0] = bf16_pair_at(column), b[j][1] = bf16_pair_at(column + 8);
       }
+#pragma unroll
+      for (int i = 0; i < kFragmentsM; ++i) {
+        const float* rows = a_row + 16 * i * kLd + kk;
+        const unsigned a[4] = {bf16_pair_at(rows), bf16_pair_at(rows + 8 * kLd), bf16_pair_at(rows + 8),
+                               bf16_pair_at(rows + 8 * kLd + 8)};
+#pragma unroll
+        for (int j = 0; j < kFragmentsN; ++j)
+          asm volatile(
+              "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+              "{%0,%1,%2,%3};\n"
+              : "+f"(sum[i][j][0]), "+f"(sum[i][j][1]), "+f"(sum[i][j][2]), "+f"(sum[i][j][3])
+              : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[j][0]), "r"(b[j][1]));
+      }
+    }
   }
 };
 
@@ -429,10 +490,17 @@ void run(const Operands& ops, const char* name) {
   const Split split = choose_split(ops.M, ops.N, ops.K, kTileM);
   const Scratch<float> partials(split.splits > 1 ? split.splits * static_cast<std::size_t>(ops.M) * ops.N : 0,
                                 stream);
-  if (math_mode() == MathMode::TF32)
-    launch<kTileM, TensorCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
-  else
-    launch<kTileM, CudaCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
+  switch (math_mode()) {
+    case MathMode::FP32:
+      launch<kTileM, CudaCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
+      break;
+    case MathMode::TF32:
+      launch<kTileM, TensorCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
+      break;
+    case MathMode::BF16:
+      launch<kTileM, Bf16TensorCoreTile<kTileM>>(ops, split.splits, split.chunk, partials.get(), stream);
+      break;
+  }
   check_launch(name);
   if (partials.get() != nullptr) {
     add_partials_kernel<Operands>

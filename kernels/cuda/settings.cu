@@ -1,6 +1,9 @@
 // Run-time choices of the CUDA backend: see settings.h.
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <initializer_list>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -9,26 +12,35 @@
 namespace dscope::kernels::cuda {
 namespace {
 
-// The environment variable's value, or `fallback` when unset. Anything but the listed words is an error, so a
-// typo in a benchmark script cannot silently measure the wrong path.
-int from_environment(const char* name, const char* first, const char* second) {
+// The index of the environment variable's value among `words`, or 0 (the first word) when unset. Anything
+// but the listed words is an error, so a typo in a benchmark script cannot silently measure the wrong path.
+int from_environment(const char* name, std::initializer_list<const char*> words) {
   const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0' || std::string(value) == first) return 0;
-  if (std::string(value) == second) return 1;
-  throw std::runtime_error(std::string(name) + "=" + value + ": expected " + first + " or " + second);
+  if (value == nullptr || *value == '\0') return 0;
+  std::string expected;
+  int index = 0;
+  for (const char* word : words) {
+    if (std::string(value) == word) return index;
+    expected += (index == 0 ? "" : index + 1 == static_cast<int>(words.size()) ? " or " : ", ");
+    expected += word;
+    ++index;
+  }
+  throw std::runtime_error(std::string(name) + "=" + value + ": expected " + expected);
 }
 
+constexpr MathMode kMathModes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16};
+
 std::atomic<int>& math_setting() {
-  static std::atomic<int> value{from_environment("DSCOPE_CUDA_MATH", "fp32", "tf32")};
+  static std::atomic<int> value{from_environment("DSCOPE_CUDA_MATH", {"fp32", "tf32", "bf16"})};
   return value;
 }
 std::atomic<int>& gemm_setting() {
-  static std::atomic<int> value{from_environment("DSCOPE_GEMM", "own", "cublas")};
+  static std::atomic<int> value{from_environment("DSCOPE_GEMM", {"own", "cublas"})};
   return value;
 }
 std::atomic<int>& conv_setting() {
   static std::atomic<int> value{[] {
-    const int wanted = from_environment("DSCOPE_CONV", "own", "cudnn");
+    const int wanted = from_environment("DSCOPE_CONV", {"own", "cudnn"});
     if (wanted == 1 && !cudnn_built())
       throw std::runtime_error("DSCOPE_CONV=cudnn: this build of dscope was configured without cuDNN");
     return wanted;
@@ -39,10 +51,22 @@ std::atomic<int>& conv_setting() {
 }  // namespace
 
 MathMode math_mode() {
-  return math_setting() == 0 ? MathMode::FP32 : MathMode::TF32;
+  return kMathModes[math_setting()];
 }
 void set_math_mode(MathMode mode) {
-  math_setting() = mode == MathMode::FP32 ? 0 : 1;
+  math_setting() = static_cast<int>(std::find(std::begin(kMathModes), std::end(kMathModes), mode) -
+                                    std::begin(kMathModes));
+}
+const char* name_of(MathMode mode) {
+  switch (mode) {
+    case MathMode::FP32:
+      return "fp32";
+    case MathMode::TF32:
+      return "tf32";
+    case MathMode::BF16:
+      return "bf16";
+  }
+  return "unknown";
 }
 
 GemmBackend gemm_backend() {

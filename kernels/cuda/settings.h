@@ -3,7 +3,7 @@
 // switch to in the same binary to compare (benchmarks/bench_cuda_conv2d.cpp does exactly that).
 //
 // Defaults come from the environment when the first CUDA kernel asks:
-//   DSCOPE_CUDA_MATH=fp32|tf32   (default fp32: exact float products, comparable with the CPU)
+//   DSCOPE_CUDA_MATH=fp32|tf32|bf16   (default fp32: exact float products, comparable with the CPU)
 //   DSCOPE_GEMM=own|cublas       (default own)
 //   DSCOPE_CONV=own|cudnn        (default own; cudnn only where this build found cuDNN)
 // Plain declarations: defined only in CUDA builds (kernels/cuda/settings.cu).
@@ -12,8 +12,13 @@
 namespace dscope::kernels::cuda {
 
 // FP32: every product in float on the CUDA cores. TF32: the tensor cores multiply operands rounded to
-// TensorFloat-32 (10-bit mantissa) and accumulate in float, as PyTorch's allow_tf32 does.
-enum class MathMode { FP32, TF32 };
+// TensorFloat-32 (10-bit mantissa) and accumulate in float, as PyTorch's allow_tf32 does. BF16: the tensor
+// cores multiply operands rounded to bfloat16 (8-bit mantissa, float's exponent range) and accumulate in
+// float. Tensors stay float in every mode: weights, activations and gradients are stored and updated in
+// FP32, and only the operands of GEMM and convolution are rounded, as they enter the tensor cores.
+enum class MathMode { FP32, TF32, BF16 };
+// "fp32", "tf32", "bf16".
+const char* name_of(MathMode mode);
 enum class GemmBackend { Own, Cublas };
 enum class ConvBackend { Own, Cudnn };
 

@@ -269,6 +269,13 @@ TEST(Workbench, ClearErrorsForMissingModelsEmptyFoldersAndNonModels) {
                                                   (folder / "out").string() + " --quiet");
   EXPECT_NE(empty.exit_code, 0);
   EXPECT_NE(empty.err.find("holds no images"), std::string::npos) << empty.err;
+  // Reduced precision is a GPU setting: asked of a CPU build, it is refused rather than ignored.
+  const ProgramRun precision =
+      run_dscope(folder, "build --data " + (folder / "empty").string() + " --out " +
+                             (folder / "out").string() + " --precision bf16 --quiet");
+  EXPECT_NE(precision.exit_code, 0);
+  EXPECT_NE(precision.err.find("--precision bf16 applies to --device cuda"), std::string::npos)
+      << precision.err;
 }
 
 }  // namespace

@@ -42,6 +42,10 @@ inline constexpr Tolerance kAccumulated{1e-5, 0.0, 1e-4};
 // TF32 products round both operands to a 10-bit mantissa (relative error up to 2^-11 ≈ 4.9e-4 each), so a
 // dot product is off by about 1e-3 of its terms' size; 5e-3·max|cpu| leaves a margin of a few times that.
 inline constexpr Tolerance kTf32{0.0, 0.0, 5e-3};
+// BF16 products round both operands to an 8-bit mantissa (relative error up to 2^-9 ≈ 2e-3 each), four
+// times TF32's, so a dot product is off by about 4e-3 of its terms' size; 3e-2·max|cpu| leaves the same
+// margin. A wrong fragment layout (operands paired with the wrong k) is off by the whole result.
+inline constexpr Tolerance kBf16{0.0, 0.0, 3e-2};
 
 // Element by element against the CPU result, after checking that `gpu` is on a CUDA device and has cpu's
 // shape and dtype (float32 or int64). On failure the message names `context` and the first mismatches.

@@ -15,12 +15,14 @@
 
 #include "tensor/ops/all.h"
 #include "tests/cuda/cuda_comparison.h"
+#include "tests/support/expect_error.h"
 
 namespace dscope {
 namespace {
 
 using testing::expect_matches_cpu;
 using testing::kAccumulated;
+using testing::kBf16;
 using testing::kElementwise;
 using testing::kExact;
 using testing::kTf32;
@@ -50,6 +52,17 @@ Tensor random_labels(std::int64_t n, std::int64_t classes, Generator& generator)
 }
 
 // ---- Creation, transfer, copies ----
+
+// The settings live on the host: checked with or without a device.
+TEST(CudaSettings, EveryMathModeIsKeptAndNamed) {
+  using kernels::cuda::MathMode;
+  for (const auto& [mode, name] : {std::pair{MathMode::FP32, "fp32"}, std::pair{MathMode::TF32, "tf32"},
+                                   std::pair{MathMode::BF16, "bf16"}}) {
+    const testing::ScopedMathMode scoped(mode);
+    EXPECT_EQ(kernels::cuda::math_mode(), mode);
+    EXPECT_STREQ(kernels::cuda::name_of(mode), name);
+  }
+}
 
 TEST_F(TensorCuda, RoundTripKeepsEveryBit) {
   Generator generator(1);
@@ -259,6 +272,13 @@ TEST_F(MatmulCuda, Tf32MatchesCpuWithinTf32Tolerance) {
   check_matmuls(kTf32, " (TF32, cuBLAS)");
 }
 
+TEST_F(MatmulCuda, Bf16MatchesCpuWithinBf16Tolerance) {
+  const testing::ScopedMathMode bf16(kernels::cuda::MathMode::BF16);
+  check_matmuls(kBf16, " (BF16)");
+  const testing::ScopedGemmBackend cublas(kernels::cuda::GemmBackend::Cublas);
+  check_matmuls(kBf16, " (BF16, cuBLAS)");
+}
+
 TEST_F(LinearCuda, MatchesCpuWithAndWithoutBias) {
   Generator generator(10);
   const Tensor x = Tensor::randn({9, 23}, generator), weight = Tensor::randn({11, 23}, generator),
@@ -330,6 +350,23 @@ TEST_F(ConvCuda, Tf32MatchesCpuWithinTf32Tolerance) {
   const testing::ScopedMathMode tf32(kernels::cuda::MathMode::TF32);
   check_convolutions(kConvCases, kTf32, " (TF32)");
   check_convolutions({kResNetConv}, kTf32, " (TF32)");
+}
+
+TEST_F(ConvCuda, Bf16MatchesCpuWithinBf16Tolerance) {
+  const testing::ScopedMathMode bf16(kernels::cuda::MathMode::BF16);
+  check_convolutions(kConvCases, kBf16, " (BF16)");
+  check_convolutions({kResNetConv}, kBf16, " (BF16)");
+}
+
+TEST_F(ConvCuda, CudnnInBf16IsRefusedWithAReason) {
+  if (!kernels::cuda::cudnn_built()) GTEST_SKIP() << "this build has no cuDNN";
+  const testing::ScopedConvBackend cudnn(kernels::cuda::ConvBackend::Cudnn);
+  const testing::ScopedMathMode bf16(kernels::cuda::MathMode::BF16);
+  Generator generator(12);
+  const Tensor x = Tensor::randn({1, 2, 5, 5}, generator).to(Device::cuda()),
+               w = Tensor::randn({3, 2, 3, 3}, generator).to(Device::cuda());
+  testing::expect_error<std::exception>([&] { conv2d(x, w, Tensor(), conv_options(1, 1)); },
+                                        {"bf16", "cuDNN"});
 }
 
 TEST_F(ConvCuda, CublasGemmBackendMatchesCpu) {

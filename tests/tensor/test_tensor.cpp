@@ -119,6 +119,16 @@ TEST(Tensor, DeviceParsing) {
   EXPECT_THROW(Device::parse("cuda:x"), ValueError);
 }
 
+TEST(Device, AnUnknownCudaMathIsRefusedByName) {
+  try {
+    set_cuda_math("fp16");
+    FAIL() << "expected an error";
+  } catch (const ValueError& error) {
+    EXPECT_NE(std::string(error.what()).find("'fp16' is not one of fp32, tf32, bf16"), std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(Tensor, CudaRequestWithoutDeviceIsAClearError) {
   if (cuda_is_available()) GTEST_SKIP() << "a CUDA device is present; this test covers machines without one";
   try {
