@@ -3,8 +3,8 @@
 // Two passes. First a depth-first walk from the root counts, for every node, how many edges point into
 // it. Then nodes run from a ready list: a node becomes ready when all its consumers have delivered their
 // gradient, which is exactly reverse topological order. Gradients meeting at a node are summed in a
-// private buffer; the first one to arrive is kept as is (it may be a view of another tensor), and
-// copied only if a second one arrives.
+// private buffer; the first one to arrive is kept as is (it may be a view of another tensor), and the
+// sum goes to a new buffer only when a second one arrives.
 #include "tensor/autograd/engine.h"
 
 #include <unordered_map>
@@ -28,8 +28,9 @@ void add_pending(PendingGradient& pending, const Tensor& gradient) {
     return;
   }
   if (!pending.owned) {
-    pending.sum = dense_copy(pending.sum);
+    pending.sum = sum_of(pending.sum, gradient);
     pending.owned = true;
+    return;
   }
   accumulate_into(pending.sum, gradient);
 }

@@ -29,6 +29,21 @@ TEST(Autograd, TensorUsedTwiceAccumulatesBothPaths) {
   EXPECT_FLOAT_EQ(x.grad().item<float>(), 7.0f);
 }
 
+TEST(Autograd, GradientsMeetingAtANodeAreSummedWhetherDenseOrViews) {
+  // Three paths into x: through a transpose (its gradient arrives as a transposed view) and two dense ones,
+  // so the sum is started from a view or from a dense gradient, then added to.
+  Tensor x = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  const Tensor w1 = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2});
+  const Tensor w2 = Tensor::from_vector({10, 20, 30, 40, 50, 60}, {2, 3});
+  const Tensor w3 = Tensor::from_vector({100, 200, 300, 400, 500, 600}, {2, 3});
+  (sum(x.transpose(0, 1) * w1) + sum(x * w2) + sum(x * w3)).backward();
+  // w1ᵀ = [[1, 3, 5], [2, 4, 6]].
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{111, 223, 335, 442, 554, 666}));
+  Tensor y = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  (sum(y * w2) + sum(y.transpose(0, 1) * w1)).backward();
+  EXPECT_EQ(y.grad().to_vector<float>(), (std::vector<float>{11, 23, 35, 42, 54, 66}));
+}
+
 TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   Tensor x = leaf({1, 1}, {2});
   sum(x * 3.0f).backward();
