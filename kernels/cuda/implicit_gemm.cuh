@@ -316,8 +316,8 @@ struct TensorCoreTile : MmaAccumulators<kTileM> {
 };
 
 // ---- BF16 on the tensor cores ----------------------------------------------------------------------------
-// Two floats rounded to nearest even as bf16 (8-bit mantissa) and packed into one register, `low` in the
-// low half: the element of lower k, as mma expects. cvt puts its first source in the high half.
+// Two floats rounded to nearest even as bf16 (8-bit mantissa) and packed into one register, pair.x (the
+// element of lower k) in the low half, as mma expects; cvt puts its first source in the high half.
 __device__ inline unsigned to_bf16_pair(float2 pair) {
   unsigned packed;
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(pair.y), "f"(pair.x));
