@@ -1,9 +1,7 @@
 // Run-time choices of the CUDA backend: see settings.h.
-#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <initializer_list>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -28,10 +26,10 @@ int from_environment(const char* name, std::initializer_list<const char*> words)
   throw std::runtime_error(std::string(name) + "=" + value + ": expected " + expected);
 }
 
-constexpr MathMode kMathModes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16};
-
+// Holds the MathMode's value: the words are listed in the enum's order.
 std::atomic<int>& math_setting() {
-  static std::atomic<int> value{from_environment("DSCOPE_CUDA_MATH", {"fp32", "tf32", "bf16"})};
+  static std::atomic<int> value{from_environment(
+      "DSCOPE_CUDA_MATH", {name_of(MathMode::FP32), name_of(MathMode::TF32), name_of(MathMode::BF16)})};
   return value;
 }
 std::atomic<int>& gemm_setting() {
@@ -51,11 +49,10 @@ std::atomic<int>& conv_setting() {
 }  // namespace
 
 MathMode math_mode() {
-  return kMathModes[math_setting()];
+  return static_cast<MathMode>(math_setting().load());
 }
 void set_math_mode(MathMode mode) {
-  math_setting() = static_cast<int>(std::find(std::begin(kMathModes), std::end(kMathModes), mode) -
-                                    std::begin(kMathModes));
+  math_setting() = static_cast<int>(mode);
 }
 const char* name_of(MathMode mode) {
   switch (mode) {
