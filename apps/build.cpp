@@ -7,6 +7,7 @@
 
 #include "apps/commands.h"
 #include "apps/lib/build_recipe.h"
+#include "apps/lib/min_recall.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/standard_build.h"
 #include "nn/checkpoint.h"
@@ -24,6 +25,7 @@ struct BuildCommand {
   bool quiet = false;
   // Set: no training, only finish_build on these weights (several: their ensemble).
   std::vector<std::filesystem::path> weights;
+  std::vector<std::string> min_recall;  // LABEL=RECALL, parsed into options.min_recall
   bool seed_given = false;
   // standard mode
   std::string budget;
@@ -98,6 +100,8 @@ void run(BuildCommand& command) {
   if (command.options.device.is_cuda()) set_cuda_math(command.precision);
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
+  for (const std::string& text : command.min_recall)
+    command.options.min_recall.insert(parse_min_recall(text));
   BuildResult result;
   if (!command.weights.empty()) {
     // The split must be the one the weights were trained on: --split, or the files' own seed unless told
@@ -128,6 +132,9 @@ void run(BuildCommand& command) {
               command.options.views ? " (set by hand)" : " (chosen on the validation split)");
   std::printf("logit adjustment: strength %.2f%s\n", result.logit_adjustment,
               command.options.logit_adjustment ? " (set by hand)" : " (chosen on the validation split)");
+  for (const auto& [label, factor] : result.min_recall_factors)
+    std::printf("minimum recall %.3g on %s: its probability weighs %.3f (chosen on the validation split)\n",
+                command.options.min_recall.at(label), label.c_str(), factor);
   print_scores(result);
   std::printf("report: %s\n", (command.options.out / "report.md").string().c_str());
 }
@@ -248,6 +255,9 @@ void add_build_command(CLI::App& program) {
                    "Views each prediction averages: 1, or 8 (the flips and quarter turns, 8x the time); "
                    "default: chosen on the validation split")
       ->check(CLI::IsMember({1, 8}));
+  build->add_option("--min-recall", command->min_recall,
+                    "LABEL=RECALL (e.g. mel=0.6; repeatable): raise LABEL's weight in the decision until it "
+                    "reaches this recall on the validation split, at the price of other labels' recall");
   build
       ->add_option(
           "--weights", command->weights,

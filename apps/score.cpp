@@ -130,8 +130,9 @@ void add_score_command(CLI::App& program) {
                    "Possible-cancer threshold on the summed positive probability (default: the model's)")
       ->check(CLI::Range(0.0, 1.0));
   score->add_option("--logit-adjustment", command->logit_adjustment,
-                    "Score with this logit adjustment strength instead of the model's (0: none); the "
-                    "possible-cancer threshold stays the model's unless --threshold is given");
+                    "Score with this logit adjustment strength instead of the model's (0: none; a minimum "
+                    "recall's class factors stay); the possible-cancer threshold stays the model's unless "
+                    "--threshold is given");
   score->add_flag("--quiet", command->quiet, "No progress bars");
   score
       ->add_option("--views", command->views,

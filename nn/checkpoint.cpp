@@ -105,6 +105,23 @@ std::string card_problem(const ModelCard& card) {
     if (!(std::abs(adjustment.strength) <= 10.0))
       return detail::concat("logit adjustment strength ", adjustment.strength, " is outside [-10, 10]");
   }
+  if (!adjustment.class_factor.empty()) {
+    if (adjustment.train_prior.empty()) return "logit adjustment has class factors but no class priors";
+    if (adjustment.class_factor.size() != card.labels.size())
+      return detail::concat("logit adjustment has ", adjustment.class_factor.size(), " class factors for ",
+                            card.labels.size(), " labels");
+    for (float factor : adjustment.class_factor)
+      if (!(factor > 0.0f && factor <= 1e6f))
+        return detail::concat("logit adjustment class factor ", factor, " is outside (0, 1e6]");
+    for (const auto& [label, recall] : adjustment.min_recall) {
+      if (std::find(card.labels.begin(), card.labels.end(), label) == card.labels.end())
+        return detail::concat("logit adjustment minimum recall for '", label,
+                              "', which is not one of the model's labels");
+      if (!(recall > 0.0 && recall <= 1.0))
+        return detail::concat("logit adjustment minimum recall ", recall, " for '", label,
+                              "' is outside (0, 1]");
+    }
+  }
 
   if (card.training.epochs < 0 || card.training.best_epoch < 0)
     return detail::concat("training epochs ", card.training.epochs, " / best epoch ",
@@ -226,9 +243,14 @@ std::string ModelCard::to_json() const {
                            {"positive_labels", decision.positive_labels},
                            {"threshold", decision.threshold},
                            {"target_sensitivity", decision.target_sensitivity}};
-  if (!adjustment.train_prior.empty())
+  if (!adjustment.train_prior.empty()) {
     written["logit_adjustment"] = {{"train_prior", adjustment.train_prior},
                                    {"strength", adjustment.strength}};
+    if (!adjustment.class_factor.empty()) {
+      written["logit_adjustment"]["class_factor"] = adjustment.class_factor;
+      written["logit_adjustment"]["min_recall"] = adjustment.min_recall;
+    }
+  }
   return written.dump();
 }
 
@@ -281,6 +303,10 @@ ModelCard ModelCard::from_json(const std::string& text, const std::string& sourc
   if (document.contains("logit_adjustment")) {
     card.adjustment.train_prior = read.floats("logit_adjustment.train_prior");
     card.adjustment.strength = read.number("logit_adjustment.strength");
+    if (document.at("logit_adjustment").contains("class_factor")) {
+      card.adjustment.class_factor = read.floats("logit_adjustment.class_factor");
+      card.adjustment.min_recall = read.numbers_by_name("logit_adjustment.min_recall");
+    }
   }
   card.training.epochs = read.integer("training.epochs");
   card.training.best_epoch = read.integer("training.best_epoch");

@@ -65,9 +65,17 @@ struct BinaryDecision {
 // the training images raised to `strength` and renormalises, p'_c ∝ p_c / prior_c^strength: 0 leaves the
 // model as trained, 1 makes every class a priori equally likely. The builder chooses the strength on
 // validation data. Absent when train_prior is empty.
+//
+// A minimum recall asked for a class (dscope build --min-recall mel=0.6) adds one more factor per class:
+// p'_c ∝ class_factor_c · p_c / prior_c^strength. The builder sets each asked class's factor to the smallest
+// value ≥ 1 with which that class reaches the asked recall on validation data, the others stay 1: an
+// operating point that trades other classes' recall for this one's, as the possible-cancer threshold does
+// for the yes/no decision.
 struct LogitAdjustment {
   std::vector<float> train_prior;  // per label, each in (0, 1]
   double strength = 0.0;
+  std::vector<float> class_factor;           // per label, each in (0, 1e6]; empty: every factor 1
+  std::map<std::string, double> min_recall;  // label → the validation recall its factor was chosen for
 };
 
 struct TrainingSummary {

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iomanip>
 #include <numeric>
 #include <sstream>
 
 #include "apps/lib/classifier.h"
+#include "apps/lib/min_recall.h"
 #include "apps/lib/progress.h"
 #include "apps/lib/report.h"
 #include "apps/lib/trainer.h"
@@ -544,13 +546,23 @@ double RecipeTraining::train_until(std::int64_t epochs) {
 // ---------------------------------------------------------------------------------------------------------
 // finish_build and the quick build
 
-double accuracy_and_balanced_mean(const std::vector<float>& probabilities,
-                                  const std::vector<std::int64_t>& truth, std::int64_t classes) {
+namespace {
+
+ConfusionMatrix confusion_of(const std::vector<float>& probabilities, const std::vector<std::int64_t>& truth,
+                             std::int64_t classes) {
   ConfusionMatrix confusion(classes);
   for (std::size_t i = 0; i < truth.size(); ++i) {
     const float* row = probabilities.data() + static_cast<std::int64_t>(i) * classes;
     confusion.add(truth[i], std::max_element(row, row + classes) - row);
   }
+  return confusion;
+}
+
+}  // namespace
+
+double accuracy_and_balanced_mean(const std::vector<float>& probabilities,
+                                  const std::vector<std::int64_t>& truth, std::int64_t classes) {
+  const ConfusionMatrix confusion = confusion_of(probabilities, truth, classes);
   return (confusion.accuracy() + confusion.balanced_accuracy()) / 2.0;
 }
 
@@ -566,7 +578,8 @@ double choose_adjustment_strength(const std::vector<float>& train_prior,
   for (int step = 0; step <= 60; ++step) {
     const int magnitude = (step + 1) / 2;
     if (step % 2 == 0 && magnitude > 20) continue;  // negative side stops at −1
-    const nn::LogitAdjustment adjustment{train_prior, 0.05 * (step % 2 == 1 ? magnitude : -magnitude)};
+    const nn::LogitAdjustment adjustment{
+        train_prior, 0.05 * (step % 2 == 1 ? magnitude : -magnitude), {}, {}};
     std::vector<float> adjusted = probabilities;
     adjust_probabilities(adjustment, adjusted);
     const double value = accuracy_and_balanced_mean(adjusted, truth, classes);
@@ -618,6 +631,42 @@ void save_classifier(const fs::path& path, const std::vector<nn::LoadedResNet>& 
   nn::save_ensemble(path, models, std::move(card));
 }
 
+namespace {
+
+// Chooses the class factors of the minimum recalls asked (apps/lib/min_recall.h) on validation
+// probabilities that already carry the rest of the adjustment, stores them in `adjustment`, applies them to
+// `probabilities` (so the threshold chosen next sees them), and returns the sentences report.md gives them.
+std::string choose_min_recall(const std::map<std::string, double>& min_recall,
+                              const std::vector<std::string>& labels, const std::vector<std::int64_t>& truth,
+                              nn::LogitAdjustment& adjustment, std::vector<float>& probabilities) {
+  const auto classes = static_cast<std::int64_t>(labels.size());
+  std::map<std::int64_t, double> targets;
+  for (const auto& [label, recall] : min_recall) {
+    const auto found = std::find(labels.begin(), labels.end(), label);
+    DSCOPE_CHECK(found != labels.end(), ValueError, "--min-recall ", label, "=", recall, ": '", label,
+                 "' is not one of the labels (", join_labels(labels), ")");
+    targets[found - labels.begin()] = recall;
+  }
+  const ConfusionMatrix before = confusion_of(probabilities, truth, classes);
+  adjustment.class_factor = choose_class_factors(probabilities, truth, classes, targets);
+  adjustment.min_recall = min_recall;
+  adjust_probabilities({std::vector<float>(labels.size(), 1.0f), 0.0, adjustment.class_factor, {}},
+                       probabilities);
+  const ConfusionMatrix after = confusion_of(probabilities, truth, classes);
+  std::ostringstream notes;
+  notes << std::fixed << std::setprecision(3);
+  for (const auto& [index, recall] : targets)
+    notes << " Predictions multiply the probability of " << labels[static_cast<std::size_t>(index)] << " by "
+          << adjustment.class_factor[static_cast<std::size_t>(index)]
+          << " (chosen on the validation split for a recall of at least " << recall << ": "
+          << before.recall(index) << " without, " << after.recall(index) << " with it).";
+  notes << " With the minimum recall, validation accuracy " << before.accuracy() << " → " << after.accuracy()
+        << ", balanced accuracy " << before.balanced_accuracy() << " → " << after.balanced_accuracy() << ".";
+  return notes.str();
+}
+
+}  // namespace
+
 BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_models,
                          const fs::path& training_log, const std::string& notes) {
   const BuildOptions& options = data.options();
@@ -641,7 +690,8 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
   // replace 1 only on a strict gain, since they cost 8 times the time.
   card.adjustment = {};
   const bool adjusted = !options.logit_adjustment || *options.logit_adjustment != 0.0;
-  if (adjusted) {
+  // A minimum recall's class factors live in the adjustment, so it keeps the prior even at strength 0.
+  if (adjusted || !options.min_recall.empty()) {
     const std::vector<std::int64_t> counts = data.part(data::Part::Train).counts_per_label();
     const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}));
     for (std::int64_t count : counts)
@@ -664,7 +714,7 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
       strength = options.logit_adjustment
                      ? *options.logit_adjustment
                      : choose_adjustment_strength(card.adjustment.train_prior, candidate, truth);
-    adjust_probabilities({card.adjustment.train_prior, strength}, candidate);
+    adjust_probabilities({card.adjustment.train_prior, strength, {}, {}}, candidate);
     const double value =
         accuracy_and_balanced_mean(candidate, truth, static_cast<std::int64_t>(labels.size()));
     value_of_views[views] = value;
@@ -692,6 +742,8 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
                                                   "accuracy and balanced accuracy)")
                    << ".";
   }
+  if (!options.min_recall.empty())
+    decision_notes << choose_min_recall(options.min_recall, labels, truth, card.adjustment, probabilities);
   card.decision = {};
   if (!positives.empty()) {
     const std::vector<double> score = positive_probability(labels, probabilities, positives);
@@ -721,6 +773,10 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
   result.threshold = card.decision.threshold;
   result.logit_adjustment = card.adjustment.strength;
   result.views = card.input.views;
+  for (const auto& [label, recall] : options.min_recall) {
+    const auto index = std::find(labels.begin(), labels.end(), label) - labels.begin();
+    result.min_recall_factors[label] = card.adjustment.class_factor[static_cast<std::size_t>(index)];
+  }
   const bool has_test = !data.part(data::Part::Test).samples.empty();
   const data::Dataset& scored = data.part(has_test ? data::Part::Test : data::Part::Validation);
   result.scored_part = has_test ? "test" : "validation";

@@ -91,6 +91,8 @@ struct BuildOptions {
   std::optional<double> logit_adjustment;
   // Views a prediction averages (nn/checkpoint.h InputSpec::views): empty chooses 1 or 8 on validation.
   std::optional<int> views;
+  // Label → the recall it must reach on the validation split (apps/lib/min_recall.h); empty: none.
+  std::map<std::string, double> min_recall;
   // The quick build's time budget: when the first batches show that `epochs` would not fit in this many
   // seconds, fewer epochs are trained (and the log says so). 0: no limit.
   double time_limit_seconds = 0.0;
@@ -181,10 +183,11 @@ struct BuildResult {
   std::int64_t epochs_trained = 0, best_epoch = 0;
   double best_validation_balanced_accuracy = 0.0;
   double threshold = 0.5;
-  double logit_adjustment = 0.0;  // the strength stored in the model (0: none)
-  std::int64_t views = 1;         // stored in the model
-  Scores test;                    // of the test split (the validation split when there is no test split)
-  std::string scored_part;        // "test" or "validation"
+  double logit_adjustment = 0.0;                     // the strength stored in the model (0: none)
+  std::int64_t views = 1;                            // stored in the model
+  std::map<std::string, double> min_recall_factors;  // label → its class factor, for each --min-recall label
+  Scores test;              // of the test split (the validation split when there is no test split)
+  std::string scored_part;  // "test" or "validation"
   double seconds = 0.0;
 };
 

@@ -123,10 +123,12 @@ std::vector<float> Classifier::probabilities(const std::vector<const data::Image
 
 void adjust_probabilities(const nn::LogitAdjustment& adjustment, std::vector<float>& probabilities) {
   const std::size_t classes = adjustment.train_prior.size();
-  if (classes == 0 || adjustment.strength == 0.0) return;
+  if (classes == 0 || (adjustment.strength == 0.0 && adjustment.class_factor.empty())) return;
   std::vector<double> factor(classes);
-  for (std::size_t c = 0; c < classes; ++c)
+  for (std::size_t c = 0; c < classes; ++c) {
     factor[c] = std::pow(static_cast<double>(adjustment.train_prior[c]), -adjustment.strength);
+    if (!adjustment.class_factor.empty()) factor[c] *= static_cast<double>(adjustment.class_factor[c]);
+  }
   for (std::size_t row = 0; row + classes <= probabilities.size(); row += classes) {
     double total = 0.0;
     for (std::size_t c = 0; c < classes; ++c)

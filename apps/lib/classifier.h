@@ -33,7 +33,8 @@
 namespace dscope::apps {
 
 // Applies a model card's logit adjustment (nn/checkpoint.h) to rows of class probabilities in place:
-// p'_c ∝ p_c / prior_c^strength, each row renormalised. Nothing happens when the adjustment is absent.
+// p'_c ∝ class_factor_c · p_c / prior_c^strength, each row renormalised. Nothing happens when the
+// adjustment is absent.
 void adjust_probabilities(const nn::LogitAdjustment& adjustment, std::vector<float>& probabilities);
 
 class Classifier {
@@ -56,8 +57,9 @@ class Classifier {
   void set_views(int views);
   int views() const { return views_; }
   void set_adjusted(bool adjusted) { adjusted_ = adjusted; }
-  // Replaces the card's logit adjustment strength (for a what-if score; 0 turns the adjustment off). A model
-  // that stores no training prior (built before the adjustment existed) accepts only 0. Throws ValueError.
+  // Replaces the card's logit adjustment strength (for a what-if score; 0 turns the division by the prior
+  // off, while the class factors of a minimum recall stay). A model that stores no training prior (built
+  // before the adjustment existed) accepts only 0. Throws ValueError.
   void set_adjustment_strength(double strength);
 
   // Class probabilities, images.size() × labels().size() row-major, computed in batches in evaluation mode,

@@ -260,8 +260,12 @@ void write_training_section(std::ostringstream& md, const fs::path& log_path, co
                             bool wrote_curves) {
   md << "## Training\n\n";
   if (!log.readable) {
-    md << "The training log `" << log_path.string()
-       << "` could not be read, so there are no training curves.\n\n";
+    if (fs::exists(log_path))
+      md << "The training log `" << log_path.string()
+         << "` could not be read, so there are no training curves.\n\n";
+    else
+      md << "There is no training log next to the model (`" << log_path.string()
+         << "`; an ensemble has none), so there are no training curves.\n\n";
     return;
   }
   if (wrote_curves)

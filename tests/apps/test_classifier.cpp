@@ -38,7 +38,7 @@ std::filesystem::path save_tiny_model(const testing::TempFolder& folder, const s
   card.input.mean = {0.5f, 0.5f, 0.5f};
   card.input.stddev = {0.25f, 0.25f, 0.25f};
   card.input.views = views;
-  card.adjustment = {prior, prior.empty() ? 0.0 : 0.5};
+  card.adjustment = {prior, prior.empty() ? 0.0 : 0.5, {}, {}};
   const std::filesystem::path path = folder / ("tiny_" + std::to_string(views) + ".safetensors");
   nn::save_model(path, model, card);
   return path;
@@ -110,7 +110,7 @@ TEST(Classifier, AdjustmentStrengthCanBeSetInPlaceOfTheCards) {
   for (const double strength : {0.5, 0.0, -1.0}) {  // 0.5 is the card's own
     classifier.set_adjustment_strength(strength);
     std::vector<float> expected = network;
-    adjust_probabilities({prior, strength}, expected);
+    adjust_probabilities({prior, strength, {}, {}}, expected);
     const std::vector<float> got = classifier.probabilities({&image});
     for (std::size_t c = 0; c < 3; ++c)
       EXPECT_NEAR(got[c], expected[c], 1e-6f) << "strength " << strength;

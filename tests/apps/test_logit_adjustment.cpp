@@ -13,7 +13,7 @@ namespace {
 TEST(LogitAdjustment, DividesByThePriorToThePowerAndRenormalises) {
   // Prior {1/2, 1/4, 1/4} at strength 1 multiplies by {2, 4, 4}: {0.5, 0.25, 0.25} becomes uniform.
   std::vector<float> rows = {0.5f, 0.25f, 0.25f, 0.2f, 0.4f, 0.4f};
-  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 1.0}, rows);
+  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 1.0, {}, {}}, rows);
   for (int c = 0; c < 3; ++c)
     EXPECT_NEAR(rows[static_cast<std::size_t>(c)], 1.0f / 3.0f, 1e-6f);
   // {0.2, 0.4, 0.4}·{2, 4, 4} = {0.4, 1.6, 1.6}, over 3.6.
@@ -22,10 +22,25 @@ TEST(LogitAdjustment, DividesByThePriorToThePowerAndRenormalises) {
   EXPECT_NEAR(rows[5], 1.6f / 3.6f, 1e-6f);
 }
 
+TEST(LogitAdjustment, ClassFactorsMultiplyBesideThePriorEvenAtStrengthZero) {
+  // Factors {1, 3, 1} at strength 0: {0.5, 0.25, 0.25} becomes {0.5, 0.75, 0.25} / 1.5.
+  std::vector<float> rows = {0.5f, 0.25f, 0.25f};
+  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 0.0, {1.0f, 3.0f, 1.0f}, {}}, rows);
+  EXPECT_NEAR(rows[0], 1.0f / 3.0f, 1e-6f);
+  EXPECT_NEAR(rows[1], 0.5f, 1e-6f);
+  EXPECT_NEAR(rows[2], 1.0f / 6.0f, 1e-6f);
+  // With strength 1 as well: {0.5·2, 0.25·4·3, 0.25·4} = {1, 3, 1}, over 5.
+  rows = {0.5f, 0.25f, 0.25f};
+  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 1.0, {1.0f, 3.0f, 1.0f}, {}}, rows);
+  EXPECT_NEAR(rows[0], 0.2f, 1e-6f);
+  EXPECT_NEAR(rows[1], 0.6f, 1e-6f);
+  EXPECT_NEAR(rows[2], 0.2f, 1e-6f);
+}
+
 TEST(LogitAdjustment, StrengthZeroOrNoPriorChangesNothing) {
   const std::vector<float> original = {0.7f, 0.2f, 0.1f};
   std::vector<float> rows = original;
-  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 0.0}, rows);
+  adjust_probabilities({{0.5f, 0.25f, 0.25f}, 0.0, {}, {}}, rows);
   EXPECT_EQ(rows, original);
   adjust_probabilities({}, rows);
   EXPECT_EQ(rows, original);

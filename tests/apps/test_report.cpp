@@ -188,6 +188,16 @@ TEST(Report, TrainingLogWithAMalformedLineStillGivesCurves) {
   EXPECT_NE(md.find("line 2"), std::string::npos) << md;
 }
 
+TEST(Report, AMissingTrainingLogIsSaidToBeMissing) {
+  TemporaryFolder temporary;
+  ReportContext context;
+  context.training_log = temporary.path() / "training.jsonl";  // absent, as beside an ensemble
+  write_report(temporary.path() / "out", example_scores(), context);
+  const std::string md = read_file(temporary.path() / "out/report.md");
+  EXPECT_NE(md.find("There is no training log next to the model"), std::string::npos) << md;
+  EXPECT_EQ(md.find("could not be read"), std::string::npos) << md;
+}
+
 TEST(Report, UnwritableFolderIsAnIoError) {
   TemporaryFolder temporary;
   const fs::path file = temporary.path() / "a_file";

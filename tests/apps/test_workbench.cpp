@@ -179,6 +179,36 @@ TEST(Workbench, BuildFromWeightsRedoesOnlyTheValidationChoices) {
   }
   EXPECT_TRUE(read_json(folder / "again/report.json").contains("accuracy"));
 
+  // A minimum recall on mel: chosen on the validation split, stored in the model, and met when that split is
+  // scored from the saved file.
+  const std::string from_weights = "build --data " + (folder / "train").string() + " --weights " +
+                                   (folder / "model/model.safetensors").string() + " --quiet";
+  const ProgramRun recall =
+      run_dscope(folder, from_weights + " --out " + (folder / "recall").string() + " --min-recall mel=1");
+  ASSERT_EQ(recall.exit_code, 0) << recall.out << recall.err;
+  EXPECT_NE(recall.out.find("minimum recall 1 on mel"), std::string::npos) << recall.out;
+  const nn::ModelCard boosted = nn::read_model_card(folder / "recall/model.safetensors");
+  EXPECT_EQ(boosted.adjustment.min_recall, (std::map<std::string, double>{{"mel", 1.0}}));
+  ASSERT_EQ(boosted.adjustment.class_factor.size(), 3u);
+  EXPECT_GE(boosted.adjustment.class_factor[1], 1.0f);
+  EXPECT_EQ(boosted.adjustment.class_factor[0], 1.0f);
+  const ProgramRun validation = run_dscope(
+      folder, "score --model " + (folder / "recall/model.safetensors").string() + " --data " +
+                  (folder / "train").string() + " --split " + (folder / "recall/split.csv").string() +
+                  " --part validation --quiet --out " + (folder / "recall_score").string());
+  ASSERT_EQ(validation.exit_code, 0) << validation.out << validation.err;
+  EXPECT_EQ(read_json(folder / "recall_score/report.json")["per_class"]["mel"]["recall"], 1.0);
+  EXPECT_NE(file_text(folder / "recall/report.md").find("for a recall of at least 1"), std::string::npos);
+  const ProgramRun unknown =
+      run_dscope(folder, from_weights + " --out " + (folder / "unknown").string() + " --min-recall bcc=0.5");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("'bcc' is not one of the labels (akiec, mel, nv)"), std::string::npos)
+      << unknown.err;
+  const ProgramRun malformed =
+      run_dscope(folder, from_weights + " --out " + (folder / "malformed").string() + " --min-recall mel");
+  EXPECT_NE(malformed.exit_code, 0);
+  EXPECT_NE(malformed.err.find("is not LABEL=RECALL"), std::string::npos) << malformed.err;
+
   // Weights for other labels than the data's: refused, naming both.
   fs::remove_all(folder / "train/nv");
   const ProgramRun other = run_dscope(folder, "build --data " + (folder / "train").string() + " --weights " +

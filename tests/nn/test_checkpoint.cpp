@@ -134,7 +134,7 @@ nn::ModelCard example_card() {
   card.training.best_validation = {{"accuracy", 0.1}, {"balanced_accuracy", 1.0 / 3.0}};
   card.training.seed = std::numeric_limits<std::uint64_t>::max();
   card.decision = {"possible_cancer", {"akiec", "bcc"}, 0.3125, 0.9};
-  card.adjustment = {{0.25f, 0.125f, 0.625f}, 0.75};
+  card.adjustment = {{0.25f, 0.125f, 0.625f}, 0.75, {1.0f, 1.5f, 1.0f}, {{"bcc", 0.6}}};
   return card;
 }
 
@@ -438,6 +438,8 @@ TEST_F(CheckpointTest, ModelCardRoundTrips) {
   EXPECT_EQ(read.decision.target_sensitivity, 0.9);
   EXPECT_EQ(read.adjustment.train_prior, card.adjustment.train_prior);
   EXPECT_EQ(read.adjustment.strength, 0.75);
+  EXPECT_EQ(read.adjustment.class_factor, card.adjustment.class_factor);
+  EXPECT_EQ(read.adjustment.min_recall, card.adjustment.min_recall);
   EXPECT_EQ(read.dscope_version, nn::dscope_version());
   const nn::ResNetConfig& architecture = read.architecture;
   EXPECT_EQ(architecture.block, config.block);
@@ -629,6 +631,18 @@ TEST_F(CheckpointTest, FileWithoutOrWithABrokenModelCard) {
   edited["logit_adjustment"]["train_prior"] = {0.5, 0.0, 0.5};
   EXPECT_TRUE(rejects_card(edited, "logit adjustment prior 0 is outside (0, 1]"));
   edited = card;
+  edited["logit_adjustment"]["class_factor"] = {1.0, 2.0};
+  EXPECT_TRUE(rejects_card(edited, "logit adjustment has 2 class factors for 3 labels"));
+  edited = card;
+  edited["logit_adjustment"]["class_factor"] = {1.0, -2.0, 1.0};
+  EXPECT_TRUE(rejects_card(edited, "logit adjustment class factor -2 is outside (0, 1e6]"));
+  edited = card;
+  edited["logit_adjustment"]["min_recall"] = {{"mel", 0.6}};
+  EXPECT_TRUE(rejects_card(edited, "minimum recall for 'mel', which is not one of the model's labels"));
+  edited = card;
+  edited["logit_adjustment"]["min_recall"] = {{"bcc", 1.5}};
+  EXPECT_TRUE(rejects_card(edited, "minimum recall 1.5 for 'bcc' is outside (0, 1]"));
+  edited = card;
   edited["input"]["crop"] = "random";
   EXPECT_TRUE(rejects_card(edited, "input crop 'random'"));
   edited = card;
@@ -637,6 +651,10 @@ TEST_F(CheckpointTest, FileWithoutOrWithABrokenModelCard) {
   // Cards written before the decision, crop and views fields existed still load, with the defaults.
   edited = card;
   edited.erase("decision");
+  edited["logit_adjustment"].erase("class_factor");
+  edited["logit_adjustment"].erase("min_recall");
+  nn::write_safetensors(broken, tensors, {{"dscope", edited.dump()}});
+  EXPECT_TRUE(nn::load_resnet(broken).card.adjustment.class_factor.empty());
   edited.erase("logit_adjustment");
   edited["input"].erase("crop");
   edited["input"].erase("views");
