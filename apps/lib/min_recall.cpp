@@ -44,8 +44,8 @@ std::vector<float> choose_class_factors(const std::vector<float>& probabilities,
                                         const std::vector<std::int64_t>& truth, std::int64_t classes,
                                         const std::map<std::int64_t, double>& min_recall) {
   DSCOPE_CHECK(classes > 0 && probabilities.size() == truth.size() * static_cast<std::size_t>(classes),
-               ValueError, "choose_class_factors: ", probabilities.size(), " probabilities for ", truth.size(),
-               " rows of ", classes, " classes");
+               ValueError, "choose_class_factors: ", probabilities.size(), " probabilities for ",
+               truth.size(), " rows of ", classes, " classes");
   for (const auto& [label, recall] : min_recall)
     DSCOPE_CHECK(label >= 0 && label < classes && recall > 0.0 && recall <= 1.0, ValueError,
                  "choose_class_factors: minimum recall ", recall, " for class ", label, " of ", classes);
@@ -69,8 +69,8 @@ std::vector<float> choose_class_factors(const std::vector<float>& probabilities,
           static_cast<std::size_t>(std::ceil(recall * static_cast<double>(needed.size()) - 1e-9));
       double wanted = needed[std::max<std::size_t>(hits, 1) - 1];
       if (!std::isfinite(wanted)) {  // unreachable: as far as the reachable rows go
-        const auto finite = std::find_if(needed.rbegin(), needed.rend(),
-                                         [](double value) { return std::isfinite(value); });
+        const auto finite =
+            std::find_if(needed.rbegin(), needed.rend(), [](double value) { return std::isfinite(value); });
         wanted = finite == needed.rend() ? 1.0 : *finite;
       }
       const double chosen = std::clamp(wanted * kMargin, 1.0, kLargest);

@@ -28,11 +28,12 @@
 // every filter turned by 180° and its two channel axes swapped, padded by R − 1 − pad_h and S − 1 − pad_w
 // (as in cpu/conv2d_winograd.cpp); the packing does the turning, and the same routine runs.
 //
-// Note [threads]: work items are (image, block of kRowsPerItem output rows); each copies the input rows its
-// block reads, zero padded, into a buffer of its own, so the inner loop never tests a bound. The forward
-// and the input gradient hand items to the threads one at a time: items write disjoint parts of the output,
-// so the result does not depend on the number of threads. The weight gradient sums over every item, so each
-// thread takes a fixed, contiguous share and keeps its own sums, added in a fixed order at the end.
+// Note [threads]: work items are (image, block of output rows: kRowsPerItem of them, or more for the weight
+// gradient, Note [weight gradient rows]); each copies the input rows its block reads, zero padded, into a
+// buffer of its own, so the inner loop never tests a bound. The forward and the input gradient hand items to
+// the threads one at a time: items write disjoint parts of the output, so the result does not depend on the
+// number of threads. The weight gradient sums over every item, so each thread takes a fixed, contiguous share
+// and keeps its own sums, added in a fixed order at the end.
 #include <omp.h>
 
 #include <algorithm>
@@ -98,16 +99,16 @@ std::int64_t padded_width(const Correlation& c) {
 // buffer's vector boundary, each straddling two cache lines.
 
 // The input rows that output rows [p_begin, p_end) read, for every channel of image n, zero padded:
-// buffer[c][row][column] with (kRowsPerItem + R − 1) rows per channel. `buffer` comes from aligned_zeros
-// and is written by this function only (Note [row buffers]).
+// buffer[c][row][column] with `rows_per_channel` (the item's rows + R − 1) rows per channel. `buffer` comes
+// from aligned_zeros and is written by this function only (Note [row buffers]).
 void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std::int64_t p_begin,
-                      std::int64_t p_end, float* buffer) {
+                      std::int64_t p_end, std::int64_t rows_per_channel, float* buffer) {
   const std::int64_t width = padded_width(c), rows = p_end - p_begin + c.R - 1;
   // Padded column j holds input column j − pad_w; columns [left, left + copied) are the only ones written.
   const std::int64_t left = std::min(c.pad_w, width), copied = std::clamp(width - left, std::int64_t{0}, c.W);
   for (std::int64_t channel = 0; channel < c.C; ++channel)
     for (std::int64_t row = 0; row < rows; ++row) {
-      float* out = buffer + (channel * (kRowsPerItem + c.R - 1) + row) * width + left;
+      float* out = buffer + (channel * rows_per_channel + row) * width + left;
       const std::int64_t ih = p_begin + row - c.pad_h;
       if (ih < 0 || ih >= c.H) {
         std::fill(out, out + copied, 0.0f);
@@ -224,7 +225,7 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
       const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
-      copy_padded_rows(c, in, n, p_begin, p_end, buffer.get());
+      copy_padded_rows(c, in, n, p_begin, p_end, rows_per_channel, buffer.get());
       for (std::int64_t p = p_begin; p < p_end; ++p)
         for (std::int64_t q = 0; q < c.Q; q += kColumns) {
           const std::int64_t columns = std::min(kColumns, c.Q - q);
@@ -277,16 +278,23 @@ void correlate_any(const Correlation& c, const float* in, Weight weight, const f
 // 100 GFLOP/s instead of 165. The lane sums go to a per-thread [k][c][r][s][lane] buffer after each work
 // item, and are added across lanes and threads in a fixed order at the end.
 constexpr int kGradientFilters = simd::kRegisters >= 32 ? 8 : 4, kGradientTaps = 3;
+// Note [weight gradient rows]: a gradient_tile call ends by adding its Filters × Taps vector sums into the
+// thread's lane buffer, which for a 32- or 64-channel layer is larger than L1. With the forward's 8 rows per
+// item, a 16-column layer (one vector per row) ran only 8 steps per call between those additions. Items of
+// at least kGradientSteps row vectors (all 16 rows there, 32 on 32 columns) measured, in 10 alternating runs
+// of bench_conv2d, 15% and 10% faster by the median on ResNet-8's 64→64 and 32→32 layers, and the same on
+// its 64-column layer, which already had 32 steps.
+constexpr std::int64_t kGradientSteps = 64;
 
 // Output-gradient rows [p_begin, p_end) of image n for every filter, widened with zeros to `width` (whole
-// vectors): buffer[k][row][column], kRowsPerItem rows per filter. `buffer` comes from aligned_zeros and is
-// written by this function only, columns [0, Q) (Note [row buffers]).
+// vectors): buffer[k][row][column], `rows_per_filter` rows per filter. `buffer` comes from aligned_zeros and
+// is written by this function only, columns [0, Q) (Note [row buffers]).
 void copy_gradient_rows(const Correlation& c, const float* grad_y, std::int64_t n, std::int64_t p_begin,
-                        std::int64_t p_end, std::int64_t width, float* buffer) {
+                        std::int64_t p_end, std::int64_t width, std::int64_t rows_per_filter, float* buffer) {
   for (std::int64_t k = 0; k < c.K; ++k)
     for (std::int64_t p = p_begin; p < p_end; ++p)
       std::copy_n(grad_y + ((n * c.K + k) * c.P + p) * c.Q, c.Q,
-                  buffer + (k * kRowsPerItem + p - p_begin) * width);
+                  buffer + (k * rows_per_filter + p - p_begin) * width);
 }
 
 // Note [weight gradient tile]: adds the lane sums of `rows` × `vectors`·L positions to lanes[f][t][L] for
@@ -331,9 +339,11 @@ void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
 void correlation_weight_gradient(const Correlation& c, const float* x, const float* grad_y, float* grad_w) {
   constexpr std::int64_t kFilters = kGradientFilters;
   const std::int64_t filter_tiles = ceil_div(c.K, kFilters), taps = c.C * c.R * c.S;
-  const std::int64_t input_width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
   const std::int64_t vectors = ceil_div(c.Q, kLanes), grad_width = vectors * kLanes;
-  const std::int64_t row_blocks = ceil_div(c.P, kRowsPerItem), items = c.N * row_blocks;
+  // Items of at least kGradientSteps row vectors (Note [weight gradient rows]).
+  const std::int64_t rows_per_item = std::min(c.P, std::max(kRowsPerItem, ceil_div(kGradientSteps, vectors)));
+  const std::int64_t input_width = padded_width(c), rows_per_channel = rows_per_item + c.R - 1;
+  const std::int64_t row_blocks = ceil_div(c.P, rows_per_item), items = c.N * row_blocks;
   const std::int64_t lanes_size = filter_tiles * kFilters * taps * kLanes;
   // One lane buffer per thread; a fixed, contiguous share of the items per thread (schedule(static)), so the
   // sums, and their rounding, are the same on every run with the same number of threads.
@@ -349,21 +359,21 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
     // kGradientTaps − 1 floats of slack: the last chunk of a filter row may read past its taps.
     const AlignedFloats input = aligned_zeros(c.C * rows_per_channel * input_width + kGradientTaps);
     // Filters past K stay zero, so a partial filter tile adds nothing for them.
-    const AlignedFloats grad = aligned_zeros(filter_tiles * kFilters * kRowsPerItem * grad_width);
+    const AlignedFloats grad = aligned_zeros(filter_tiles * kFilters * rows_per_item * grad_width);
 #pragma omp for schedule(static)
     for (std::int64_t item = 0; item < items; ++item) {
-      const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
-      const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
-      copy_padded_rows(c, x, n, p_begin, p_end, input.get());
-      copy_gradient_rows(c, grad_y, n, p_begin, p_end, grad_width, grad.get());
+      const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * rows_per_item;
+      const std::int64_t p_end = std::min(p_begin + rows_per_item, c.P);
+      copy_padded_rows(c, x, n, p_begin, p_end, rows_per_channel, input.get());
+      copy_gradient_rows(c, grad_y, n, p_begin, p_end, grad_width, rows_per_item, grad.get());
       for (std::int64_t t = 0; t < filter_tiles; ++t)
         for (std::int64_t channel = 0; channel < c.C; ++channel)
           for (std::int64_t r = 0; r < c.R; ++r)
             for (std::int64_t s = 0; s < c.S; s += kGradientTaps) {
               const std::int64_t tap = (channel * c.R + r) * c.S + s;
               gradient_tile<kGradientFilters, kGradientTaps>(
-                  p_end - p_begin, vectors, grad.get() + t * kFilters * kRowsPerItem * grad_width,
-                  kRowsPerItem * grad_width, grad_width,
+                  p_end - p_begin, vectors, grad.get() + t * kFilters * rows_per_item * grad_width,
+                  rows_per_item * grad_width, grad_width,
                   input.get() + (channel * rows_per_channel + r) * input_width + s, input_width,
                   std::min<std::int64_t>(kGradientTaps, c.S - s),
                   lanes + (t * kFilters * taps + tap) * kLanes, taps * kLanes);

@@ -17,8 +17,8 @@ constexpr double kMargin = 1.0 + 1e-5;  // the factor is chosen just above the e
 
 // Four rows of class 1, which needs these factors to win them: 1.25, 3, 0.125 (already won) and 7; and one
 // row of class 0 that class 1 takes once its factor passes 0.45 / 0.35 ≈ 1.29.
-const std::vector<float> kRows = {0.5f, 0.4f, 0.1f,  0.6f, 0.2f,  0.2f,  0.1f, 0.8f,
-                                  0.1f, 0.7f, 0.1f,  0.2f, 0.45f, 0.35f, 0.2f};
+const std::vector<float> kRows = {0.5f, 0.4f, 0.1f, 0.6f, 0.2f,  0.2f,  0.1f, 0.8f,
+                                  0.1f, 0.7f, 0.1f, 0.2f, 0.45f, 0.35f, 0.2f};
 const std::vector<std::int64_t> kTruth = {1, 1, 1, 1, 0};
 
 TEST(MinRecall, TheFactorIsTheSmallestThatWinsTheAskedShareOfTheClassRows) {
