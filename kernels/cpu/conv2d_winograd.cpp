@@ -1,4 +1,5 @@
-// conv2d by Winograd's minimal filtering F(2×2, 3×3) on the CPU (see kernels/conv2d.h).
+// conv2d by Winograd's minimal filtering on the CPU (see kernels/conv2d.h): F(4×4, 3×3) for the forward and
+// the input gradient where it pays, F(2×2, 3×3) otherwise and for the weight gradient.
 //
 // Note [Winograd F(2×2, 3×3)]: a 2×2 block of outputs of a 3×3 filter g reads a 4×4 input tile d, and
 //   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          (⊙: element-wise product of two 4×4 matrices)
@@ -11,13 +12,25 @@
 // on kernels::cpu::gemm with the tiles as the long dimension. Rounding differs from direct summation only by
 // the few extra additions of the transforms (about 1e-6 relative here; the tests allow 1e-4).
 //
+// Note [Winograd F(4×4, 3×3)]: the same with 4×4 blocks of outputs from 6×6 input tiles (the interpolation
+// points 0, ±1, ±2 and ∞ of Lavin and Gray, "Fast algorithms for convolutional neural networks", 2016):
+// 36 multiplications per tile and channel instead of 16·9 = 144, 4 times less arithmetic, so 36 GEMMs over a
+// quarter of the tiles do 1.78 times less work than F(2×2)'s 16. The price is rounding: the transforms'
+// coefficients (4, 5, 8, 1/24) make the sums round to about 1.5e-5 to 4e-5 of the outputs' spread on the
+// unit normal data of the tests (which allow 1e-4 of it), against float's 6e-8 for F(2×2) and direct sums;
+// FP32 training tolerates far more (BF16 rounds at 4e-3). Medians of 3 alternating runs of bench_conv2d,
+// forward / forward + backward in ms at batch 32, F(2×2) → F(4×4): 64 channels on 64×64 43 → 37 / 162 → 110,
+// 128 on 32×32 32 → 23 / 116 → 90, 256 on 16×16 32 → 20 / 95 → 66; but 512 on 8×8 33 → 46 / 105 → 114:
+// there the blocks hold few tiles (2 × 2 per image) and each of the 36 GEMMs repacks its 512 × 512 filter
+// matrix, so above kLargestF4Filters filter pairs F(2×2) stays.
+//
 // Note [tile layout]: tile t of a block numbers (image, tile row, tile column) in row-major order; V is
 // stored [ξ][c][t] and M [ξ][k][t], so each GEMM reads and writes plain row-major matrices. A transform
-// works on the same element of 16 planes, so it runs over the tiles 8 at a time in one AVX register (the
-// vector extension of GCC and Clang; scalar code where there is none), and the transforms are templates so
-// that the same text serves the remainder one tile at a time. A tile's input rows are first copied, zero
-// padded, into a row buffer, and its 4 columns split from it into 4 planes of raw tiles, so the arithmetic
-// loop itself reads only unit-stride planes.
+// works on the same element of 16 (or 36) planes, so it runs over the tiles 8 at a time in one AVX register
+// (the vector extension of GCC and Clang; scalar code where there is none), and the transforms are templates
+// so that the same text serves the remainder one tile at a time. A tile's input rows are first copied, zero
+// padded, into a row buffer, and its 4 (or 6) columns split from it into as many planes of raw tiles, so the
+// arithmetic loop itself reads only unit-stride planes.
 //
 // Note [input gradient by Winograd]: with stride 1, grad_x is the correlation of grad_y with every filter
 // turned by 180° and its two channel axes swapped, padded by 2 − pad; it runs through the same forward.
@@ -43,8 +56,6 @@
 
 namespace dscope::kernels::cpu {
 namespace {
-
-constexpr std::int64_t kPoints = 16;  // a transformed tile: 4×4 values
 
 // Eight floats in one register (AVX with -march=native). Arithmetic operators work lane by lane.
 using Lanes = float __attribute__((vector_size(32)));
@@ -181,22 +192,135 @@ void transform_filter_adjoint(const V* u, V* g) {
   }
 }
 
+// ---- F(4×4, 3×3) (Note [Winograd F(4×4, 3×3)]) -----------------------------------------------------------
+// The one-dimensional transforms, each read from `in` at stride `in_stride` and written to `out` at stride
+// `out_stride`; the two-dimensional ones apply them to the columns and then to the rows.
+
+// out = G g, G = [[¼,0,0], [−⅙,−⅙,−⅙], [−⅙,⅙,−⅙], [1/24,1/12,⅙], [1/24,−1/12,⅙], [0,0,1]]; g has 3 values.
+template <typename V>
+void filter_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+  const V g0 = in[0], g1 = in[in_stride], g2 = in[2 * in_stride];
+  const V even = g0 + g2, quarter_even = (1.0f / 24.0f) * g0 + (1.0f / 6.0f) * g2;
+  out[0] = 0.25f * g0;
+  out[out_stride] = (-1.0f / 6.0f) * (even + g1);
+  out[2 * out_stride] = (-1.0f / 6.0f) * (even - g1);
+  out[3 * out_stride] = quarter_even + (1.0f / 12.0f) * g1;
+  out[4 * out_stride] = quarter_even - (1.0f / 12.0f) * g1;
+  out[5 * out_stride] = g2;
+}
+
+// out = Bᵀ d, Bᵀ = [[4,0,−5,0,1,0], [0,−4,−4,1,1,0], [0,4,−4,−1,1,0], [0,−2,−1,2,1,0], [0,2,−1,−2,1,0],
+// [0,4,0,−5,0,1]]; d has 6 values.
+template <typename V>
+void input_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+  const V d0 = in[0], d1 = in[in_stride], d2 = in[2 * in_stride], d3 = in[3 * in_stride],
+          d4 = in[4 * in_stride], d5 = in[5 * in_stride];
+  const V a = d4 - 4.0f * d2, b = d3 - 4.0f * d1;  // rows 1 and 2: a ± b
+  const V c = d4 - d2, e = 2.0f * (d3 - d1);       // rows 3 and 4: c ± e
+  out[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  out[out_stride] = a + b;
+  out[2 * out_stride] = a - b;
+  out[3 * out_stride] = c + e;
+  out[4 * out_stride] = c - e;
+  out[5 * out_stride] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+// out = Aᵀ m, Aᵀ = [[1,1,1,1,1,0], [0,1,−1,2,−2,0], [0,1,1,4,4,0], [0,1,−1,8,−8,1]]; m has 6 values.
+template <typename V>
+void output_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+  const V m0 = in[0], m1 = in[in_stride], m2 = in[2 * in_stride], m3 = in[3 * in_stride],
+          m4 = in[4 * in_stride], m5 = in[5 * in_stride];
+  const V sum12 = m1 + m2, difference12 = m1 - m2, sum34 = m3 + m4, difference34 = m3 - m4;
+  out[0] = m0 + sum12 + sum34;
+  out[out_stride] = difference12 + 2.0f * difference34;
+  out[2 * out_stride] = sum12 + 4.0f * sum34;
+  out[3 * out_stride] = difference12 + 8.0f * difference34 + m5;
+}
+
+// u = G g Gᵀ: g is 3×3 and u 6×6, both row-major.
+template <typename V>
+void transform_filter_f4(const V* g, V* u) {
+  V t[18];  // G g, 6×3
+  for (int j = 0; j < 3; ++j)
+    filter_points_f4(g + j, 3, t + j, 3);
+  for (int i = 0; i < 6; ++i)
+    filter_points_f4(t + 3 * i, 1, u + 6 * i, 1);
+}
+
+// v = Bᵀ d B: d and v are 6×6, row-major.
+template <typename V>
+void transform_input_f4(const V* d, V* v) {
+  V e[36];  // Bᵀ d
+  for (int j = 0; j < 6; ++j)
+    input_points_f4(d + j, 6, e + j, 6);
+  for (int i = 0; i < 6; ++i)
+    input_points_f4(e + 6 * i, 1, v + 6 * i, 1);
+}
+
+// y = Aᵀ m A: m is 6×6 and y 4×4, both row-major.
+template <typename V>
+void transform_output_f4(const V* m, V* y) {
+  V f[24];  // Aᵀ m, 4×6
+  for (int j = 0; j < 6; ++j)
+    output_points_f4(m + j, 6, f + j, 6);
+  for (int i = 0; i < 4; ++i)
+    output_points_f4(f + 6 * i, 1, y + 4 * i, 1);
+}
+
+// F(4×4, 3×3) runs the forward up to this many (input, output) channel pairs (Note [Winograd F(4×4, 3×3)]).
+constexpr std::int64_t kLargestF4Filters = 256 * 256;
+
+// The two tilings as types, so that the forward's code serves both: kOutput × kOutput outputs per tile from
+// kInput × kInput inputs, kPoints = kInput² transformed values.
+struct TilingF2 {
+  static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
+  template <typename V>
+  static void filter(const V* g, V* u) {
+    transform_filter(g, u);
+  }
+  template <typename V>
+  static void input(const V* d, V* v) {
+    transform_input(d, v);
+  }
+  template <typename V>
+  static void output(const V* m, V* y) {
+    transform_output(m, y);
+  }
+};
+
+struct TilingF4 {
+  static constexpr std::int64_t kOutput = 4, kInput = 6, kPoints = 36;
+  template <typename V>
+  static void filter(const V* g, V* u) {
+    transform_filter_f4(g, u);
+  }
+  template <typename V>
+  static void input(const V* d, V* v) {
+    transform_input_f4(d, v);
+  }
+  template <typename V>
+  static void output(const V* m, V* y) {
+    transform_output_f4(m, y);
+  }
+};
+
 // Filters to transform before a team of threads pays (each is about 60 operations).
 constexpr std::int64_t kMinParallelFilters = 4096;
 
 // u[ξ][row][col] = G g Gᵀ for the filter g of every (row, col), which starts at w + row·row_stride +
 // col·col_stride and is turned by 180° when `turn` (Note [input gradient by Winograd]).
+template <typename Tiling>
 void transform_filters(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
                        std::int64_t col_stride, bool turn, float* u) {
 #pragma omp parallel for schedule(static) if (rows * cols >= kMinParallelFilters)
   for (std::int64_t row = 0; row < rows; ++row)
     over_lanes(cols, [&](std::int64_t col, auto lanes) {
       using V = decltype(lanes);
-      V g[9], t[kPoints];
+      V g[9], t[Tiling::kPoints];
       for (int e = 0; e < 9; ++e)
         g[e] = gather<V>(w + row * row_stride + col * col_stride + (turn ? 8 - e : e), col_stride);
-      transform_filter(g, t);
-      for (std::int64_t point = 0; point < kPoints; ++point)
+      Tiling::filter(g, t);
+      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
         store(u + (point * rows + row) * cols + col, t[point]);
     });
 }
@@ -233,10 +357,11 @@ struct TilePlan {
 constexpr std::int64_t kWorkspaceBytes = std::int64_t{2} << 20;
 constexpr std::int64_t kMinBlockTiles = 128, kMaxBlockTiles = 1024;
 
+template <typename Tiling>
 TilePlan plan_tiles(const Conv2dGeometry& g) {
   TilePlan plan;
-  plan.tile_rows = ceil_div(g.P, 2), plan.tile_cols = ceil_div(g.Q, 2);
-  const std::int64_t tile_bytes = kPoints * (g.C + g.K) * static_cast<std::int64_t>(sizeof(float));
+  plan.tile_rows = ceil_div(g.P, Tiling::kOutput), plan.tile_cols = ceil_div(g.Q, Tiling::kOutput);
+  const std::int64_t tile_bytes = Tiling::kPoints * (g.C + g.K) * static_cast<std::int64_t>(sizeof(float));
   const std::int64_t target = std::clamp(kWorkspaceBytes / tile_bytes, kMinBlockTiles, kMaxBlockTiles);
   const std::int64_t image_tiles = plan.tile_rows * plan.tile_cols;
   if (image_tiles >= target) {
@@ -270,26 +395,34 @@ std::int64_t block_tiles(const TilePlan& plan, const TileBlock& block) {
 }
 
 // One thread's buffers, allocated once per call.
+template <typename Tiling>
 struct Workspace {
+  // The padded input row that covers every tile of a row of tiles.
+  static std::int64_t row_width(const TilePlan& plan) {
+    return Tiling::kOutput * plan.tile_cols + Tiling::kInput - Tiling::kOutput;
+  }
   explicit Workspace(const Conv2dGeometry& g, const TilePlan& plan)
-      : raw(std::make_unique_for_overwrite<float[]>(kPoints * plan.max_tiles())),
-        transformed(std::make_unique_for_overwrite<float[]>(kPoints * g.C * plan.max_tiles())),
-        products(std::make_unique_for_overwrite<float[]>(kPoints * g.K * plan.max_tiles())),
-        outputs(std::make_unique_for_overwrite<float[]>(4 * plan.max_tiles())),
-        row(std::make_unique<float[]>(2 * plan.tile_cols + 2)),
-        zeros(std::make_unique<float[]>(2 * plan.tile_cols + 2)) {}
-  std::unique_ptr<float[]> raw;          // [16][tiles]: the 4×4 input values of each tile, one channel
-  std::unique_ptr<float[]> transformed;  // V [16][C][tiles]
-  std::unique_ptr<float[]> products;     // M [16][K][tiles]
-  std::unique_ptr<float[]> outputs;      // [4][tiles]: the 2×2 outputs of each tile, one output channel
+      : raw(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * plan.max_tiles())),
+        transformed(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * g.C * plan.max_tiles())),
+        products(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * g.K * plan.max_tiles())),
+        outputs(
+            std::make_unique_for_overwrite<float[]>(Tiling::kOutput * Tiling::kOutput * plan.max_tiles())),
+        row(std::make_unique<float[]>(row_width(plan))),
+        zeros(std::make_unique<float[]>(row_width(plan))) {}
+  std::unique_ptr<float[]> raw;          // [kPoints][tiles]: the input values of each tile, one channel
+  std::unique_ptr<float[]> transformed;  // V [kPoints][C][tiles]
+  std::unique_ptr<float[]> products;     // M [kPoints][K][tiles]
+  std::unique_ptr<float[]> outputs;      // [kOutput²][tiles]: the outputs of each tile, one output channel
   std::unique_ptr<float[]> row;          // one input row, zero padded to cover every tile
   std::unique_ptr<float[]> zeros;        // an input row above or below the image
 };
 
 // V[ξ][c][t] for every tile of the block (Note [tile layout]).
+template <typename Tiling>
 void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const float* x,
-                           const TileBlock& block, std::int64_t tiles, Workspace& work) {
-  const std::int64_t row_width = 2 * plan.tile_cols + 2;
+                           const TileBlock& block, std::int64_t tiles, Workspace<Tiling>& work) {
+  constexpr std::int64_t kOutput = Tiling::kOutput, kInput = Tiling::kInput;
+  const std::int64_t row_width = Workspace<Tiling>::row_width(plan);
   // Input columns -pad_w .. row_width - pad_w of a row; the parts outside the image stay zero.
   const std::int64_t inside_begin = std::min(g.pad_w, row_width);
   const std::int64_t inside_end = std::clamp(g.pad_w + g.W, inside_begin, row_width);
@@ -299,8 +432,8 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
       const float* plane = x + (n * g.C + c) * g.H * g.W;
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < 4; ++i) {
-          const std::int64_t ih = 2 * tile_row - g.pad_h + i;
+        for (std::int64_t i = 0; i < kInput; ++i) {
+          const std::int64_t ih = kOutput * tile_row - g.pad_h + i;
           const float* row = work.zeros.get();
           if (ih >= 0 && ih < g.H) {
             const float* source = plane + ih * g.W;
@@ -308,41 +441,43 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
                       work.row.get() + inside_begin);
             row = work.row.get();
           }
-          // Tile column j reads input columns 2j .. 2j + 3 of the padded row.
-          for (std::int64_t j_offset = 0; j_offset < 4; ++j_offset) {
-            float* raw = work.raw.get() + (4 * i + j_offset) * plan.max_tiles() + first_tile;
+          // Tile column j reads input columns kOutput·j .. kOutput·j + kInput − 1 of the padded row.
+          for (std::int64_t j_offset = 0; j_offset < kInput; ++j_offset) {
+            float* raw = work.raw.get() + (kInput * i + j_offset) * plan.max_tiles() + first_tile;
             for (std::int64_t j = 0; j < plan.tile_cols; ++j)
-              raw[j] = row[2 * j + j_offset];
+              raw[j] = row[kOutput * j + j_offset];
           }
         }
     }
     float* transformed = work.transformed.get() + c * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
-      V d[kPoints], v[kPoints];
-      for (std::int64_t point = 0; point < kPoints; ++point)
+      V d[Tiling::kPoints], v[Tiling::kPoints];
+      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
         d[point] = load<V>(work.raw.get() + point * plan.max_tiles() + t);
-      transform_input(d, v);
-      for (std::int64_t point = 0; point < kPoints; ++point)
+      Tiling::input(d, v);
+      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
         store(transformed + point * g.C * tiles + t, v[point]);
     });
   }
 }
 
 // y for every tile of the block from M (Note [tile layout]), plus the bias, then the epilogue.
+template <typename Tiling>
 void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const float* bias,
                             const Conv2dEpilogue& epilogue, const TileBlock& block, std::int64_t tiles,
-                            Workspace& work, float* y) {
-  const std::int64_t even_columns = g.Q / 2;
+                            Workspace<Tiling>& work, float* y) {
+  constexpr std::int64_t kOutput = Tiling::kOutput;
+  const std::int64_t whole_tiles = g.Q / kOutput;
   for (std::int64_t k = 0; k < g.K; ++k) {
     const float* products = work.products.get() + k * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
-      V m[kPoints], out[4];
-      for (std::int64_t point = 0; point < kPoints; ++point)
+      V m[Tiling::kPoints], out[kOutput * kOutput];
+      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
         m[point] = load<V>(products + point * g.K * tiles + t);
-      transform_output(m, out);
-      for (std::int64_t i = 0; i < 4; ++i)
+      Tiling::output(m, out);
+      for (std::int64_t i = 0; i < kOutput * kOutput; ++i)
         store(work.outputs.get() + i * plan.max_tiles() + t, out[i]);
     });
     const float add = bias != nullptr ? bias[k] : 0.0f;
@@ -353,24 +488,26 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < 2 && 2 * tile_row + i < g.P; ++i) {
-          // Output row 2·tile_row + i interleaves the tiles' left (even) and right (odd) columns.
-          const float* left = work.outputs.get() + (2 * i) * plan.max_tiles() + first_tile;
-          const float* right = left + plan.max_tiles();
-          const std::int64_t row = ((n * g.K + k) * g.P + 2 * tile_row + i) * g.Q;
+        for (std::int64_t i = 0; i < kOutput && kOutput * tile_row + i < g.P; ++i) {
+          // Output row kOutput·tile_row + i interleaves the tiles' rows i: column kOutput·j + c of the
+          // output is column c of tile j.
+          const float* tile_rows = work.outputs.get() + (kOutput * i) * plan.max_tiles() + first_tile;
+          const std::int64_t row = ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
           float* out = y + row;
-          for (std::int64_t j = 0; j < even_columns; ++j) {
-            out[2 * j] = finish(left[j], row + 2 * j);
-            out[2 * j + 1] = finish(right[j], row + 2 * j + 1);
-          }
-          if (g.Q % 2 == 1) out[g.Q - 1] = finish(left[even_columns], row + g.Q - 1);
+          for (std::int64_t j = 0; j < whole_tiles; ++j)
+            for (std::int64_t c = 0; c < kOutput; ++c)
+              out[kOutput * j + c] = finish(tile_rows[c * plan.max_tiles() + j], row + kOutput * j + c);
+          for (std::int64_t column = kOutput * whole_tiles; column < g.Q; ++column)
+            out[column] =
+                finish(tile_rows[(column % kOutput) * plan.max_tiles() + whole_tiles], row + column);
         }
   }
 }
 
 // M[ξ][k][t] = A dy Aᵀ for every tile of the block, dy its 2×2 output gradients (zero past the output).
 void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& plan, const float* grad_y,
-                                     const TileBlock& block, std::int64_t tiles, Workspace& work) {
+                                     const TileBlock& block, std::int64_t tiles, Workspace<TilingF2>& work) {
+  constexpr std::int64_t kPoints = TilingF2::kPoints;
   const std::int64_t even_columns = g.Q / 2;
   for (std::int64_t k = 0; k < g.K; ++k) {
     std::int64_t first_tile = 0;
@@ -410,13 +547,15 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
 }
 
 // The forward pass on transformed filters u [16][K][C] (Note [Winograd F(2×2, 3×3)]).
+template <typename Tiling>
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, const float* bias,
                       const Conv2dEpilogue& epilogue, float* y) {
-  const TilePlan plan = plan_tiles(g);
+  constexpr std::int64_t kPoints = Tiling::kPoints;
+  const TilePlan plan = plan_tiles<Tiling>(g);
   const std::int64_t blocks = block_count(g, plan);
 #pragma omp parallel if (use_threads(g, blocks))
   {
-    Workspace work(g, plan);
+    Workspace<Tiling> work(g, plan);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t index = 0; index < blocks; ++index) {
       const TileBlock block = block_at(g, plan, index);
@@ -433,6 +572,26 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, c
   }
 }
 
+// The forward on filters w, transformed first: filter (row, col) of u starts at w + row·row_stride +
+// col·col_stride and is turned by 180° when `turn` (Note [input gradient by Winograd]).
+template <typename Tiling>
+void transform_and_run_forward(const Conv2dGeometry& g, const float* x, const float* w,
+                               std::int64_t row_stride, std::int64_t col_stride, bool turn, const float* bias,
+                               const Conv2dEpilogue& epilogue, float* y) {
+  std::vector<float> u(static_cast<std::size_t>(Tiling::kPoints * g.K * g.C));
+  transform_filters<Tiling>(w, g.K, g.C, row_stride, col_stride, turn, u.data());
+  winograd_forward<Tiling>(g, x, u.data(), bias, epilogue, y);
+}
+
+void run_forward(const Conv2dGeometry& g, const float* x, const float* w, std::int64_t row_stride,
+                 std::int64_t col_stride, bool turn, const float* bias, const Conv2dEpilogue& epilogue,
+                 float* y) {
+  if (g.C * g.K <= kLargestF4Filters)
+    transform_and_run_forward<TilingF4>(g, x, w, row_stride, col_stride, turn, bias, epilogue, y);
+  else
+    transform_and_run_forward<TilingF2>(g, x, w, row_stride, col_stride, turn, bias, epilogue, y);
+}
+
 }  // namespace
 
 bool conv2d_winograd_supports(const Conv2dGeometry& g) {
@@ -443,9 +602,7 @@ bool conv2d_winograd_supports(const Conv2dGeometry& g) {
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                              float* y, const Conv2dEpilogue& epilogue) {
   assert(conv2d_winograd_supports(g));
-  std::vector<float> u(static_cast<std::size_t>(kPoints * g.K * g.C));
-  transform_filters(w, g.K, g.C, g.C * 9, 9, false, u.data());
-  winograd_forward(g, x, u.data(), bias, epilogue, y);
+  run_forward(g, x, w, g.C * 9, 9, false, bias, epilogue, y);
 }
 
 void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
@@ -456,9 +613,7 @@ void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y
   turned.C = g.K, turned.H = g.P, turned.W = g.Q;
   turned.K = g.C, turned.P = g.H, turned.Q = g.W;
   turned.pad_h = 2 - g.pad_h, turned.pad_w = 2 - g.pad_w;
-  std::vector<float> u(static_cast<std::size_t>(kPoints * g.C * g.K));
-  transform_filters(w, g.C, g.K, 9, g.C * 9, true, u.data());
-  winograd_forward(turned, grad_y, u.data(), nullptr, Conv2dActivation::none, grad_x);
+  run_forward(turned, grad_y, w, 9, g.C * 9, true, nullptr, Conv2dActivation::none, grad_x);
 }
 
 void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
@@ -466,7 +621,8 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
   assert(conv2d_winograd_supports(g));
   // Note [weight gradient by Winograd]; each thread sums its blocks into its own grad_U, then the partials
   // are added and transformed back, split over the output channels.
-  const TilePlan plan = plan_tiles(g);
+  constexpr std::int64_t kPoints = TilingF2::kPoints;
+  const TilePlan plan = plan_tiles<TilingF2>(g);
   const std::int64_t blocks = block_count(g, plan);
   const std::int64_t transformed_size = kPoints * g.K * g.C;
   std::vector<std::unique_ptr<float[]>> partials(static_cast<std::size_t>(omp_get_max_threads()));
@@ -477,7 +633,7 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
     float* partial = partials[thread].get();
     bool written = false;
     {
-      Workspace work(g, plan);
+      Workspace<TilingF2> work(g, plan);
 #pragma omp for schedule(static) nowait
       for (std::int64_t index = 0; index < blocks; ++index) {
         const TileBlock block = block_at(g, plan, index);
