@@ -7,8 +7,8 @@
 // Every backend receives one Conv2dGeometry, checked and filled in by the op (tensor/ops/conv2d.cpp), so
 // kernels assert rather than validate. The reference templates below are plain loops: the specification,
 // instantiated in double by the tests. kernels::cpu holds three variants, im2col + GEMM (cpu/conv2d.cpp),
-// Winograd F(2×2, 3×3) (cpu/conv2d_winograd.cpp) and direct convolution (cpu/conv2d_direct.cpp), and entry
-// points that choose between them.
+// Winograd F(4×4, 3×3) and F(2×2, 3×3) (cpu/conv2d_winograd.cpp) and direct convolution
+// (cpu/conv2d_direct.cpp), and entry points that choose between them.
 #pragma once
 
 #include <cstdint>
