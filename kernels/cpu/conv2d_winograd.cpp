@@ -108,57 +108,65 @@ void over_lanes(std::int64_t count, Body body) {
     body(i, 0.0f);
 }
 
-// u = G g Gᵀ, G = [[1,0,0], [½,½,½], [½,−½,½], [0,0,1]]; g is 3×3 and u 4×4, both row-major.
-template <typename V>
-void transform_filter(const V* g, V* u) {
-  V t[12];  // G g, 4×3
-  for (int j = 0; j < 3; ++j) {
-    t[j] = g[j];
-    t[3 + j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-    t[6 + j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-    t[9 + j] = g[6 + j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    u[4 * i] = t[3 * i];
-    u[4 * i + 1] = 0.5f * (t[3 * i] + t[3 * i + 1] + t[3 * i + 2]);
-    u[4 * i + 2] = 0.5f * (t[3 * i] - t[3 * i + 1] + t[3 * i + 2]);
-    u[4 * i + 3] = t[3 * i + 2];
-  }
-}
+// F(2×2, 3×3) (Note [Winograd F(2×2, 3×3)]), and below F(4×4, 3×3): the tilings as types, so that the
+// forward's code serves both: kOutput × kOutput outputs per tile from kInput × kInput inputs, kPoints =
+// kInput² transformed values, and the three transforms of one tile (the filter's, the input's and the
+// output's).
+struct TilingF2 {
+  static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
 
-// v = Bᵀ d B, Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]]; d and v are 4×4, row-major.
-template <typename V>
-void transform_input(const V* d, V* v) {
-  V e[16];  // Bᵀ d
-  for (int j = 0; j < 4; ++j) {
-    e[j] = d[j] - d[8 + j];
-    e[4 + j] = d[4 + j] + d[8 + j];
-    e[8 + j] = d[8 + j] - d[4 + j];
-    e[12 + j] = d[4 + j] - d[12 + j];
+  // u = G g Gᵀ, G = [[1,0,0], [½,½,½], [½,−½,½], [0,0,1]]; g is 3×3 and u 4×4, both row-major.
+  template <typename V>
+  static void filter(const V* g, V* u) {
+    V t[12];  // G g, 4×3
+    for (int j = 0; j < 3; ++j) {
+      t[j] = g[j];
+      t[3 + j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      t[6 + j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+      t[9 + j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      u[4 * i] = t[3 * i];
+      u[4 * i + 1] = 0.5f * (t[3 * i] + t[3 * i + 1] + t[3 * i + 2]);
+      u[4 * i + 2] = 0.5f * (t[3 * i] - t[3 * i + 1] + t[3 * i + 2]);
+      u[4 * i + 3] = t[3 * i + 2];
+    }
   }
-  for (int i = 0; i < 4; ++i) {
-    v[4 * i] = e[4 * i] - e[4 * i + 2];
-    v[4 * i + 1] = e[4 * i + 1] + e[4 * i + 2];
-    v[4 * i + 2] = e[4 * i + 2] - e[4 * i + 1];
-    v[4 * i + 3] = e[4 * i + 1] - e[4 * i + 3];
-  }
-}
 
-// y = Aᵀ m A, Aᵀ = [[1,1,1,0], [0,1,−1,−1]]; m is 4×4 and y 2×2, both row-major.
-template <typename V>
-void transform_output(const V* m, V* y) {
-  V f[8];  // Aᵀ m, 2×4
-  for (int j = 0; j < 4; ++j) {
-    f[j] = m[j] + m[4 + j] + m[8 + j];
-    f[4 + j] = m[4 + j] - m[8 + j] - m[12 + j];
+  // v = Bᵀ d B, Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]]; d and v are 4×4, row-major.
+  template <typename V>
+  static void input(const V* d, V* v) {
+    V e[16];  // Bᵀ d
+    for (int j = 0; j < 4; ++j) {
+      e[j] = d[j] - d[8 + j];
+      e[4 + j] = d[4 + j] + d[8 + j];
+      e[8 + j] = d[8 + j] - d[4 + j];
+      e[12 + j] = d[4 + j] - d[12 + j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      v[4 * i] = e[4 * i] - e[4 * i + 2];
+      v[4 * i + 1] = e[4 * i + 1] + e[4 * i + 2];
+      v[4 * i + 2] = e[4 * i + 2] - e[4 * i + 1];
+      v[4 * i + 3] = e[4 * i + 1] - e[4 * i + 3];
+    }
   }
-  for (int i = 0; i < 2; ++i) {
-    y[2 * i] = f[4 * i] + f[4 * i + 1] + f[4 * i + 2];
-    y[2 * i + 1] = f[4 * i + 1] - f[4 * i + 2] - f[4 * i + 3];
-  }
-}
 
-// m = A dy Aᵀ, the adjoint of transform_output (Note [weight gradient by Winograd]); dy is 2×2, m 4×4.
+  // y = Aᵀ m A, Aᵀ = [[1,1,1,0], [0,1,−1,−1]]; m is 4×4 and y 2×2, both row-major.
+  template <typename V>
+  static void output(const V* m, V* y) {
+    V f[8];  // Aᵀ m, 2×4
+    for (int j = 0; j < 4; ++j) {
+      f[j] = m[j] + m[4 + j] + m[8 + j];
+      f[4 + j] = m[4 + j] - m[8 + j] - m[12 + j];
+    }
+    for (int i = 0; i < 2; ++i) {
+      y[2 * i] = f[4 * i] + f[4 * i + 1] + f[4 * i + 2];
+      y[2 * i + 1] = f[4 * i + 1] - f[4 * i + 2] - f[4 * i + 3];
+    }
+  }
+};
+
+// m = A dy Aᵀ, the adjoint of TilingF2::output (Note [weight gradient by Winograd]); dy is 2×2, m 4×4.
 template <typename V>
 void transform_output_adjoint(const V* dy, V* m) {
   V f[8];  // A dy, 4×2
@@ -176,7 +184,7 @@ void transform_output_adjoint(const V* dy, V* m) {
   }
 }
 
-// g = Gᵀ u G, the adjoint of transform_filter; u is 4×4, g 3×3.
+// g = Gᵀ u G, the adjoint of TilingF2::filter; u is 4×4, g 3×3.
 template <typename V>
 void transform_filter_adjoint(const V* u, V* g) {
   V t[12];  // Gᵀ u, 3×4
@@ -237,70 +245,40 @@ void output_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t 
   out[3 * out_stride] = difference12 + 8.0f * difference34 + m5;
 }
 
-// u = G g Gᵀ: g is 3×3 and u 6×6, both row-major.
-template <typename V>
-void transform_filter_f4(const V* g, V* u) {
-  V t[18];  // G g, 6×3
-  for (int j = 0; j < 3; ++j)
-    filter_points_f4(g + j, 3, t + j, 3);
-  for (int i = 0; i < 6; ++i)
-    filter_points_f4(t + 3 * i, 1, u + 6 * i, 1);
-}
-
-// v = Bᵀ d B: d and v are 6×6, row-major.
-template <typename V>
-void transform_input_f4(const V* d, V* v) {
-  V e[36];  // Bᵀ d
-  for (int j = 0; j < 6; ++j)
-    input_points_f4(d + j, 6, e + j, 6);
-  for (int i = 0; i < 6; ++i)
-    input_points_f4(e + 6 * i, 1, v + 6 * i, 1);
-}
-
-// y = Aᵀ m A: m is 6×6 and y 4×4, both row-major.
-template <typename V>
-void transform_output_f4(const V* m, V* y) {
-  V f[24];  // Aᵀ m, 4×6
-  for (int j = 0; j < 6; ++j)
-    output_points_f4(m + j, 6, f + j, 6);
-  for (int i = 0; i < 4; ++i)
-    output_points_f4(f + 6 * i, 1, y + 4 * i, 1);
-}
-
 // F(4×4, 3×3) runs the forward up to this many (input, output) channel pairs (Note [Winograd F(4×4, 3×3)]).
 constexpr std::int64_t kLargestF4Filters = 256 * 256;
 
-// The two tilings as types, so that the forward's code serves both: kOutput × kOutput outputs per tile from
-// kInput × kInput inputs, kPoints = kInput² transformed values.
-struct TilingF2 {
-  static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
-  template <typename V>
-  static void filter(const V* g, V* u) {
-    transform_filter(g, u);
-  }
-  template <typename V>
-  static void input(const V* d, V* v) {
-    transform_input(d, v);
-  }
-  template <typename V>
-  static void output(const V* m, V* y) {
-    transform_output(m, y);
-  }
-};
-
 struct TilingF4 {
   static constexpr std::int64_t kOutput = 4, kInput = 6, kPoints = 36;
+
+  // u = G g Gᵀ: g is 3×3 and u 6×6, both row-major.
   template <typename V>
   static void filter(const V* g, V* u) {
-    transform_filter_f4(g, u);
+    V t[18];  // G g, 6×3
+    for (int j = 0; j < 3; ++j)
+      filter_points_f4(g + j, 3, t + j, 3);
+    for (int i = 0; i < 6; ++i)
+      filter_points_f4(t + 3 * i, 1, u + 6 * i, 1);
   }
+
+  // v = Bᵀ d B: d and v are 6×6, row-major.
   template <typename V>
   static void input(const V* d, V* v) {
-    transform_input_f4(d, v);
+    V e[36];  // Bᵀ d
+    for (int j = 0; j < 6; ++j)
+      input_points_f4(d + j, 6, e + j, 6);
+    for (int i = 0; i < 6; ++i)
+      input_points_f4(e + 6 * i, 1, v + 6 * i, 1);
   }
+
+  // y = Aᵀ m A: m is 6×6 and y 4×4, both row-major.
   template <typename V>
   static void output(const V* m, V* y) {
-    transform_output_f4(m, y);
+    V f[24];  // Aᵀ m, 4×6
+    for (int j = 0; j < 6; ++j)
+      output_points_f4(m + j, 6, f + j, 6);
+    for (int i = 0; i < 4; ++i)
+      output_points_f4(f + 6 * i, 1, y + 4 * i, 1);
   }
 };
 
