@@ -17,12 +17,12 @@
 // 36 multiplications per tile and channel instead of 16·9 = 144, 4 times less arithmetic, so 36 GEMMs over a
 // quarter of the tiles do 1.78 times less work than F(2×2)'s 16. The price is rounding: the transforms'
 // coefficients (4, 5, 8, 1/24) make the sums round to about 1.5e-5 to 4e-5 of the outputs' spread on the
-// unit normal data of the tests (which allow 1e-4 of it), against float's 6e-8 for F(2×2) and direct sums;
-// FP32 training tolerates far more (BF16 rounds at 4e-3). Medians of 3 alternating runs of bench_conv2d,
-// forward / forward + backward in ms at batch 32, F(2×2) → F(4×4): 64 channels on 64×64 43 → 37 / 162 → 110,
-// 128 on 32×32 32 → 23 / 116 → 90, 256 on 16×16 32 → 20 / 95 → 66; but 512 on 8×8 33 → 46 / 105 → 114:
-// there the blocks hold few tiles (2 × 2 per image) and each of the 36 GEMMs repacks its 512 × 512 filter
-// matrix, so above kLargestF4Filters filter pairs F(2×2) stays.
+// unit normal data of the tests (which allow 1e-4 of it), where F(2×2) and direct sums stay within 1e-4
+// absolute (4e-6 of the spread at 64 channels); FP32 training tolerates far more (BF16 rounds at 4e-3).
+// Medians of 3 alternating runs of bench_conv2d, forward / forward + backward in ms at batch 32, F(2×2) →
+// F(4×4): 64 channels on 64×64 43 → 37 / 162 → 110, 128 on 32×32 32 → 23 / 116 → 90, 256 on 16×16 32 → 20 /
+// 95 → 66; but 512 on 8×8 33 → 46 / 105 → 114: there the blocks hold few tiles (2 × 2 per image) and each of
+// the 36 GEMMs repacks its 512 × 512 filter matrix, so above kLargestF4Filters filter pairs F(2×2) stays.
 //
 // Note [tile layout]: tile t of a block numbers (image, tile row, tile column) in row-major order; V is
 // stored [ξ][c][t] and M [ξ][k][t], so each GEMM reads and writes plain row-major matrices. A transform
