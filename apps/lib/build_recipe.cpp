@@ -350,6 +350,11 @@ BuildData::BuildData(const BuildOptions& options, std::int64_t input_size) : opt
                  "' is not one of the data's labels");
     if (known) positives_.push_back(label);
   }
+  // Checked here, before any training, rather than when the factors are chosen at the end.
+  for (const auto& [label, recall] : options_.min_recall)
+    DSCOPE_CHECK(std::find(dataset_.labels.begin(), dataset_.labels.end(), label) != dataset_.labels.end(),
+                 ValueError, "--min-recall ", label, "=", recall, ": '", label,
+                 "' is not one of the labels (", join_labels(dataset_.labels), ")");
 }
 
 const data::ImageCache& BuildData::cache(std::int64_t input_size) {
@@ -640,13 +645,9 @@ std::string choose_min_recall(const std::map<std::string, double>& min_recall,
                               const std::vector<std::string>& labels, const std::vector<std::int64_t>& truth,
                               nn::LogitAdjustment& adjustment, std::vector<float>& probabilities) {
   const auto classes = static_cast<std::int64_t>(labels.size());
-  std::map<std::int64_t, double> targets;
-  for (const auto& [label, recall] : min_recall) {
-    const auto found = std::find(labels.begin(), labels.end(), label);
-    DSCOPE_CHECK(found != labels.end(), ValueError, "--min-recall ", label, "=", recall, ": '", label,
-                 "' is not one of the labels (", join_labels(labels), ")");
-    targets[found - labels.begin()] = recall;
-  }
+  std::map<std::int64_t, double> targets;  // every label one of `labels`: checked by BuildData
+  for (const auto& [label, recall] : min_recall)
+    targets[std::find(labels.begin(), labels.end(), label) - labels.begin()] = recall;
   const ConfusionMatrix before = confusion_of(probabilities, truth, classes);
   adjustment.class_factor = choose_class_factors(probabilities, truth, classes, targets);
   adjustment.min_recall = min_recall;

@@ -204,6 +204,13 @@ TEST(Workbench, BuildFromWeightsRedoesOnlyTheValidationChoices) {
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.err.find("'bcc' is not one of the labels (akiec, mel, nv)"), std::string::npos)
       << unknown.err;
+  // Refused before any training too, not after it.
+  const ProgramRun untrained = run_dscope(
+      folder, "build --data " + (folder / "train").string() + " --out " + (folder / "untrained").string() +
+                  " --epochs 2 --input-size 16 --batch-size 8 --time-limit 0 --quiet --min-recall bcc=0.5");
+  EXPECT_NE(untrained.exit_code, 0);
+  EXPECT_NE(untrained.err.find("'bcc' is not one of the labels"), std::string::npos) << untrained.err;
+  EXPECT_FALSE(fs::exists(folder / "untrained/checkpoints"));  // where training writes as it goes
   const ProgramRun malformed =
       run_dscope(folder, from_weights + " --out " + (folder / "malformed").string() + " --min-recall mel");
   EXPECT_NE(malformed.exit_code, 0);
