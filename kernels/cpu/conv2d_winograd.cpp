@@ -248,37 +248,36 @@ void output_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t 
 // F(4×4, 3×3) runs the forward up to this many (input, output) channel pairs (Note [Winograd F(4×4, 3×3)]).
 constexpr std::int64_t kLargestF4Filters = 256 * 256;
 
+// y = M x Mᵀ for a one-dimensional transform `Points` of In values into Out (M is Out × In): x is In × In and
+// y Out × Out, both row-major; the columns of x first, then the rows of the result.
+template <int In, int Out, typename V, void (*Points)(const V*, std::int64_t, V*, std::int64_t)>
+void transform_both_axes(const V* x, V* y) {
+  V columns[Out * In];  // M x, Out × In
+  for (int j = 0; j < In; ++j)
+    Points(x + j, In, columns + j, In);
+  for (int i = 0; i < Out; ++i)
+    Points(columns + In * i, 1, y + Out * i, 1);
+}
+
 struct TilingF4 {
   static constexpr std::int64_t kOutput = 4, kInput = 6, kPoints = 36;
 
-  // u = G g Gᵀ: g is 3×3 and u 6×6, both row-major.
+  // u = G g Gᵀ: g is 3×3 and u 6×6.
   template <typename V>
   static void filter(const V* g, V* u) {
-    V t[18];  // G g, 6×3
-    for (int j = 0; j < 3; ++j)
-      filter_points_f4(g + j, 3, t + j, 3);
-    for (int i = 0; i < 6; ++i)
-      filter_points_f4(t + 3 * i, 1, u + 6 * i, 1);
+    transform_both_axes<3, 6, V, filter_points_f4<V>>(g, u);
   }
 
-  // v = Bᵀ d B: d and v are 6×6, row-major.
+  // v = Bᵀ d B: d and v are 6×6.
   template <typename V>
   static void input(const V* d, V* v) {
-    V e[36];  // Bᵀ d
-    for (int j = 0; j < 6; ++j)
-      input_points_f4(d + j, 6, e + j, 6);
-    for (int i = 0; i < 6; ++i)
-      input_points_f4(e + 6 * i, 1, v + 6 * i, 1);
+    transform_both_axes<6, 6, V, input_points_f4<V>>(d, v);
   }
 
-  // y = Aᵀ m A: m is 6×6 and y 4×4, both row-major.
+  // y = Aᵀ m A: m is 6×6 and y 4×4.
   template <typename V>
   static void output(const V* m, V* y) {
-    V f[24];  // Aᵀ m, 4×6
-    for (int j = 0; j < 6; ++j)
-      output_points_f4(m + j, 6, f + j, 6);
-    for (int i = 0; i < 4; ++i)
-      output_points_f4(f + 6 * i, 1, y + 4 * i, 1);
+    transform_both_axes<6, 4, V, output_points_f4<V>>(m, y);
   }
 };
 
