@@ -1,4 +1,4 @@
-// conv2d on the CPU by direct convolution, for stride 1 without dilation (see kernels/conv2d.h): the variant
+// conv2d on the CPU by direct convolution, for filters without dilation (see kernels/conv2d.h): the variant
 // for layers with few channels, where im2col + GEMM spends as long copying as multiplying.
 //
 // Note [why direct]: with 16 channels, im2col copies each input value 9 times to build a column matrix
@@ -7,11 +7,14 @@
 // lies: with stride 1, the values that filter tap (c, r, s) meets along an output row are a contiguous run
 // of input row ih = p − pad_h + r, starting at column q − pad_w + s. So an unaligned vector load of that
 // row *is* a row of the column matrix, and nothing is copied but one zero-padded copy of the input rows.
-// With a stride the runs are strided. Splitting each padded row into stride-many phases (even and odd
-// columns, by two loads and two shuffles per 8 of each) makes them contiguous again; tried on the
-// ResNet-8's stride-2 layers it measured no better than im2col + GEMM (forward 67 and 82 GFLOP/s against
-// 71 and 86, weight gradient 70 and 66 against 61 and 78), as each output row needs two input rows copied
-// for half the arithmetic of a stride-1 row, so strided convolutions stay with im2col + GEMM.
+// With a stride the runs are strided; splitting each padded row into stride-many phases makes them
+// contiguous again (Note [strided rows]). Each output row then needs two input rows copied for half the
+// arithmetic of a stride-1 row, so the copies weigh more: on Zen 3 (AVX2) it measured no better than
+// im2col + GEMM. On an AVX-512 Xeon, with the stride-2 split done by vector shuffles and the row layout
+// worked out once per call (RowCopy), the forward of ResNet-8's two strided layers beats im2col + GEMM and
+// the weight gradient does not (kernels/cpu/conv2d.cpp, Note [variant choice]). The input gradient of a
+// strided convolution is not a correlation of this kind (it scatters each output gradient onto a stride-
+// spaced grid), so conv2d_backward_input_direct hands strided geometries to im2col + GEMM.
 //
 // Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·L output
 // columns of one output row (L = 8 lanes with AVX2, 16 with AVX-512; cpu/float_vector.h), held in
@@ -83,12 +86,45 @@ struct Correlation {
   std::int64_t K = 0, R = 0, S = 0;         // filters
   std::int64_t P = 0, Q = 0;                // output
   std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t stride_h = 1, stride_w = 1;
 };
 
-// Columns of a padded input row: every output column tile, rounded up to whole vectors, reads S − 1 more;
-// rounded up to whole vectors again so that every row starts on a vector boundary (see aligned_zeros).
+// Note [strided rows]: with stride σ along a row, output column q meets padded input column σ·q + s at
+// filter column s, so along a row of outputs the tap reads every σ-th column. The row buffers hold each
+// padded input row split into σ phases, phase φ holding padded columns φ, φ + σ, φ + 2σ, ... side by side;
+// tap s then reads phase s mod σ from index q + ⌊s / σ⌋ on, a contiguous run again, and the tiles load it
+// with the same unaligned vector loads as with stride 1 (where the one phase is the padded row itself).
+// Down the rows, output row p reads input rows σ_h·p − pad_h + r, so an item of output rows copies
+// σ_h·(rows − 1) + R input rows and output row p of the item starts σ_h·p rows into them.
+
+// Columns of one phase of a padded input row: every output column tile, rounded up to whole vectors, reads
+// ⌊(S − 1) / σ⌋ more; rounded up to whole vectors again so that every phase starts on a vector boundary (see
+// aligned_zeros).
+std::int64_t phase_width(const Correlation& c) {
+  return ceil_div(ceil_div(c.Q, kLanes) * kLanes + (c.S - 1) / c.stride_w, kLanes) * kLanes;
+}
+
+// Columns of a padded input row in a row buffer: its σ phases (Note [strided rows]).
 std::int64_t padded_width(const Correlation& c) {
-  return ceil_div(ceil_div(c.Q, kLanes) * kLanes + c.S - 1, kLanes) * kLanes;
+  return c.stride_w * phase_width(c);
+}
+
+// Input rows that `output_rows` consecutive output rows read (Note [strided rows]).
+std::int64_t input_rows(const Correlation& c, std::int64_t output_rows) {
+  return c.stride_h * (output_rows - 1) + c.R;
+}
+
+// Where, in a padded row, the run of filter column s starts for output column 0 (Note [strided rows]):
+// tap_offsets[s] for s < S, and for kMaxTapsPastS more, which the weight gradient's last chunk of filter
+// columns may read without using.
+constexpr std::int64_t kMaxTapsPastS = 2;
+std::vector<std::int64_t> tap_offsets(const Correlation& c) {
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(c.S + kMaxTapsPastS));
+  for (std::size_t s = 0; s < offsets.size(); ++s) {
+    const auto tap = static_cast<std::int64_t>(s);
+    offsets[s] = tap % c.stride_w * phase_width(c) + tap / c.stride_w;
+  }
+  return offsets;
 }
 
 // Note [row buffers]: the work items copy rows of a plane into buffers of their own, one short row at a time
@@ -98,36 +134,88 @@ std::int64_t padded_width(const Correlation& c) {
 // 0.4%. The copies stay with memmove: an inline vector copy measured slower, its stores, one column off the
 // buffer's vector boundary, each straddling two cache lines.
 
-// The input rows that output rows [p_begin, p_end) read, for every channel of image n, zero padded:
-// buffer[c][row][column] with `rows_per_channel` (the item's rows + R − 1) rows per channel. `buffer` comes
-// from aligned_zeros and is written by this function only (Note [row buffers]).
-void copy_padded_rows(const Correlation& c, const float* in, std::int64_t n, std::int64_t p_begin,
-                      std::int64_t p_end, std::int64_t rows_per_channel, float* buffer) {
-  const std::int64_t width = padded_width(c), rows = p_end - p_begin + c.R - 1;
-  // Padded column j holds input column j − pad_w; columns [left, left + copied) are the only ones written.
-  const std::int64_t left = std::min(c.pad_w, width), copied = std::clamp(width - left, std::int64_t{0}, c.W);
+// Where copy_row puts one input row in a row buffer (Note [strided rows]): for each residue of the input
+// column modulo σ, the columns first, first + σ, ... (count of them) go to consecutive columns from `to`,
+// in the phase that residue falls in. Worked out once per call, as the divisions cost more than copying a
+// short row. The columns written depend on the geometry only (Note [row buffers]).
+struct RowRun {
+  std::int64_t first = 0, to = 0, count = 0;
+};
+struct RowCopy {
+  std::int64_t stride = 1;
+  std::vector<RowRun> runs;
+  // Stride 2: the first `vectors`·L columns of both runs are split by vector shuffles, 2·L input columns
+  // at a time, the even ones to `even_to` and the odd ones to `odd_to`.
+  std::int64_t vectors = 0, even_to = 0, odd_to = 0;
+};
+
+RowCopy plan_row_copy(const Correlation& c) {
+  RowCopy plan;
+  plan.stride = c.stride_w;
+  const std::int64_t phase = phase_width(c);
+  for (std::int64_t first = 0; first < std::min(c.stride_w, c.W); ++first) {
+    // Input columns first, first + σ, ... are padded columns first + pad_w + σ·i: one phase, consecutive.
+    const std::int64_t padded = first + c.pad_w, index = padded / c.stride_w;
+    const std::int64_t count =
+        std::clamp(std::min(ceil_div(c.W - first, c.stride_w), phase - index), std::int64_t{0}, c.W);
+    plan.runs.push_back({first, padded % c.stride_w * phase + index, count});
+  }
+  if (c.stride_w == 2 && plan.runs.size() == 2) {
+    plan.even_to = plan.runs[0].to;
+    plan.odd_to = plan.runs[1].to;
+    plan.vectors = std::min(plan.runs[0].count, plan.runs[1].count) / kLanes;
+  }
+  return plan;
+}
+
+// One input row (or null for a row of the padding) into a row buffer, as `plan` says.
+void copy_row(const RowCopy& plan, const float* source, float* out) {
+  if (source == nullptr) {
+    for (const RowRun& run : plan.runs)
+      std::fill(out + run.to, out + run.to + run.count, 0.0f);
+    return;
+  }
+  if (plan.stride == 1) {
+    const RowRun& run = plan.runs.front();
+    std::copy(source, source + run.count, out + run.to);
+    return;
+  }
+  for (std::int64_t v = 0; v < plan.vectors; ++v) {
+    Floats even, odd;
+    simd::deinterleave(source + 2 * v * kLanes, even, odd);
+    simd::store(out + plan.even_to + v * kLanes, even);
+    simd::store(out + plan.odd_to + v * kLanes, odd);
+  }
+  for (const RowRun& run : plan.runs)
+    for (std::int64_t i = plan.vectors * kLanes; i < run.count; ++i)
+      out[run.to + i] = source[run.first + i * plan.stride];
+}
+
+// The input rows that output rows [p_begin, p_end) read, for every channel of image n, zero padded and split
+// into phases: buffer[c][row][column] with `rows_per_channel` rows per channel (at least input_rows of the
+// item's). `buffer` comes from aligned_zeros and is written by this function only (Note [row buffers]).
+void copy_padded_rows(const Correlation& c, const RowCopy& plan, const float* in, std::int64_t n,
+                      std::int64_t p_begin, std::int64_t p_end, std::int64_t rows_per_channel,
+                      float* buffer) {
+  const std::int64_t width = padded_width(c), rows = input_rows(c, p_end - p_begin);
   for (std::int64_t channel = 0; channel < c.C; ++channel)
     for (std::int64_t row = 0; row < rows; ++row) {
-      float* out = buffer + (channel * rows_per_channel + row) * width + left;
-      const std::int64_t ih = p_begin + row - c.pad_h;
-      if (ih < 0 || ih >= c.H) {
-        std::fill(out, out + copied, 0.0f);
-      } else {
-        const float* source = in + ((n * c.C + channel) * c.H + ih) * c.W;
-        std::copy(source, source + copied, out);
-      }
+      const std::int64_t ih = c.stride_h * p_begin + row - c.pad_h;
+      const bool padding = ih < 0 || ih >= c.H;
+      copy_row(plan, padding ? nullptr : in + ((n * c.C + channel) * c.H + ih) * c.W,
+               buffer + (channel * rows_per_channel + row) * width);
     }
 }
 
 // Note [register tile]: Filters × Vectors·L outputs of row `out_row` (at filter 0 of the tile, column 0 of
 // the tile, channel stride P·Q), from padded rows `rows` (at channel 0, the output row's first tap row, the
-// tile's first column). Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns, each plus
-// the value at the same place of `residual_row` (laid out as out_row) when that is not null, then clamped
-// at zero with `relu`.
+// tile's first column), filter column s reading from `taps[s]` on (Note [strided rows]). Stores `filters` ≤
+// Filters channels and `columns` ≤ Vectors·L columns, each plus the value at the same place of `residual_row`
+// (laid out as out_row) when that is not null, then clamped at zero with `relu`.
 template <int Filters, int Vectors>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
-          const float* packed, const float* bias, bool relu, const float* residual_row, float* out_row,
-          std::int64_t filters, std::int64_t columns) {
+          const std::int64_t* taps, const float* packed, const float* bias, bool relu,
+          const float* residual_row, float* out_row, std::int64_t filters, std::int64_t columns) {
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
   Floats sum[Filters][Vectors];
 #pragma GCC unroll 8
@@ -143,7 +231,7 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
         Floats input[Vectors];
 #pragma GCC unroll 4
         for (int v = 0; v < Vectors; ++v)
-          input[v] = simd::load(row + s + v * kLanes);
+          input[v] = simd::load(row + taps[s] + v * kLanes);
 #pragma GCC unroll 8
         for (int f = 0; f < Filters; ++f) {
           const Floats weight = simd::splat(packed[f]);
@@ -181,13 +269,14 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
 // The tile of Filters filters with Vectors vectors or fewer, for the last columns of a row.
 template <int Filters, int Vectors>
 void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
-                std::int64_t channel_stride, const float* packed, const float* bias, bool relu,
-                const float* residual_row, float* out_row, std::int64_t filters, std::int64_t columns) {
+                std::int64_t channel_stride, const std::int64_t* taps, const float* packed, const float* bias,
+                bool relu, const float* residual_row, float* out_row, std::int64_t filters,
+                std::int64_t columns) {
   if constexpr (Vectors > 1)
     if (vectors < Vectors)
-      return tile_up_to<Filters, Vectors - 1>(vectors, c, rows, row_stride, channel_stride, packed, bias,
-                                              relu, residual_row, out_row, filters, columns);
-  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, packed, bias, relu, residual_row, out_row,
+      return tile_up_to<Filters, Vectors - 1>(vectors, c, rows, row_stride, channel_stride, taps, packed,
+                                              bias, relu, residual_row, out_row, filters, columns);
+  tile<Filters, Vectors>(c, rows, row_stride, channel_stride, taps, packed, bias, relu, residual_row, out_row,
                          filters, columns);
 }
 
@@ -215,8 +304,10 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
                const float* residual, float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
   const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
-  const std::int64_t width = padded_width(c), rows_per_channel = kRowsPerItem + c.R - 1;
+  const std::int64_t width = padded_width(c), rows_per_channel = input_rows(c, kRowsPerItem);
   const std::int64_t row_blocks = ceil_div(c.P, kRowsPerItem), items = c.N * row_blocks;
+  const std::vector<std::int64_t> taps_at = tap_offsets(c);
+  const RowCopy row_copy = plan_row_copy(c);
   constexpr std::int64_t kColumns = Vectors * kLanes;
 #pragma omp parallel if (items > 1)
   {
@@ -225,16 +316,16 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
       const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
-      copy_padded_rows(c, in, n, p_begin, p_end, rows_per_channel, buffer.get());
+      copy_padded_rows(c, row_copy, in, n, p_begin, p_end, rows_per_channel, buffer.get());
       for (std::int64_t p = p_begin; p < p_end; ++p)
         for (std::int64_t q = 0; q < c.Q; q += kColumns) {
           const std::int64_t columns = std::min(kColumns, c.Q - q);
-          const float* rows = buffer.get() + (p - p_begin) * width + q;
+          const float* rows = buffer.get() + c.stride_h * (p - p_begin) * width + q;
           for (std::int64_t t = 0; t < filter_tiles; ++t) {
             const std::int64_t k = t * Filters;
             const std::int64_t offset = ((n * c.K + k) * c.P + p) * c.Q + q;
             tile_up_to<Filters, Vectors>(ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width,
-                                         packed.get() + t * taps * Filters,
+                                         taps_at.data(), packed.get() + t * taps * Filters,
                                          bias != nullptr ? bias + k : nullptr, relu,
                                          residual != nullptr ? residual + offset : nullptr, out + offset,
                                          std::min<std::int64_t>(Filters, c.K - k), columns);
@@ -299,12 +390,13 @@ void copy_gradient_rows(const Correlation& c, const float* grad_y, std::int64_t 
 
 // Note [weight gradient tile]: adds the lane sums of `rows` × `vectors`·L positions to lanes[f][t][L] for
 // f < Filters, t < taps. `grad` is the buffer at the tile's first filter and row 0, `input` the padded rows
-// at the channel, filter row r and first filter column of the tile.
+// at the channel and filter row r, output row p reading from input + p·input_row_stride, the tile's filter
+// column t from tap_offsets[t] on (Note [strided rows]).
 template <int Filters, int Taps>
 void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
                    std::int64_t grad_filter_stride, std::int64_t grad_width, const float* input,
-                   std::int64_t input_width, std::int64_t taps, float* lanes,
-                   std::int64_t lanes_filter_stride) {
+                   std::int64_t input_row_stride, const std::int64_t* tap_offsets, std::int64_t taps,
+                   float* lanes, std::int64_t lanes_filter_stride) {
   Floats sum[Filters][Taps];
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
@@ -313,11 +405,11 @@ void gradient_tile(std::int64_t rows, std::int64_t vectors, const float* grad,
       sum[f][t] = simd::splat(0.0f);
   for (std::int64_t row = 0; row < rows; ++row)
     for (std::int64_t v = 0; v < vectors; ++v) {
-      const float* in = input + row * input_width + v * kLanes;
+      const float* in = input + row * input_row_stride + v * kLanes;
       Floats run[Taps];
 #pragma GCC unroll 4
       for (int t = 0; t < Taps; ++t)
-        run[t] = simd::load(in + t);
+        run[t] = simd::load(in + tap_offsets[t]);
 #pragma GCC unroll 8
       for (int f = 0; f < Filters; ++f) {
         const Floats gradient = simd::load(grad + f * grad_filter_stride + row * grad_width + v * kLanes);
@@ -342,7 +434,10 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
   const std::int64_t vectors = ceil_div(c.Q, kLanes), grad_width = vectors * kLanes;
   // Items of at least kGradientSteps row vectors (Note [weight gradient rows]).
   const std::int64_t rows_per_item = std::min(c.P, std::max(kRowsPerItem, ceil_div(kGradientSteps, vectors)));
-  const std::int64_t input_width = padded_width(c), rows_per_channel = rows_per_item + c.R - 1;
+  const std::int64_t input_width = padded_width(c), rows_per_channel = input_rows(c, rows_per_item);
+  const std::vector<std::int64_t> taps_at = tap_offsets(c);
+  const RowCopy row_copy = plan_row_copy(c);
+  static_assert(kGradientTaps - 1 <= kMaxTapsPastS);
   const std::int64_t row_blocks = ceil_div(c.P, rows_per_item), items = c.N * row_blocks;
   const std::int64_t lanes_size = filter_tiles * kFilters * taps * kLanes;
   // One lane buffer per thread; a fixed, contiguous share of the items per thread (schedule(static)), so the
@@ -356,15 +451,15 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
     threads_used = omp_get_num_threads();
     partials[thread] = aligned_zeros(lanes_size);
     float* lanes = partials[thread].get();
-    // kGradientTaps − 1 floats of slack: the last chunk of a filter row may read past its taps.
-    const AlignedFloats input = aligned_zeros(c.C * rows_per_channel * input_width + kGradientTaps);
+    // A row of slack: the last chunk of a filter row may read past its taps (up to kMaxTapsPastS).
+    const AlignedFloats input = aligned_zeros((c.C * rows_per_channel + 1) * input_width);
     // Filters past K stay zero, so a partial filter tile adds nothing for them.
     const AlignedFloats grad = aligned_zeros(filter_tiles * kFilters * rows_per_item * grad_width);
 #pragma omp for schedule(static)
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * rows_per_item;
       const std::int64_t p_end = std::min(p_begin + rows_per_item, c.P);
-      copy_padded_rows(c, x, n, p_begin, p_end, rows_per_channel, input.get());
+      copy_padded_rows(c, row_copy, x, n, p_begin, p_end, rows_per_channel, input.get());
       copy_gradient_rows(c, grad_y, n, p_begin, p_end, grad_width, rows_per_item, grad.get());
       for (std::int64_t t = 0; t < filter_tiles; ++t)
         for (std::int64_t channel = 0; channel < c.C; ++channel)
@@ -374,8 +469,8 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
               gradient_tile<kGradientFilters, kGradientTaps>(
                   p_end - p_begin, vectors, grad.get() + t * kFilters * rows_per_item * grad_width,
                   rows_per_item * grad_width, grad_width,
-                  input.get() + (channel * rows_per_channel + r) * input_width + s, input_width,
-                  std::min<std::int64_t>(kGradientTaps, c.S - s),
+                  input.get() + (channel * rows_per_channel + r) * input_width, c.stride_h * input_width,
+                  taps_at.data() + s, std::min<std::int64_t>(kGradientTaps, c.S - s),
                   lanes + (t * kFilters * taps + tap) * kLanes, taps * kLanes);
             }
     }
@@ -393,14 +488,13 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
 }  // namespace
 
 bool conv2d_direct_supports(const Conv2dGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && g.pad_h < g.R &&
-         g.pad_w < g.S;
+  return g.dilation_h == 1 && g.dilation_w == 1 && g.pad_h < g.R && g.pad_w < g.S;
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                            float* y, const Conv2dEpilogue& epilogue) {
   assert(conv2d_direct_supports(g));
-  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
+  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w, g.stride_h, g.stride_w};
   correlate_any(
       c, x,
       [&](std::int64_t k, std::int64_t channel, std::int64_t r, std::int64_t s) {
@@ -412,6 +506,7 @@ void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float*
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                   float* grad_x) {
   assert(conv2d_direct_supports(g));
+  if (g.stride_h != 1 || g.stride_w != 1) return conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
   // Input grad_y [N, K, P, Q], output grad_x [N, C, H, W] (Note [input gradient by direct convolution]).
   const Correlation c{g.N, g.K, g.P, g.Q, g.C, g.R, g.S, g.H, g.W, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w};
   correlate_any(
@@ -425,7 +520,7 @@ void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, 
 void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, const float* grad_y,
                                    float* grad_w) {
   assert(conv2d_direct_supports(g));
-  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w};
+  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w, g.stride_h, g.stride_w};
   correlation_weight_gradient(c, x, grad_y, grad_w);
 }
 

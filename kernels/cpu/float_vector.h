@@ -42,6 +42,14 @@ inline Floats multiply_add(Floats a, Floats b, Floats c) {
 inline Floats relu(Floats value) {
   return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), value, _mm512_setzero_ps());
 }
+// The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1].
+inline void deinterleave(const float* from, Floats& even, Floats& odd) {
+  const Floats low = _mm512_loadu_ps(from), high = _mm512_loadu_ps(from + kLanes);
+  even = _mm512_permutex2var_ps(
+      low, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), high);
+  odd = _mm512_permutex2var_ps(
+      low, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), high);
+}
 
 #elif DSCOPE_FLOAT_VECTOR
 
@@ -69,6 +77,17 @@ inline Floats multiply_add(Floats a, Floats b, Floats c) {
 // operand when either is NaN).
 inline Floats relu(Floats value) {
   return _mm256_max_ps(value, _mm256_setzero_ps());
+}
+// The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1]. The shuffles
+// work within 128-bit halves (giving from[0, 2, 8, 10 | 4, 6, 12, 14]); the permutation of 64-bit pairs puts
+// the halves' pairs in order.
+inline void deinterleave(const float* from, Floats& even, Floats& odd) {
+  const Floats low = _mm256_loadu_ps(from), high = _mm256_loadu_ps(from + kLanes);
+  const auto in_order = [](Floats pairs) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+  };
+  even = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0)));
+  odd = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 #endif

@@ -76,6 +76,9 @@ const Case kCases[] = {
     {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},    // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
     {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},     // direct: 5×5, filter columns in chunks of 3 and 2
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},     // direct: R != S, padding per axis
+    {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},   // strided direct chosen: rows split by vectors, then a tail
+    {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},   // strided direct chosen: no padding, 64 filters
+    {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},    // direct: stride 3, three phases per row
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {
