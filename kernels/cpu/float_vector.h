@@ -13,6 +13,18 @@
 
 namespace dscope::kernels::cpu::simd {
 
+// `value`, held in a vector register from here on. A loaded vector that several FMAs use may otherwise be
+// reloaded by each of them (the compiler folds the load into the FMA's memory operand), which costs load
+// slots a register tile needs for its other operands. The empty asm makes the value opaque, so the
+// compiler keeps the one load.
+#if DSCOPE_FLOAT_VECTOR
+template <typename Vector>
+inline Vector in_register(Vector value) {
+  asm("" : "+v"(value));
+  return value;
+}
+#endif
+
 #if defined(__AVX512F__)
 
 using Floats = __m512;
