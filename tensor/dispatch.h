@@ -4,11 +4,13 @@
 //   DSCOPE_DISPATCH(x.device(), relu_forward, n, x_data, y_data);
 // calls kernels::cpu::relu_forward(...) on the CPU and kernels::cuda::relu_forward(...) on a CUDA device
 // (kernels/cuda/*.cu); a build without CUDA throws DeviceError saying so. Keeping this choice here is what
-// spares the ops scattered #ifdefs.
+// spares the ops scattered #ifdefs. Every CPU dispatch is also timed when the CPU kernel profiler records
+// (tensor/profiler.h).
 #pragma once
 
 #include "tensor/device.h"
 #include "tensor/error.h"
+#include "tensor/profiler.h"
 
 #include <stdexcept>
 
@@ -53,13 +55,14 @@ void run_cuda_kernel(const char* kernel, Call&& call) {
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
 #endif
 
-#define DSCOPE_DISPATCH(device, kernel, ...)       \
-  do {                                             \
-    if ((device).is_cpu()) {                       \
-      ::dscope::kernels::cpu::kernel(__VA_ARGS__); \
-    } else {                                       \
-      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);     \
-    }                                              \
+#define DSCOPE_DISPATCH(device, kernel, ...)          \
+  do {                                                \
+    if ((device).is_cpu()) {                          \
+      ::dscope::profiler::KernelScope timed(#kernel); \
+      ::dscope::kernels::cpu::kernel(__VA_ARGS__);    \
+    } else {                                          \
+      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);        \
+    }                                                 \
   } while (0)
 
 // Calls a CUDA runtime wrapper (memory, device queries) from kernels/cuda/device_memory.h when built.

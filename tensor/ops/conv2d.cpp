@@ -117,6 +117,7 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
                                            (bias.defined() && bias.requires_grad()));
   if (recorded || !input.device().is_cpu()) return relu(conv2d(input, weight, bias, options));
   const Operands o = prepare(input, weight, bias, options);
+  const profiler::KernelScope timed("conv2d_forward");  // a CPU kernel called without DSCOPE_DISPATCH
   kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
                                o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
                                kernels::cpu::Conv2dActivation::relu);
@@ -135,6 +136,7 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
                ShapeError, "conv2d_add_relu: residual ", residual.shape(), " for an output of shape ",
                o.y.shape());
   const Tensor shortcut = residual.contiguous();
+  const profiler::KernelScope timed("conv2d_forward");
   kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
                                o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
                                {kernels::cpu::Conv2dActivation::relu, shortcut.data<float>()});
