@@ -65,6 +65,18 @@ void run_cuda_kernel(const char* kernel, Call&& call) {
     }                                                 \
   } while (0)
 
+// DSCOPE_DISPATCH, with `description` (a std::string expression, evaluated only while the CPU kernel
+// profiler records) telling this call's time apart from the kernel's other calls in the profile.
+#define DSCOPE_DISPATCH_DESCRIBED(device, description, kernel, ...)                  \
+  do {                                                                               \
+    if ((device).is_cpu()) {                                                         \
+      ::dscope::profiler::KernelScope timed(#kernel, [&] { return (description); }); \
+      ::dscope::kernels::cpu::kernel(__VA_ARGS__);                                   \
+    } else {                                                                         \
+      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);                                       \
+    }                                                                                \
+  } while (0)
+
 // Calls a CUDA runtime wrapper (memory, device queries) from kernels/cuda/device_memory.h when built.
 #if DSCOPE_WITH_CUDA
 #define DSCOPE_CUDA_RUNTIME(function, ...) ::dscope::kernels::cuda::function(__VA_ARGS__)

@@ -74,22 +74,34 @@ std::vector<KernelTime> snapshot() {
   return times;
 }
 
+// Characters a terminal shows for `text` (UTF-8: every byte but the continuation bytes), for the padding.
+std::size_t shown_width(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(
+      text.begin(), text.end(), [](char byte) { return (static_cast<unsigned char>(byte) & 0xC0) != 0x80; }));
+}
+
 std::string report() {
   const std::vector<KernelTime> times = snapshot();
   double total = 0.0;
-  for (const KernelTime& time : times)
+  std::size_t width = 6;  // "kernel"
+  for (const KernelTime& time : times) {
     total += time.seconds;
+    width = std::max(width, shown_width(time.kernel));
+  }
+  const auto padded = [&](const std::string& text) {
+    return text + std::string(width + 2 - shown_width(text), ' ');
+  };
   std::ostringstream out;
   out << "dscope CPU kernel profile (DSCOPE_CPU_PROFILE): wall time per dispatched kernel, " << std::fixed
       << std::setprecision(1) << total * 1e3 << " ms in all\n";
-  out << std::left << std::setw(36) << "kernel" << std::right << std::setw(10) << "calls" << std::setw(12)
-      << "total ms" << std::setw(8) << "share" << std::setw(12) << "mean us"
+  out << padded("kernel") << std::setw(8) << "calls" << std::setw(12) << "total ms" << std::setw(8) << "share"
+      << std::setw(12) << "mean us"
       << "\n";
   for (const KernelTime& time : times) {
-    out << std::left << std::setw(36) << time.kernel << std::right << std::setw(10) << time.calls
-        << std::setw(12) << std::setprecision(1) << time.seconds * 1e3 << std::setw(7)
-        << (total > 0.0 ? 100.0 * time.seconds / total : 0.0) << "%" << std::setw(12)
-        << time.seconds * 1e6 / static_cast<double>(std::max<std::int64_t>(time.calls, 1)) << "\n";
+    out << padded(time.kernel) << std::setw(8) << time.calls << std::setw(12) << std::setprecision(1)
+        << time.seconds * 1e3 << std::setw(7) << (total > 0.0 ? 100.0 * time.seconds / total : 0.0) << "%"
+        << std::setw(12) << time.seconds * 1e6 / static_cast<double>(std::max<std::int64_t>(time.calls, 1))
+        << "\n";
   }
   return out.str();
 }
@@ -103,8 +115,9 @@ KernelScope::~KernelScope() {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   State& s = state();
   const std::lock_guard<std::mutex> lock(s.mutex);
-  auto found = s.totals.find(std::string_view(kernel_));
-  if (found == s.totals.end()) found = s.totals.emplace(kernel_, Totals{}).first;
+  const std::string name = detail_.empty() ? std::string(kernel_) : std::string(kernel_) + " " + detail_;
+  auto found = s.totals.find(name);
+  if (found == s.totals.end()) found = s.totals.emplace(name, Totals{}).first;
   ++found->second.calls;
   found->second.seconds += seconds;
 }

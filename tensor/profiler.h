@@ -1,5 +1,6 @@
 // CPU kernel profiler: the wall time of every CPU kernel the ops dispatch (tensor/dispatch.h), summed per
-// kernel name over a run, to see where a training step or an inference pass goes without an outside tool.
+// kernel name over a run (per layer for convolutions: "conv2d_forward N64 16→32 64×64 3×3 s2"), to see
+// where a training step or an inference pass goes without an outside tool.
 //
 // Why here: a sampling profiler attributes the work of the OpenMP threads to the kernels' inner loops, not
 // to the op that called them, so "how long do the batch norms take in this step" is hard to read from
@@ -36,10 +37,18 @@ std::vector<KernelTime> snapshot();
 // snapshot() as a table: kernel, calls, total ms, share of the recorded time, mean µs per call.
 std::string report();
 
-// Adds the time from its construction to its destruction to `kernel` (a string literal) while recording.
+// Adds the time from its construction to its destruction to `kernel` (a string literal) while recording;
+// with `describe`, to "kernel describe()" instead, so that one kernel's calls are told apart by what they
+// ran on (a convolution's shape). describe() runs only while recording.
 class KernelScope {
  public:
   explicit KernelScope(const char* kernel);
+  template <typename Describe>
+  KernelScope(const char* kernel, Describe describe) : KernelScope(kernel) {
+    if (!recording_) return;
+    detail_ = describe();
+    start_ = std::chrono::steady_clock::now();  // the description's cost is not the kernel's
+  }
   ~KernelScope();
   KernelScope(const KernelScope&) = delete;
   KernelScope& operator=(const KernelScope&) = delete;
@@ -47,6 +56,7 @@ class KernelScope {
  private:
   const char* kernel_;
   bool recording_;
+  std::string detail_;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -9,6 +9,8 @@
 // for a 3×3 filter), and rebuilding it costs a small part of the GEMMs that read it.
 #include "tensor/ops/conv2d.h"
 
+#include <string>
+
 #include "kernels/conv2d.h"
 #include "tensor/autograd/grad_mode.h"
 #include "tensor/autograd/node.h"
@@ -62,6 +64,15 @@ kernels::Conv2dGeometry checked_geometry(const Tensor& input, const Tensor& weig
   return g;
 }
 
+// The layer a convolution runs, as the CPU kernel profiler lists it: "N64 16→32 64×64 3×3 s2".
+std::string describe(const kernels::Conv2dGeometry& g) {
+  std::string text = detail::concat("N", g.N, " ", g.C, "→", g.K, " ", g.H, "×", g.W, " ", g.R, "×", g.S);
+  if (g.stride_h != 1 || g.stride_w != 1)
+    text += g.stride_h == g.stride_w ? detail::concat(" s", g.stride_h)
+                                     : detail::concat(" s", g.stride_h, "×", g.stride_w);
+  return text;
+}
+
 // The checked geometry, contiguous operands, and the output to write.
 struct Operands {
   kernels::Conv2dGeometry g;
@@ -82,8 +93,8 @@ Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
   const auto [g, x, w, b, y] = prepare(input, weight, bias, options);
-  DSCOPE_DISPATCH(input.device(), conv2d_forward, g, x.data<float>(), w.data<float>(),
-                  b.defined() ? b.data<float>() : nullptr, y.data<float>());
+  DSCOPE_DISPATCH_DESCRIBED(input.device(), describe(g), conv2d_forward, g, x.data<float>(), w.data<float>(),
+                            b.defined() ? b.data<float>() : nullptr, y.data<float>());
 
   const bool input_needs_grad = input.requires_grad(), weight_needs_grad = weight.requires_grad();
   const bool bias_needs_grad = bias.defined() && bias.requires_grad();
@@ -91,24 +102,25 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const Tensor w_saved = input_needs_grad ? w.detach() : Tensor();
   const std::vector<Tensor> inputs =
       bias.defined() ? std::vector<Tensor>{input, weight, bias} : std::vector<Tensor>{input, weight};
-  return autograd::record("conv2d", y, inputs,
-                          [g, x_saved, w_saved, bias_needs_grad,
-                           has_bias = bias.defined()](const Tensor& grad_y) -> autograd::Gradients {
-                            const Tensor grad = grad_y.contiguous();
-                            autograd::Gradients grads(has_bias ? 3 : 2);
-                            if (w_saved.defined()) {
-                              grads[0] = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
-                              DSCOPE_DISPATCH(grad.device(), conv2d_backward_input, g, grad.data<float>(),
-                                              w_saved.data<float>(), grads[0].data<float>());
-                            }
-                            if (x_saved.defined()) {
-                              grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
-                              DSCOPE_DISPATCH(grad.device(), conv2d_backward_weight, g, x_saved.data<float>(),
-                                              grad.data<float>(), grads[1].data<float>());
-                            }
-                            if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
-                            return grads;
-                          });
+  return autograd::record(
+      "conv2d", y, inputs,
+      [g, x_saved, w_saved, bias_needs_grad,
+       has_bias = bias.defined()](const Tensor& grad_y) -> autograd::Gradients {
+        const Tensor grad = grad_y.contiguous();
+        autograd::Gradients grads(has_bias ? 3 : 2);
+        if (w_saved.defined()) {
+          grads[0] = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
+          DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_input, g, grad.data<float>(),
+                                    w_saved.data<float>(), grads[0].data<float>());
+        }
+        if (x_saved.defined()) {
+          grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
+          DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_weight, g,
+                                    x_saved.data<float>(), grad.data<float>(), grads[1].data<float>());
+        }
+        if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
+        return grads;
+      });
 }
 
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
@@ -117,7 +129,8 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
                                            (bias.defined() && bias.requires_grad()));
   if (recorded || !input.device().is_cpu()) return relu(conv2d(input, weight, bias, options));
   const Operands o = prepare(input, weight, bias, options);
-  const profiler::KernelScope timed("conv2d_forward");  // a CPU kernel called without DSCOPE_DISPATCH
+  // A CPU kernel called without DSCOPE_DISPATCH, so timed here.
+  const profiler::KernelScope timed("conv2d_forward", [&] { return describe(o.g); });
   kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
                                o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
                                kernels::cpu::Conv2dActivation::relu);
@@ -136,7 +149,7 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
                ShapeError, "conv2d_add_relu: residual ", residual.shape(), " for an output of shape ",
                o.y.shape());
   const Tensor shortcut = residual.contiguous();
-  const profiler::KernelScope timed("conv2d_forward");
+  const profiler::KernelScope timed("conv2d_forward", [&] { return describe(o.g); });
   kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
                                o.b.defined() ? o.b.data<float>() : nullptr, o.y.data<float>(),
                                {kernels::cpu::Conv2dActivation::relu, shortcut.data<float>()});

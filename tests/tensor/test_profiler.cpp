@@ -54,6 +54,25 @@ TEST_F(Profiler, CountsEachDispatchedKernelWhileOn) {
   EXPECT_NE(table.find("add_relu_forward"), std::string::npos) << table;
 }
 
+// A convolution is listed by its layer, so that one kernel's calls on different layers stay apart.
+TEST_F(Profiler, NamesEachConvolutionByItsLayer) {
+  Generator generator(7);
+  const Tensor x = Tensor::randn({1, 2, 6, 6}, generator), w = Tensor::randn({3, 2, 3, 3}, generator);
+  profiler::enable();
+  Conv2dOptions strided;
+  strided.stride_h = strided.stride_w = 2;
+  conv2d(x, w, Tensor(), Conv2dOptions{});
+  conv2d(x, w, Tensor(), strided);
+  conv2d(x, w, Tensor(), strided);
+  const std::vector<profiler::KernelTime> times = profiler::snapshot();
+  const profiler::KernelTime* plain = find(times, "conv2d_forward N1 2→3 6×6 3×3");
+  const profiler::KernelTime* with_stride = find(times, "conv2d_forward N1 2→3 6×6 3×3 s2");
+  ASSERT_NE(plain, nullptr) << profiler::report();
+  ASSERT_NE(with_stride, nullptr) << profiler::report();
+  EXPECT_EQ(plain->calls, 1);
+  EXPECT_EQ(with_stride->calls, 2);
+}
+
 TEST_F(Profiler, RecordsNothingWhileOffAndForgetsOnReset) {
   const Tensor x = Tensor::from_vector({-1, 2}, {2});
   profiler::enable(false);
