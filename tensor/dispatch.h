@@ -13,6 +13,7 @@
 #include "tensor/profiler.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cuda/device_memory.h"  // plain declarations; defined only in CUDA builds
 
@@ -55,18 +56,8 @@ void run_cuda_kernel(const char* kernel, Call&& call) {
 #define DSCOPE_CUDA_KERNEL(kernel, ...) ::dscope::detail::throw_cuda_unavailable(#kernel)
 #endif
 
-#define DSCOPE_DISPATCH(device, kernel, ...)          \
-  do {                                                \
-    if ((device).is_cpu()) {                          \
-      ::dscope::profiler::KernelScope timed(#kernel); \
-      ::dscope::kernels::cpu::kernel(__VA_ARGS__);    \
-    } else {                                          \
-      DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);        \
-    }                                                 \
-  } while (0)
-
-// DSCOPE_DISPATCH, with `description` (a std::string expression, evaluated only while the CPU kernel
-// profiler records) telling this call's time apart from the kernel's other calls in the profile.
+// DSCOPE_DISPATCH with `description` (a std::string expression, evaluated only while the CPU kernel profiler
+// records), which tells this call's time apart from the kernel's other calls in the profile.
 #define DSCOPE_DISPATCH_DESCRIBED(device, description, kernel, ...)                  \
   do {                                                                               \
     if ((device).is_cpu()) {                                                         \
@@ -76,6 +67,9 @@ void run_cuda_kernel(const char* kernel, Call&& call) {
       DSCOPE_CUDA_KERNEL(kernel, __VA_ARGS__);                                       \
     }                                                                                \
   } while (0)
+
+#define DSCOPE_DISPATCH(device, kernel, ...) \
+  DSCOPE_DISPATCH_DESCRIBED(device, std::string(), kernel, __VA_ARGS__)
 
 // Calls a CUDA runtime wrapper (memory, device queries) from kernels/cuda/device_memory.h when built.
 #if DSCOPE_WITH_CUDA

@@ -120,9 +120,10 @@ std::int64_t input_rows(const Correlation& c, std::int64_t output_rows) {
 constexpr std::int64_t kMaxTapsPastS = 2;
 std::vector<std::int64_t> tap_offsets(const Correlation& c) {
   std::vector<std::int64_t> offsets(static_cast<std::size_t>(c.S + kMaxTapsPastS));
+  const std::int64_t phase = phase_width(c);
   for (std::size_t s = 0; s < offsets.size(); ++s) {
     const auto tap = static_cast<std::int64_t>(s);
-    offsets[s] = tap % c.stride_w * phase_width(c) + tap / c.stride_w;
+    offsets[s] = tap % c.stride_w * phase + tap / c.stride_w;
   }
   return offsets;
 }
