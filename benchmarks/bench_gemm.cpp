@@ -104,14 +104,12 @@ void reference_gemm(benchmark::State& state) {
 
 void register_benchmarks() {
   for (const Product& product : kProducts) {
-    if (kernels::cpu::has_packed_gemm()) {
-      const std::string name = std::string("gemm_packed/") + product.name;
-      benchmark::RegisterBenchmark(name.c_str(), cpu_gemm, product, kernels::cpu::gemm_packed)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
-    }
-    const std::string name = std::string("gemm_eigen/") + product.name;
-    benchmark::RegisterBenchmark(name.c_str(), cpu_gemm, product, kernels::cpu::gemm_eigen)
+    const std::string packed_name = std::string("gemm_packed/") + product.name;
+    benchmark::RegisterBenchmark(packed_name.c_str(), cpu_gemm, product, kernels::cpu::gemm_packed)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    const std::string eigen_name = std::string("gemm_eigen/") + product.name;
+    benchmark::RegisterBenchmark(eigen_name.c_str(), cpu_gemm, product, kernels::cpu::gemm_eigen)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }

@@ -36,13 +36,13 @@ namespace cpu {
 // Every CPU GEMM is multi-threaded through OpenMP when called outside a parallel region and single-threaded
 // inside one (so callers may run several GEMMs in parallel, one per thread).
 //
-// gemm: Eigen's, or ours with DSCOPE_CPU_GEMM=packed in the environment (where the processor has AVX2 +
-// FMA), to compare the two in one binary. Eigen's stays the default while it is the faster one on the
-// shapes conv2d gives it (bench_gemm, and bench_training under each setting).
+// gemm: Eigen's, or ours with DSCOPE_CPU_GEMM=packed in the environment, to compare the two in one binary.
+// Eigen's stays the default while ours is not measurably faster on the shapes conv2d gives it (bench_gemm,
+// and bench_training under each setting; cpu/gemm_packed.cpp, Note [where it stands]).
 void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
-// Our packed, register-blocked GEMM (cpu/gemm_packed.cpp); without AVX2 + FMA it calls gemm_eigen.
+// Our packed, register-blocked GEMM (cpu/gemm_packed.cpp): vectorised for AVX-512 or AVX2 + FMA, plain C++
+// on other processors.
 void gemm_packed(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
-bool has_packed_gemm();
 // Eigen's blocked GEMM, kept as the reference and the fallback.
 void gemm_eigen(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c);
 }  // namespace cpu

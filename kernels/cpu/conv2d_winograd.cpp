@@ -1,15 +1,16 @@
 // conv2d by Winograd's minimal filtering on the CPU (see kernels/conv2d.h): F(4×4, 3×3) for the forward and
-// the input gradient where it pays, F(2×2, 3×3) otherwise and for the weight gradient.
+// the input gradient, F(2×2, 3×3) for the weight gradient.
 //
 // Note [Winograd F(2×2, 3×3)]: a 2×2 block of outputs of a 3×3 filter g reads a 4×4 input tile d, and
 //   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          (⊙: element-wise product of two 4×4 matrices)
-// with the constant matrices of transform_filter, transform_input and transform_output below. That is 16
+// with the constant matrices G, B and A below (the forward's filter, input and output transforms, of which
+// the weight gradient uses the input's and the adjoints of the other two). That is 16
 // multiplications per tile and channel instead of 4·9 = 36, so 2.25 times less arithmetic; the transforms
 // need only additions (and halvings, in G). Summed over the input channels, the 16 element-wise products
 // of one tile become 16 independent matrix products over all tiles of a block:
 //   M[ξ] (K × tiles) = U[ξ] (K × C) · V[ξ] (C × tiles),   ξ = 0..15,
 // where U = G g Gᵀ (the transformed filters, once per call) and V = Bᵀ d B (the transformed tiles). They run
-// on kernels::cpu::gemm with the tiles as the long dimension. Rounding differs from direct summation only by
+// with the tiles as the long dimension. Rounding differs from direct summation only by
 // the few extra additions of the transforms (about 1e-6 relative here; the tests allow 1e-4).
 //
 // Note [Winograd F(4×4, 3×3)]: the same with 4×4 blocks of outputs from 6×6 input tiles (the interpolation
@@ -21,16 +22,21 @@
 // absolute (4e-6 of the spread at 64 channels); FP32 training tolerates far more (BF16 rounds at 4e-3).
 // Medians of 3 alternating runs of bench_conv2d, forward / forward + backward in ms at batch 32, F(2×2) →
 // F(4×4): 64 channels on 64×64 43 → 37 / 162 → 110, 128 on 32×32 32 → 23 / 116 → 90, 256 on 16×16 32 → 20 /
-// 95 → 66; but 512 on 8×8 33 → 46 / 105 → 114: there the blocks hold few tiles (2 × 2 per image) and each of
-// the 36 GEMMs repacks its 512 × 512 filter matrix, so above kLargestF4Filters filter pairs F(2×2) stays.
+// 95 → 66; but 512 on 8×8 33 → 46 / 105 → 114, where each of the 36 GEMMs of a block repacked its 512 × 512
+// filter matrix. Since the filters are packed once per call (Note [tile layout]), F(4×4) serves 512 channels
+// too: 10 alternating runs, paired ratios F(4×4) / F(2×2) 0.90 forward, 0.95 forward + backward.
 //
 // Note [tile layout]: tile t of a block numbers (image, tile row, tile column) in row-major order; V is
-// stored [ξ][c][t] and M [ξ][k][t], so each GEMM reads and writes plain row-major matrices. A transform
-// works on the same element of 16 (or 36) planes, so it runs over the tiles 8 at a time in one AVX register
-// (the vector extension of GCC and Clang; scalar code where there is none), and the transforms are templates
-// so that the same text serves the remainder one tile at a time. A tile's input rows are first copied, zero
-// padded, into a row buffer, and its 4 (or 6) columns split from it into as many planes of raw tiles, so the
-// arithmetic loop itself reads only unit-stride planes.
+// stored [ξ][c][t] and M [ξ][k][t]. The forward's GEMMs M[ξ] = U[ξ] · V[ξ] run on our packed GEMM
+// (cpu/gemm_packed.h) with no copy of either operand: the filter transform writes each U[ξ] as a packed A,
+// once per call, and the input transform each V[ξ] as a packed B (Layout::packed), where successive tiles
+// still lie side by side. (Eigen's GEMM, which the weight gradient still calls, packs both operands on
+// every call: the 1 MiB U[ξ] of a 512-channel layer 64 times per forward.) A transform works on the same
+// element of 16 (or 36) planes, so it runs over the tiles a vector at a time (16 with AVX-512, in the
+// vector extension of GCC and Clang; scalar code where there is none), and the transforms are templates so
+// that the same text serves the remainder one tile at a time. A tile's input rows are first copied, zero
+// padded, into a row buffer and split into planes of raw tiles, so the arithmetic loop itself reads only
+// unit-stride planes (Note [phases]).
 //
 // Note [input gradient by Winograd]: with stride 1, grad_x is the correlation of grad_y with every filter
 // turned by 180° and its two channel axes swapped, padded by 2 − pad; it runs through the same forward.
@@ -52,14 +58,21 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cpu/float_vector.h"
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/gemm.h"
 
 namespace dscope::kernels::cpu {
 namespace {
 
-// Eight floats in one register (AVX with -march=native). Arithmetic operators work lane by lane.
-using Lanes = float __attribute__((vector_size(32)));
-constexpr std::int64_t kLanes = 8;
+// As many floats as the widest register holds (cpu/float_vector.h: 16 with AVX-512, 8 with AVX2), in the
+// vector extension of GCC and Clang, whose arithmetic operators work lane by lane.
+#if DSCOPE_FLOAT_VECTOR
+constexpr std::int64_t kLanes = simd::kLanes;
+#else
+constexpr std::int64_t kLanes = 4;  // SSE's 16 bytes: a wider vector type would be passed by another ABI
+#endif
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 
 template <typename V>
 V load(const float* p) {
@@ -108,30 +121,13 @@ void over_lanes(std::int64_t count, Body body) {
     body(i, 0.0f);
 }
 
-// F(2×2, 3×3) (Note [Winograd F(2×2, 3×3)]), and below F(4×4, 3×3): the tilings as types, so that the
-// forward's code serves both: kOutput × kOutput outputs per tile from kInput × kInput inputs, kPoints =
-// kInput² transformed values, and the three transforms of one tile (the filter's, the input's and the
-// output's).
+// F(2×2, 3×3) (Note [Winograd F(2×2, 3×3)]), and below F(4×4, 3×3): the tilings as types, so that the same
+// code serves both: kOutput × kOutput outputs per tile from kInput × kInput inputs, kPoints = kInput²
+// transformed values, and the transforms of one tile. The weight gradient, which alone runs F(2×2), needs
+// only its input transform of these (and the adjoints below); G and A are
+//   G = [[1,0,0], [½,½,½], [½,−½,½], [0,0,1]],   Aᵀ = [[1,1,1,0], [0,1,−1,−1]].
 struct TilingF2 {
   static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
-
-  // u = G g Gᵀ, G = [[1,0,0], [½,½,½], [½,−½,½], [0,0,1]]; g is 3×3 and u 4×4, both row-major.
-  template <typename V>
-  static void filter(const V* g, V* u) {
-    V t[12];  // G g, 4×3
-    for (int j = 0; j < 3; ++j) {
-      t[j] = g[j];
-      t[3 + j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-      t[6 + j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-      t[9 + j] = g[6 + j];
-    }
-    for (int i = 0; i < 4; ++i) {
-      u[4 * i] = t[3 * i];
-      u[4 * i + 1] = 0.5f * (t[3 * i] + t[3 * i + 1] + t[3 * i + 2]);
-      u[4 * i + 2] = 0.5f * (t[3 * i] - t[3 * i + 1] + t[3 * i + 2]);
-      u[4 * i + 3] = t[3 * i + 2];
-    }
-  }
 
   // v = Bᵀ d B, Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]]; d and v are 4×4, row-major.
   template <typename V>
@@ -150,23 +146,10 @@ struct TilingF2 {
       v[4 * i + 3] = e[4 * i + 1] - e[4 * i + 3];
     }
   }
-
-  // y = Aᵀ m A, Aᵀ = [[1,1,1,0], [0,1,−1,−1]]; m is 4×4 and y 2×2, both row-major.
-  template <typename V>
-  static void output(const V* m, V* y) {
-    V f[8];  // Aᵀ m, 2×4
-    for (int j = 0; j < 4; ++j) {
-      f[j] = m[j] + m[4 + j] + m[8 + j];
-      f[4 + j] = m[4 + j] - m[8 + j] - m[12 + j];
-    }
-    for (int i = 0; i < 2; ++i) {
-      y[2 * i] = f[4 * i] + f[4 * i + 1] + f[4 * i + 2];
-      y[2 * i + 1] = f[4 * i + 1] - f[4 * i + 2] - f[4 * i + 3];
-    }
-  }
 };
 
-// m = A dy Aᵀ, the adjoint of TilingF2::output (Note [weight gradient by Winograd]); dy is 2×2, m 4×4.
+// m = A dy Aᵀ, the adjoint of F(2×2)'s output transform y = Aᵀ m A (Note [weight gradient by Winograd]); dy
+// is 2×2, m 4×4.
 template <typename V>
 void transform_output_adjoint(const V* dy, V* m) {
   V f[8];  // A dy, 4×2
@@ -184,7 +167,7 @@ void transform_output_adjoint(const V* dy, V* m) {
   }
 }
 
-// g = Gᵀ u G, the adjoint of TilingF2::filter; u is 4×4, g 3×3.
+// g = Gᵀ u G, the adjoint of F(2×2)'s filter transform u = G g Gᵀ; u is 4×4, g 3×3.
 template <typename V>
 void transform_filter_adjoint(const V* u, V* g) {
   V t[12];  // Gᵀ u, 3×4
@@ -245,9 +228,6 @@ void output_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t 
   out[3 * out_stride] = difference12 + 8.0f * difference34 + m5;
 }
 
-// F(4×4, 3×3) runs the forward up to this many (input, output) channel pairs (Note [Winograd F(4×4, 3×3)]).
-constexpr std::int64_t kLargestF4Filters = 256 * 256;
-
 // y = M x Mᵀ for a one-dimensional transform `Points` of In values into Out (M is Out × In): x is In × In and
 // y Out × Out, both row-major; the columns of x first, then the rows of the result.
 template <int In, int Out, typename V, void (*Points)(const V*, std::int64_t, V*, std::int64_t)>
@@ -284,22 +264,38 @@ struct TilingF4 {
 // Filters to transform before a team of threads pays (each is about 60 operations).
 constexpr std::int64_t kMinParallelFilters = 4096;
 
-// u[ξ][row][col] = G g Gᵀ for the filter g of every (row, col), which starts at w + row·row_stride +
-// col·col_stride and is turned by 180° when `turn` (Note [input gradient by Winograd]).
+// U[ξ] = G g Gᵀ for the filter g of every (row, col), which starts at w + row·row_stride + col·col_stride
+// and is turned by 180° when `turn` (Note [input gradient by Winograd]); each U[ξ] is a rows × cols matrix
+// in the packed GEMM's layout of A (cpu/gemm_packed.h), packed::a_size(rows, cols) floats apart. A panel's
+// rows at a time are transformed into a row-major buffer, vectors of successive columns, and then packed.
 template <typename Tiling>
 void transform_filters(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
                        std::int64_t col_stride, bool turn, float* u) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kMinParallelFilters)
-  for (std::int64_t row = 0; row < rows; ++row)
-    over_lanes(cols, [&](std::int64_t col, auto lanes) {
-      using V = decltype(lanes);
-      V g[9], t[Tiling::kPoints];
-      for (int e = 0; e < 9; ++e)
-        g[e] = gather<V>(w + row * row_stride + col * col_stride + (turn ? 8 - e : e), col_stride);
-      Tiling::filter(g, t);
+  constexpr std::int64_t kPanelRows = packed::kTileRows;
+  const std::int64_t point_stride = packed::a_size(rows, cols);
+#pragma omp parallel if (rows * cols >= kMinParallelFilters)
+  {
+    thread_local std::vector<float> panel;  // [kPoints][kPanelRows][cols]
+    panel.resize(static_cast<std::size_t>(Tiling::kPoints * kPanelRows * cols));
+#pragma omp for schedule(static)
+    for (std::int64_t first_row = 0; first_row < rows; first_row += kPanelRows) {
+      const std::int64_t count = std::min(kPanelRows, rows - first_row);
+      for (std::int64_t r = 0; r < count; ++r)
+        over_lanes(cols, [&](std::int64_t col, auto lanes) {
+          using V = decltype(lanes);
+          V g[9], t[Tiling::kPoints];
+          for (int e = 0; e < 9; ++e)
+            g[e] = gather<V>(w + (first_row + r) * row_stride + col * col_stride + (turn ? 8 - e : e),
+                             col_stride);
+          Tiling::filter(g, t);
+          for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
+            store(panel.data() + (point * kPanelRows + r) * cols + col, t[point]);
+        });
       for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        store(u + (point * rows + row) * cols + col, t[point]);
-    });
+        packed::pack_a_panel(panel.data() + point * kPanelRows * cols, cols, count, cols,
+                             u + point * point_stride + packed::a_index(first_row, 0, cols));
+    }
+  }
 }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
@@ -371,35 +367,129 @@ std::int64_t block_tiles(const TilePlan& plan, const TileBlock& block) {
   return (block.image_end - block.image_begin) * (block.tile_row_end - block.tile_row_begin) * plan.tile_cols;
 }
 
-// One thread's buffers, allocated once per call.
+std::int64_t round_up(std::int64_t a, std::int64_t b) {
+  return ceil_div(a, b) * b;
+}
+
+// Note [phases]: tile column j of a row of tiles reads input columns kOutput·j + o, o < kInput, of the
+// padded row. Split into its kOutput phases, phase p holding columns kOutput·j + p, the columns an offset o
+// reads are a contiguous run: phase o mod kOutput from j + ⌊o / kOutput⌋ on. So a row is split once, by
+// vector shuffles (simd::deinterleave: one split by two, or two for F(4×4)'s four phases), and each offset's
+// values are copied out as a run, where reading them at a stride of kOutput had been a scalar loop and a
+// tenth of the forward. Writing an output row is the reverse: the tiles' kOutput rows of outputs, one per
+// phase, are interleaved (simd::interleave).
+
+// even[j] = from[2j], odd[j] = from[2j + 1] for j < length (a multiple of kLanes).
+void split_by_two(const float* from, std::int64_t length, float* even, float* odd) {
+#if DSCOPE_FLOAT_VECTOR
+  for (std::int64_t j = 0; j < length; j += kLanes) {
+    simd::Floats even_lanes, odd_lanes;
+    simd::deinterleave(from + 2 * j, even_lanes, odd_lanes);
+    simd::store(even + j, even_lanes);
+    simd::store(odd + j, odd_lanes);
+  }
+#else
+  for (std::int64_t j = 0; j < length; ++j)
+    even[j] = from[2 * j], odd[j] = from[2 * j + 1];
+#endif
+}
+
+// to[2j] = even[j], to[2j + 1] = odd[j] for j < length (a multiple of kLanes).
+void merge_pairs(const float* even, const float* odd, std::int64_t length, float* to) {
+#if DSCOPE_FLOAT_VECTOR
+  for (std::int64_t j = 0; j < length; j += kLanes)
+    simd::interleave(simd::load(even + j), simd::load(odd + j), to + 2 * j);
+#else
+  for (std::int64_t j = 0; j < length; ++j)
+    to[2 * j] = even[j], to[2 * j + 1] = odd[j];
+#endif
+}
+
+// phases[p · length + j] = row[kOutput · j + p] for j < length (a multiple of kLanes); `scratch` holds
+// kOutput · length floats (Note [phases]).
+template <std::int64_t kOutput>
+void split_phases(const float* row, std::int64_t length, float* scratch, float* phases) {
+  static_assert(kOutput == 2 || kOutput == 4);
+  if constexpr (kOutput == 2) {
+    split_by_two(row, length, phases, phases + length);
+  } else {
+    // Columns 2j and 2j + 1, then each of those by two again: 4j and 4j + 2, 4j + 1 and 4j + 3.
+    split_by_two(row, 2 * length, scratch, scratch + 2 * length);
+    split_by_two(scratch, length, phases, phases + 2 * length);
+    split_by_two(scratch + 2 * length, length, phases + length, phases + 3 * length);
+  }
+}
+
+// row[4j + p] = planes[p · stride + j] for j < length (a multiple of kLanes) and p < 4: the reverse of
+// split_phases<4> (the forward, which alone writes outputs, runs F(4×4)); `scratch` holds 4 · length floats.
+void merge_four_phases(const float* planes, std::int64_t stride, std::int64_t length, float* scratch,
+                       float* row) {
+  merge_pairs(planes, planes + 2 * stride, length, scratch);
+  merge_pairs(planes + stride, planes + 3 * stride, length, scratch + 2 * length);
+  merge_pairs(scratch, scratch + 2 * length, 2 * length, row);
+}
+
+// One thread's buffers. They are kept between calls (workspace() below), as fresh pages would be faulted in,
+// and zeroed, on every call.
 template <typename Tiling>
 struct Workspace {
-  // The padded input row that covers every tile of a row of tiles.
-  static std::int64_t row_width(const TilePlan& plan) {
-    return Tiling::kOutput * plan.tile_cols + Tiling::kInput - Tiling::kOutput;
+  static constexpr std::int64_t kOutput = Tiling::kOutput;
+
+  // Sizes the buffers for a call on g in blocks of `plan`.
+  void prepare(const Conv2dGeometry& g, const TilePlan& plan) {
+    // A row of tiles reads one more column of each phase than it has tiles (Note [phases]).
+    phase_length = round_up(plan.tile_cols + 1, kLanes);
+    output_length = round_up(plan.tile_cols, kLanes);
+    resize(raw, Tiling::kPoints * plan.max_tiles());
+    resize(transformed, Tiling::kPoints * packed::b_size(g.C, plan.max_tiles()));
+    resize(products, Tiling::kPoints * g.K * plan.max_tiles());
+    // The last plane is read up to a whole number of vectors past its tiles.
+    resize(outputs, kOutput * kOutput * plan.max_tiles() + kLanes);
+    row.assign(static_cast<std::size_t>(kOutput * phase_length), 0.0f);
+    resize(phases, kOutput * phase_length);
+    resize(scratch, kOutput * phase_length);
+    resize(output_row, kOutput * output_length);
   }
-  explicit Workspace(const Conv2dGeometry& g, const TilePlan& plan)
-      : raw(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * plan.max_tiles())),
-        transformed(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * g.C * plan.max_tiles())),
-        products(std::make_unique_for_overwrite<float[]>(Tiling::kPoints * g.K * plan.max_tiles())),
-        outputs(
-            std::make_unique_for_overwrite<float[]>(Tiling::kOutput * Tiling::kOutput * plan.max_tiles())),
-        row(std::make_unique<float[]>(row_width(plan))),
-        zeros(std::make_unique<float[]>(row_width(plan))) {}
-  std::unique_ptr<float[]> raw;          // [kPoints][tiles]: the input values of each tile, one channel
-  std::unique_ptr<float[]> transformed;  // V [kPoints][C][tiles]
-  std::unique_ptr<float[]> products;     // M [kPoints][K][tiles]
-  std::unique_ptr<float[]> outputs;      // [kOutput²][tiles]: the outputs of each tile, one output channel
-  std::unique_ptr<float[]> row;          // one input row, zero padded to cover every tile
-  std::unique_ptr<float[]> zeros;        // an input row above or below the image
+  static void resize(std::vector<float>& buffer, std::int64_t size) {
+    buffer.resize(static_cast<std::size_t>(size));
+  }
+
+  std::int64_t phase_length = 0;   // floats per phase of an input row, a whole number of vectors
+  std::int64_t output_length = 0;  // tiles per phase of an output row, a whole number of vectors
+  std::vector<float> raw;          // [kPoints][tiles]: the input values of each tile, one channel
+  std::vector<float> transformed;  // V [kPoints][C][tiles], in either Layout
+  std::vector<float> products;     // M [kPoints][K][tiles]
+  std::vector<float> outputs;      // [kOutput²][tiles]: the outputs of each tile, one output channel
+  std::vector<float> row;          // one input row, zero padded to cover every tile and whole vectors
+  std::vector<float> phases;       // [kOutput][phase_length]: the row split (Note [phases])
+  std::vector<float> scratch;      // halfway through a split or a merge
+  std::vector<float> output_row;   // one output row, interleaved from the tiles' rows
 };
 
-// V[ξ][c][t] for every tile of the block (Note [tile layout]).
+// The calling thread's workspace, prepared for g and plan. The values its buffers hold past what a call
+// writes (the padding of the packed operands' last panels, the slack after the last output plane) are left
+// from earlier calls; they reach only results that are never written out.
+template <typename Tiling>
+Workspace<Tiling>& workspace(const Conv2dGeometry& g, const TilePlan& plan) {
+  thread_local Workspace<Tiling> work;
+  work.prepare(g, plan);
+  return work;
+}
+
+// How transform_block_input lays out each V[ξ] (C × tiles): row-major, for the weight gradient's GEMM, or in
+// the packed GEMM's layout of B (cpu/gemm_packed.h), which the forward's products read without a copy.
+enum class Layout { row_major, packed };
+
+// Eight successive tiles from a multiple of eight lie side by side in either layout.
+static_assert(packed::kTileColumns % kLanes == 0);
+
+// V[ξ][c][t] for every tile of the block (Note [tile layout]), in `layout`.
 template <typename Tiling>
 void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const float* x,
-                           const TileBlock& block, std::int64_t tiles, Workspace<Tiling>& work) {
+                           const TileBlock& block, std::int64_t tiles, Layout layout,
+                           Workspace<Tiling>& work) {
   constexpr std::int64_t kOutput = Tiling::kOutput, kInput = Tiling::kInput;
-  const std::int64_t row_width = Workspace<Tiling>::row_width(plan);
+  const std::int64_t row_width = kOutput * work.phase_length;
   // Input columns -pad_w .. row_width - pad_w of a row; the parts outside the image stay zero.
   const std::int64_t inside_begin = std::min(g.pad_w, row_width);
   const std::int64_t inside_end = std::clamp(g.pad_w + g.W, inside_begin, row_width);
@@ -410,45 +500,50 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
         for (std::int64_t i = 0; i < kInput; ++i) {
+          // Offset o of the tiles' row i goes to raw plane kInput·i + o.
+          float* raw = work.raw.data() + kInput * i * plan.max_tiles() + first_tile;
           const std::int64_t ih = kOutput * tile_row - g.pad_h + i;
-          const float* row = work.zeros.get();
-          if (ih >= 0 && ih < g.H) {
-            const float* source = plane + ih * g.W;
-            std::copy(source + (inside_begin - g.pad_w), source + (inside_end - g.pad_w),
-                      work.row.get() + inside_begin);
-            row = work.row.get();
+          if (ih < 0 || ih >= g.H) {  // padding above or below the image
+            for (std::int64_t offset = 0; offset < kInput; ++offset)
+              std::fill_n(raw + offset * plan.max_tiles(), plan.tile_cols, 0.0f);
+            continue;
           }
-          // Tile column j reads input columns kOutput·j .. kOutput·j + kInput − 1 of the padded row.
-          for (std::int64_t j_offset = 0; j_offset < kInput; ++j_offset) {
-            float* raw = work.raw.get() + (kInput * i + j_offset) * plan.max_tiles() + first_tile;
-            for (std::int64_t j = 0; j < plan.tile_cols; ++j)
-              raw[j] = row[kOutput * j + j_offset];
-          }
+          const float* source = plane + ih * g.W;
+          std::copy(source + (inside_begin - g.pad_w), source + (inside_end - g.pad_w),
+                    work.row.data() + inside_begin);
+          split_phases<kOutput>(work.row.data(), work.phase_length, work.scratch.data(), work.phases.data());
+          for (std::int64_t offset = 0; offset < kInput; ++offset)
+            std::copy_n(work.phases.data() + offset % kOutput * work.phase_length + offset / kOutput,
+                        plan.tile_cols, raw + offset * plan.max_tiles());
         }
     }
-    float* transformed = work.transformed.get() + c * tiles;
+    const bool packed_layout = layout == Layout::packed;
+    const std::int64_t point_stride = packed_layout ? packed::b_size(g.C, tiles) : g.C * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
       V d[Tiling::kPoints], v[Tiling::kPoints];
       for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        d[point] = load<V>(work.raw.get() + point * plan.max_tiles() + t);
+        d[point] = load<V>(work.raw.data() + point * plan.max_tiles() + t);
       Tiling::input(d, v);
+      float* transformed =
+          work.transformed.data() + (packed_layout ? packed::b_index(c, t, g.C) : c * tiles + t);
       for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        store(transformed + point * g.C * tiles + t, v[point]);
+        store(transformed + point * point_stride, v[point]);
     });
   }
 }
 
-// An output row of `count` values at offset `index` of y: + add, then epilogue.apply, eight values at a time.
-// Applied value by value as the tiles are interleaved, the ReLU took a branch per value, mispredicted on
-// about half of outputs of either sign.
-void finish_row(float* out, std::int64_t count, float add, const Conv2dEpilogue& epilogue,
-                std::int64_t index) {
+// The output row of `count` values at offset `index` of y from `row`: + add, then epilogue.apply, a vector
+// at a time. (Applied value by value as the tiles were interleaved, the ReLU took a branch per value,
+// mispredicted on about half of outputs of either sign.)
+void finish_row(const float* row, std::int64_t count, float add, const Conv2dEpilogue& epilogue,
+                std::int64_t index, float* y) {
+  float* out = y + index;
   const float* residual = epilogue.residual != nullptr ? epilogue.residual + index : nullptr;
   const bool relu = epilogue.activation == Conv2dActivation::relu;
   over_lanes(count, [&](std::int64_t q, auto lanes) {
     using V = decltype(lanes);
-    V value = load<V>(out + q) + add;
+    V value = load<V>(row + q) + add;
     if (residual != nullptr) value += load<V>(residual + q);
     if (relu) {
       const V zero{};
@@ -464,9 +559,8 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
                             const Conv2dEpilogue& epilogue, const TileBlock& block, std::int64_t tiles,
                             Workspace<Tiling>& work, float* y) {
   constexpr std::int64_t kOutput = Tiling::kOutput;
-  const std::int64_t whole_tiles = g.Q / kOutput;
   for (std::int64_t k = 0; k < g.K; ++k) {
-    const float* products = work.products.get() + k * tiles;
+    const float* products = work.products.data() + k * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
       V m[Tiling::kPoints], out[kOutput * kOutput];
@@ -474,7 +568,7 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
         m[point] = load<V>(products + point * g.K * tiles + t);
       Tiling::output(m, out);
       for (std::int64_t i = 0; i < kOutput * kOutput; ++i)
-        store(work.outputs.get() + i * plan.max_tiles() + t, out[i]);
+        store(work.outputs.data() + i * plan.max_tiles() + t, out[i]);
     });
     const float add = bias != nullptr ? bias[k] : 0.0f;
     std::int64_t first_tile = 0;
@@ -483,16 +577,13 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
            ++tile_row, first_tile += plan.tile_cols)
         for (std::int64_t i = 0; i < kOutput && kOutput * tile_row + i < g.P; ++i) {
           // Output row kOutput·tile_row + i interleaves the tiles' rows i: column kOutput·j + c of the
-          // output is column c of tile j.
-          const float* tile_rows = work.outputs.get() + (kOutput * i) * plan.max_tiles() + first_tile;
-          const std::int64_t row = ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
-          float* out = y + row;
-          for (std::int64_t j = 0; j < whole_tiles; ++j)
-            for (std::int64_t c = 0; c < kOutput; ++c)
-              out[kOutput * j + c] = tile_rows[c * plan.max_tiles() + j];
-          for (std::int64_t column = kOutput * whole_tiles; column < g.Q; ++column)
-            out[column] = tile_rows[(column % kOutput) * plan.max_tiles() + whole_tiles];
-          finish_row(out, g.Q, add, epilogue, row);
+          // output is column c of tile j (Note [phases]).
+          const float* tile_rows = work.outputs.data() + (kOutput * i) * plan.max_tiles() + first_tile;
+          static_assert(kOutput == 4);
+          merge_four_phases(tile_rows, plan.max_tiles(), work.output_length, work.scratch.data(),
+                            work.output_row.data());
+          finish_row(work.output_row.data(), g.Q, add, epilogue,
+                     ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q, y);
         }
   }
 }
@@ -509,7 +600,7 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
            ++tile_row, first_tile += plan.tile_cols)
         for (std::int64_t i = 0; i < 2; ++i) {
           // Output row 2·tile_row + i splits into the tiles' left (even) and right (odd) columns.
-          float* left = work.outputs.get() + (2 * i) * plan.max_tiles() + first_tile;
+          float* left = work.outputs.data() + (2 * i) * plan.max_tiles() + first_tile;
           float* right = left + plan.max_tiles();
           if (2 * tile_row + i >= g.P) {
             std::fill(left, left + plan.tile_cols, 0.0f);
@@ -526,12 +617,12 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
             right[even_columns] = 0.0f;
           }
         }
-    float* products = work.products.get() + k * tiles;
+    float* products = work.products.data() + k * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
       V dy[4], m[kPoints];
       for (std::int64_t i = 0; i < 4; ++i)
-        dy[i] = load<V>(work.outputs.get() + i * plan.max_tiles() + t);
+        dy[i] = load<V>(work.outputs.data() + i * plan.max_tiles() + t);
       transform_output_adjoint(dy, m);
       for (std::int64_t point = 0; point < kPoints; ++point)
         store(products + point * g.K * tiles + t, m[point]);
@@ -548,41 +639,32 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, c
   const std::int64_t blocks = block_count(g, plan);
 #pragma omp parallel if (use_threads(g, blocks))
   {
-    Workspace<Tiling> work(g, plan);
+    Workspace<Tiling>& work = workspace<Tiling>(g, plan);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t index = 0; index < blocks; ++index) {
       const TileBlock block = block_at(g, plan, index);
       const std::int64_t tiles = block_tiles(plan, block);
-      transform_block_input(g, plan, x, block, tiles, work);
-      GemmGeometry product;
-      product.M = g.K, product.N = tiles, product.K = g.C;
-      product.lda = g.C, product.ldb = tiles, product.ldc = tiles;
+      transform_block_input(g, plan, x, block, tiles, Layout::packed, work);
       for (std::int64_t point = 0; point < kPoints; ++point)
-        gemm(product, 1.0f, u + point * g.K * g.C, work.transformed.get() + point * g.C * tiles, 0.0f,
-             work.products.get() + point * g.K * tiles);
+        packed::gemm(g.K, tiles, g.C, u + point * packed::a_size(g.K, g.C),
+                     work.transformed.data() + point * packed::b_size(g.C, tiles), 0.0f,
+                     work.products.data() + point * g.K * tiles, tiles);
       transform_block_output(g, plan, bias, epilogue, block, tiles, work, y);
     }
   }
 }
 
-// The forward on filters w, transformed first: filter (row, col) of u starts at w + row·row_stride +
-// col·col_stride and is turned by 180° when `turn` (Note [input gradient by Winograd]).
-template <typename Tiling>
-void transform_and_run_forward(const Conv2dGeometry& g, const float* x, const float* w,
-                               std::int64_t row_stride, std::int64_t col_stride, bool turn, const float* bias,
-                               const Conv2dEpilogue& epilogue, float* y) {
-  std::vector<float> u(static_cast<std::size_t>(Tiling::kPoints * g.K * g.C));
-  transform_filters<Tiling>(w, g.K, g.C, row_stride, col_stride, turn, u.data());
-  winograd_forward<Tiling>(g, x, u.data(), bias, epilogue, y);
-}
-
+// The forward by F(4×4, 3×3) on filters w, transformed first: filter (row, col) of u starts at
+// w + row·row_stride + col·col_stride and is turned by 180° when `turn` (Note [input gradient by Winograd]).
 void run_forward(const Conv2dGeometry& g, const float* x, const float* w, std::int64_t row_stride,
                  std::int64_t col_stride, bool turn, const float* bias, const Conv2dEpilogue& epilogue,
                  float* y) {
-  if (g.C * g.K <= kLargestF4Filters)
-    transform_and_run_forward<TilingF4>(g, x, w, row_stride, col_stride, turn, bias, epilogue, y);
-  else
-    transform_and_run_forward<TilingF2>(g, x, w, row_stride, col_stride, turn, bias, epilogue, y);
+  // Kept between calls (36 MiB for 512 channels), as fresh pages would be faulted in and zeroed on every
+  // call; the rows that pad U's last panel may hold anything (cpu/gemm_packed.h).
+  thread_local std::vector<float> u;
+  u.resize(static_cast<std::size_t>(TilingF4::kPoints * packed::a_size(g.K, g.C)));
+  transform_filters<TilingF4>(w, g.K, g.C, row_stride, col_stride, turn, u.data());
+  winograd_forward<TilingF4>(g, x, u.data(), bias, epilogue, y);
 }
 
 }  // namespace
@@ -626,20 +708,20 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
     float* partial = partials[thread].get();
     bool written = false;
     {
-      Workspace<TilingF2> work(g, plan);
+      Workspace<TilingF2>& work = workspace<TilingF2>(g, plan);
 #pragma omp for schedule(static) nowait
       for (std::int64_t index = 0; index < blocks; ++index) {
         const TileBlock block = block_at(g, plan, index);
         const std::int64_t tiles = block_tiles(plan, block);
-        transform_block_input(g, plan, x, block, tiles, work);
+        transform_block_input(g, plan, x, block, tiles, Layout::row_major, work);
         transform_block_output_gradient(g, plan, grad_y, block, tiles, work);
         GemmGeometry product;
         product.M = g.K, product.N = g.C, product.K = tiles;
         product.transpose_b = true;
         product.lda = tiles, product.ldb = tiles, product.ldc = g.C;
         for (std::int64_t point = 0; point < kPoints; ++point)
-          gemm(product, 1.0f, work.products.get() + point * g.K * tiles,
-               work.transformed.get() + point * g.C * tiles, written ? 1.0f : 0.0f,
+          gemm(product, 1.0f, work.products.data() + point * g.K * tiles,
+               work.transformed.data() + point * g.C * tiles, written ? 1.0f : 0.0f,
                partial + point * g.K * g.C);
         written = true;
       }

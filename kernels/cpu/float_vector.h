@@ -43,6 +43,9 @@ inline Floats splat(float value) {
 inline Floats add(Floats a, Floats b) {
   return _mm512_add_ps(a, b);
 }
+inline Floats multiply(Floats a, Floats b) {
+  return _mm512_mul_ps(a, b);
+}
 // a · b + c, rounded once.
 inline Floats multiply_add(Floats a, Floats b, Floats c) {
   return _mm512_fmadd_ps(a, b, c);
@@ -61,6 +64,16 @@ inline void deinterleave(const float* from, Floats& even, Floats& odd) {
       low, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), high);
   odd = _mm512_permutex2var_ps(
       low, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), high);
+}
+// The inverse: to[2i] = even[i], to[2i + 1] = odd[i], for 2·kLanes floats.
+inline void interleave(Floats even, Floats odd, float* to) {
+  _mm512_storeu_ps(to,
+                   _mm512_permutex2var_ps(
+                       even, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), odd));
+  _mm512_storeu_ps(
+      to + kLanes,
+      _mm512_permutex2var_ps(
+          even, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), odd));
 }
 
 #elif DSCOPE_FLOAT_VECTOR
@@ -81,6 +94,9 @@ inline Floats splat(float value) {
 inline Floats add(Floats a, Floats b) {
   return _mm256_add_ps(a, b);
 }
+inline Floats multiply(Floats a, Floats b) {
+  return _mm256_mul_ps(a, b);
+}
 // a · b + c, rounded once.
 inline Floats multiply_add(Floats a, Floats b, Floats c) {
   return _mm256_fmadd_ps(a, b, c);
@@ -100,6 +116,13 @@ inline void deinterleave(const float* from, Floats& even, Floats& odd) {
   };
   even = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0)));
   odd = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// The inverse: to[2i] = even[i], to[2i + 1] = odd[i], for 2·kLanes floats. The unpacks pair lanes within
+// 128-bit halves (e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7); the permutations join the halves.
+inline void interleave(Floats even, Floats odd, float* to) {
+  const Floats low = _mm256_unpacklo_ps(even, odd), high = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(to, _mm256_permute2f128_ps(low, high, 0x20));
+  _mm256_storeu_ps(to + kLanes, _mm256_permute2f128_ps(low, high, 0x31));
 }
 
 #endif

@@ -41,7 +41,7 @@ bool packed_chosen() {
 }  // namespace
 
 void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
-  if (has_packed_gemm() && packed_chosen()) {
+  if (packed_chosen()) {
     gemm_packed(g, alpha, a, b, beta, c);
   } else {
     gemm_eigen(g, alpha, a, b, beta, c);

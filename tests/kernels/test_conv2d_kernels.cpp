@@ -70,15 +70,15 @@ const Case kCases[] = {
     {3, 6, 6, 5, 7, 3, 3, 1, 1, 2, 2},          // Winograd: padding 2, odd output height
     {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
     {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
-    {1, 257, 5, 6, 256, 3, 3, 1, 1, 1, 1},  // Winograd F(2×2) forward: more channel pairs than F(4×4) takes
-    {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},    // Winograd over blocks of tile rows
-    {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},   // direct: a partial last tile of filters and of columns
-    {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},    // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
-    {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},     // direct: 5×5, filter columns in chunks of 3 and 2
-    {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},     // direct: R != S, padding per axis
-    {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},   // strided direct chosen: rows split by vectors, then a tail
-    {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},   // strided direct chosen: no padding, 64 filters
-    {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},    // direct: stride 3, three phases per row
+    {1, 257, 5, 6, 256, 3, 3, 1, 1, 1, 1},      // Winograd: 257 rows of filters, a partial last panel of U
+    {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
+    {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: a partial last tile of filters and of columns
+    {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},        // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
+    {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},         // direct: 5×5, filter columns in chunks of 3 and 2
+    {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
+    {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},       // strided direct chosen: rows split by vectors, then a tail
+    {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},       // strided direct chosen: no padding, 64 filters
+    {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/gemm.h"
 #include "tensor/random.h"
 #include "tests/support/compare.h"
@@ -38,7 +39,8 @@ const Case kCases[] = {
     {1, 200, 50, false, true, 0, 0, 0, 1.0f, 1.0f},
     {16, 16, 0, false, false, 0, 0, 0, 1.0f, 0.0f},
     {9, 11, 13, false, false, 0, 0, 2, 1.0f, 0.5f},
-    // Tiles are 6 × 16 and depth blocks 256 in the packed GEMM: ragged edges and several depth blocks.
+    // Tiles are 6 × 16 (AVX2) or 8 × 32 (AVX-512) and depth blocks 256 in the packed GEMM: ragged edges and
+    // several depth blocks.
     {13, 47, 600, false, false, 1, 2, 3, 1.0f, 1.0f},
     {150, 17, 257, true, true, 0, 0, 0, 1.0f, 0.0f},
     {6, 16, 256, false, true, 0, 0, 0, 2.0f, 0.0f},
@@ -138,7 +140,6 @@ TEST_P(GemmKernels, LargeProductSplitOverThreads) {
 
 TEST(GemmKernels, PackedResultDoesNotDependOnThreadCount) {
   // The packed GEMM splits C, never the depth, over threads: every element is summed in the same order.
-  if (!kernels::cpu::has_packed_gemm()) GTEST_SKIP() << "this build has no AVX2 + FMA packed GEMM";
   Generator generator(33);
   kernels::GemmGeometry g;
   g.M = 40, g.N = 700, g.K = 300, g.lda = g.K, g.ldb = g.N, g.ldc = g.N;
@@ -151,6 +152,43 @@ TEST(GemmKernels, PackedResultDoesNotDependOnThreadCount) {
   kernels::cpu::gemm_packed(g, 1.0f, a.data(), b.data(), 0.0f, two_threads.data());
   omp_set_num_threads(threads);
   EXPECT_EQ(one_thread, two_threads);
+}
+
+TEST(GemmKernels, PackedOperandsMatchReference) {
+  // Operands written straight into the packed layout (as the Winograd transforms write them), through
+  // a_index and b_index: partial last panels (whose padding holds NaN, which must not reach C), several
+  // depth blocks, beta 0 over NaN and beta 1.
+  namespace packed = kernels::cpu::packed;
+  struct PackedCase {
+    std::int64_t M, N, K;
+    float beta;
+  };
+  const PackedCase cases[] = {{1, 1, 1, 0.0f}, {13, 47, 600, 1.0f}, {16, 64, 9, 0.0f}, {257, 33, 300, 0.0f}};
+  Generator generator(34);
+  for (const PackedCase& c : cases) {
+    const std::vector<float> a = random_values(c.M * c.K, generator), b = random_values(c.K * c.N, generator);
+    std::vector<float> a_packed(static_cast<std::size_t>(packed::a_size(c.M, c.K)), std::nanf(""));
+    std::vector<float> b_packed(static_cast<std::size_t>(packed::b_size(c.K, c.N)), std::nanf(""));
+    for (std::int64_t i = 0; i < c.M; ++i)
+      for (std::int64_t k = 0; k < c.K; ++k)
+        a_packed[static_cast<std::size_t>(packed::a_index(i, k, c.K))] =
+            a[static_cast<std::size_t>(i * c.K + k)];
+    for (std::int64_t k = 0; k < c.K; ++k)
+      for (std::int64_t j = 0; j < c.N; ++j)
+        b_packed[static_cast<std::size_t>(packed::b_index(k, j, c.K))] =
+            b[static_cast<std::size_t>(k * c.N + j)];
+    std::vector<float> out = random_values(c.M * c.N, generator);
+    if (c.beta == 0.0f) out.assign(out.size(), std::nanf(""));
+    const std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
+    std::vector<double> expected(out.begin(), out.end());
+    kernels::GemmGeometry g;
+    g.M = c.M, g.N = c.N, g.K = c.K, g.lda = c.K, g.ldb = c.N, g.ldc = c.N;
+    kernels::reference::gemm<double>(g, 1.0, ad.data(), bd.data(), c.beta, expected.data());
+    packed::gemm(c.M, c.N, c.K, a_packed.data(), b_packed.data(), c.beta, out.data(), c.N);
+    std::ostringstream name;
+    name << "packed::gemm M=" << c.M << " N=" << c.N << " K=" << c.K << " beta=" << c.beta;
+    EXPECT_TRUE(testing::all_close(out, expected, 1e-4, 1e-4, name.str()));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, GemmKernels, ::testing::ValuesIn(kBackends),
