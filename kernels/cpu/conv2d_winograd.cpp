@@ -1,5 +1,5 @@
-// conv2d by Winograd's minimal filtering on the CPU (see kernels/conv2d.h): F(4×4, 3×3) for the forward and
-// the input gradient, F(2×2, 3×3) for the weight gradient.
+// conv2d by Winograd's minimal filtering on the CPU (see kernels/conv2d.h): F(4×4, 3×3) for the forward, the
+// input gradient and the weight gradient, except the weight gradient of the widest layers, F(2×2, 3×3).
 //
 // Note [Winograd F(2×2, 3×3)]: a 2×2 block of outputs of a 3×3 filter g reads a 4×4 input tile d, and
 //   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          (⊙: element-wise product of two 4×4 matrices)
@@ -42,9 +42,15 @@
 // turned by 180° and its two channel axes swapped, padded by 2 − pad; it runs through the same forward.
 //
 // Note [weight gradient by Winograd]: per tile the forward is y = Aᵀ (U ⊙ V) A, so the gradient of U is the
-// sum over tiles of (A dy Aᵀ) ⊙ V: again 16 GEMMs, now with the tiles as their depth,
+// sum over tiles of (A dy Aᵀ) ⊙ V: again 16 (or 36) GEMMs, now with the tiles as their depth,
 //   grad_U[ξ] (K × C) += M[ξ] (K × tiles) · V[ξ]ᵀ (tiles × C),   M = A dy Aᵀ,
-// and since U = G g Gᵀ, grad_w = Gᵀ grad_U G, applied once at the end.
+// and since U = G g Gᵀ, grad_w = Gᵀ grad_U G, applied once at the end. The adjoint transforms (A·, Gᵀ·) are
+// the transposes of the forward's. F(4×4) does 1.78 times less GEMM work than F(2×2) here too, but every
+// thread sums into a grad_U of its own, 36 · K · C floats (38 MiB per thread for 512 channels, against
+// 16 MiB), fresh pages each call, then added up: bench_conv2d, 8 alternating runs, medians of the paired
+// ratios F(4×4) / F(2×2): 64 channels on 64×64 0.69, 128 on 32×32 0.71, 256 on 16×16 0.93, 64 on 16×16
+// (batch 64) 0.81, but 512 on 8×8 1.35, where the few tiles (2 × 2 per image) leave the GEMMs little work
+// to set against the partial sums. So F(2×2) keeps the layers beyond kLargestF4WeightFilters.
 //
 // Blocks and threads work as in cpu/conv2d.cpp (Note [threads]): a block is whole images or tile rows of
 // one image; the forward hands blocks out one at a time (the input gradient, being a forward, too), and the
@@ -123,8 +129,8 @@ void over_lanes(std::int64_t count, Body body) {
 
 // F(2×2, 3×3) (Note [Winograd F(2×2, 3×3)]), and below F(4×4, 3×3): the tilings as types, so that the same
 // code serves both: kOutput × kOutput outputs per tile from kInput × kInput inputs, kPoints = kInput²
-// transformed values, and the transforms of one tile. The weight gradient, which alone runs F(2×2), needs
-// only its input transform of these (and the adjoints below); G and A are
+// transformed values, and the transforms of one tile. F(2×2), which only the weight gradient runs, needs
+// only the input transform and the adjoints of the other two; G and A are
 //   G = [[1,0,0], [½,½,½], [½,−½,½], [0,0,1]],   Aᵀ = [[1,1,1,0], [0,1,−1,−1]].
 struct TilingF2 {
   static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
@@ -146,42 +152,42 @@ struct TilingF2 {
       v[4 * i + 3] = e[4 * i + 1] - e[4 * i + 3];
     }
   }
+
+  // m = A dy Aᵀ, the adjoint of the output transform y = Aᵀ m A (Note [weight gradient by Winograd]); dy is
+  // 2×2, m 4×4.
+  template <typename V>
+  static void output_adjoint(const V* dy, V* m) {
+    V f[8];  // A dy, 4×2
+    for (int j = 0; j < 2; ++j) {
+      f[j] = dy[j];
+      f[2 + j] = dy[j] + dy[2 + j];
+      f[4 + j] = dy[j] - dy[2 + j];
+      f[6 + j] = -dy[2 + j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      m[4 * i] = f[2 * i];
+      m[4 * i + 1] = f[2 * i] + f[2 * i + 1];
+      m[4 * i + 2] = f[2 * i] - f[2 * i + 1];
+      m[4 * i + 3] = -f[2 * i + 1];
+    }
+  }
+
+  // g = Gᵀ u G, the adjoint of the filter transform u = G g Gᵀ; u is 4×4, g 3×3.
+  template <typename V>
+  static void filter_adjoint(const V* u, V* g) {
+    V t[12];  // Gᵀ u, 3×4
+    for (int j = 0; j < 4; ++j) {
+      t[j] = u[j] + 0.5f * (u[4 + j] + u[8 + j]);
+      t[4 + j] = 0.5f * (u[4 + j] - u[8 + j]);
+      t[8 + j] = 0.5f * (u[4 + j] + u[8 + j]) + u[12 + j];
+    }
+    for (int i = 0; i < 3; ++i) {
+      g[3 * i] = t[4 * i] + 0.5f * (t[4 * i + 1] + t[4 * i + 2]);
+      g[3 * i + 1] = 0.5f * (t[4 * i + 1] - t[4 * i + 2]);
+      g[3 * i + 2] = 0.5f * (t[4 * i + 1] + t[4 * i + 2]) + t[4 * i + 3];
+    }
+  }
 };
-
-// m = A dy Aᵀ, the adjoint of F(2×2)'s output transform y = Aᵀ m A (Note [weight gradient by Winograd]); dy
-// is 2×2, m 4×4.
-template <typename V>
-void transform_output_adjoint(const V* dy, V* m) {
-  V f[8];  // A dy, 4×2
-  for (int j = 0; j < 2; ++j) {
-    f[j] = dy[j];
-    f[2 + j] = dy[j] + dy[2 + j];
-    f[4 + j] = dy[j] - dy[2 + j];
-    f[6 + j] = -dy[2 + j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    m[4 * i] = f[2 * i];
-    m[4 * i + 1] = f[2 * i] + f[2 * i + 1];
-    m[4 * i + 2] = f[2 * i] - f[2 * i + 1];
-    m[4 * i + 3] = -f[2 * i + 1];
-  }
-}
-
-// g = Gᵀ u G, the adjoint of F(2×2)'s filter transform u = G g Gᵀ; u is 4×4, g 3×3.
-template <typename V>
-void transform_filter_adjoint(const V* u, V* g) {
-  V t[12];  // Gᵀ u, 3×4
-  for (int j = 0; j < 4; ++j) {
-    t[j] = u[j] + 0.5f * (u[4 + j] + u[8 + j]);
-    t[4 + j] = 0.5f * (u[4 + j] - u[8 + j]);
-    t[8 + j] = 0.5f * (u[4 + j] + u[8 + j]) + u[12 + j];
-  }
-  for (int i = 0; i < 3; ++i) {
-    g[3 * i] = t[4 * i] + 0.5f * (t[4 * i + 1] + t[4 * i + 2]);
-    g[3 * i + 1] = 0.5f * (t[4 * i + 1] - t[4 * i + 2]);
-    g[3 * i + 2] = 0.5f * (t[4 * i + 1] + t[4 * i + 2]) + t[4 * i + 3];
-  }
-}
 
 // ---- F(4×4, 3×3) (Note [Winograd F(4×4, 3×3)]) -----------------------------------------------------------
 // The one-dimensional transforms, each read from `in` at stride `in_stride` and written to `out` at stride
@@ -228,6 +234,31 @@ void output_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t 
   out[3 * out_stride] = difference12 + 8.0f * difference34 + m5;
 }
 
+// out = A dy, the adjoint of output_points_f4 (A is the transpose of its Aᵀ); dy has 4 values.
+template <typename V>
+void output_adjoint_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+  const V dy0 = in[0], dy1 = in[in_stride], dy2 = in[2 * in_stride], dy3 = in[3 * in_stride];
+  const V even = dy0 + dy2, odd = dy1 + dy3;                         // rows 1 and 2: even ± odd
+  const V even4 = dy0 + 4.0f * dy2, odd8 = 2.0f * dy1 + 8.0f * dy3;  // rows 3 and 4
+  out[0] = dy0;
+  out[out_stride] = even + odd;
+  out[2 * out_stride] = even - odd;
+  out[3 * out_stride] = even4 + odd8;
+  out[4 * out_stride] = even4 - odd8;
+  out[5 * out_stride] = dy3;
+}
+
+// out = Gᵀ u, the adjoint of filter_points_f4; u has 6 values.
+template <typename V>
+void filter_adjoint_points_f4(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+  const V u0 = in[0], u1 = in[in_stride], u2 = in[2 * in_stride], u3 = in[3 * in_stride],
+          u4 = in[4 * in_stride], u5 = in[5 * in_stride];
+  const V sum12 = u1 + u2, sum34 = u3 + u4;
+  out[0] = 0.25f * u0 - (1.0f / 6.0f) * sum12 + (1.0f / 24.0f) * sum34;
+  out[out_stride] = (1.0f / 6.0f) * (u2 - u1) + (1.0f / 12.0f) * (u3 - u4);
+  out[2 * out_stride] = (1.0f / 6.0f) * (sum34 - sum12) + u5;
+}
+
 // y = M x Mᵀ for a one-dimensional transform `Points` of In values into Out (M is Out × In): x is In × In and
 // y Out × Out, both row-major; the columns of x first, then the rows of the result.
 template <int In, int Out, typename V, void (*Points)(const V*, std::int64_t, V*, std::int64_t)>
@@ -259,7 +290,23 @@ struct TilingF4 {
   static void output(const V* m, V* y) {
     transform_both_axes<6, 4, V, output_points_f4<V>>(m, y);
   }
+
+  // m = A dy Aᵀ, the adjoint of output: dy is 4×4 and m 6×6 (Note [weight gradient by Winograd]).
+  template <typename V>
+  static void output_adjoint(const V* dy, V* m) {
+    transform_both_axes<4, 6, V, output_adjoint_points_f4<V>>(dy, m);
+  }
+
+  // g = Gᵀ u G, the adjoint of filter: u is 6×6 and g 3×3.
+  template <typename V>
+  static void filter_adjoint(const V* u, V* g) {
+    transform_both_axes<6, 3, V, filter_adjoint_points_f4<V>>(u, g);
+  }
 };
+
+// The weight gradient runs F(4×4, 3×3) up to this many (input, output) channel pairs, F(2×2, 3×3) above
+// (Note [weight gradient by Winograd]).
+constexpr std::int64_t kLargestF4WeightFilters = 256 * 256;
 
 // Filters to transform before a team of threads pays (each is about 60 operations).
 constexpr std::int64_t kMinParallelFilters = 4096;
@@ -446,6 +493,7 @@ struct Workspace {
     // The last plane is read up to a whole number of vectors past its tiles.
     resize(outputs, kOutput * kOutput * plan.max_tiles() + kLanes);
     row.assign(static_cast<std::size_t>(kOutput * phase_length), 0.0f);
+    gradient_row.assign(static_cast<std::size_t>(kOutput * output_length), 0.0f);
     resize(phases, kOutput * phase_length);
     resize(scratch, kOutput * phase_length);
     resize(output_row, kOutput * output_length);
@@ -454,16 +502,17 @@ struct Workspace {
     buffer.resize(static_cast<std::size_t>(size));
   }
 
-  std::int64_t phase_length = 0;   // floats per phase of an input row, a whole number of vectors
-  std::int64_t output_length = 0;  // tiles per phase of an output row, a whole number of vectors
-  std::vector<float> raw;          // [kPoints][tiles]: the input values of each tile, one channel
-  std::vector<float> transformed;  // V [kPoints][C][tiles], in either Layout
-  std::vector<float> products;     // M [kPoints][K][tiles]
-  std::vector<float> outputs;      // [kOutput²][tiles]: the outputs of each tile, one output channel
-  std::vector<float> row;          // one input row, zero padded to cover every tile and whole vectors
-  std::vector<float> phases;       // [kOutput][phase_length]: the row split (Note [phases])
-  std::vector<float> scratch;      // halfway through a split or a merge
-  std::vector<float> output_row;   // one output row, interleaved from the tiles' rows
+  std::int64_t phase_length = 0;    // floats per phase of an input row, a whole number of vectors
+  std::int64_t output_length = 0;   // tiles per phase of an output row, a whole number of vectors
+  std::vector<float> raw;           // [kPoints][tiles]: the input values of each tile, one channel
+  std::vector<float> transformed;   // V [kPoints][C][tiles], in either Layout
+  std::vector<float> products;      // M [kPoints][K][tiles]
+  std::vector<float> outputs;       // [kOutput²][tiles]: the outputs of each tile, one output channel
+  std::vector<float> row;           // one input row, zero padded to cover every tile and whole vectors
+  std::vector<float> gradient_row;  // one row of the output gradient, zero padded likewise
+  std::vector<float> phases;        // [kOutput][phase_length]: the row split (Note [phases])
+  std::vector<float> scratch;       // halfway through a split or a merge
+  std::vector<float> output_row;    // one output row, interleaved from the tiles' rows
 };
 
 // The calling thread's workspace, prepared for g and plan. The values its buffers hold past what a call
@@ -588,49 +637,48 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
   }
 }
 
-// M[ξ][k][t] = A dy Aᵀ for every tile of the block, dy its 2×2 output gradients (zero past the output).
+// M[ξ][k][t] = A dy Aᵀ for every tile of the block, dy its kOutput × kOutput output gradients (zero past
+// the output). Each output row is split into its kOutput phases, one per column of the tiles (Note
+// [phases]).
+template <typename Tiling>
 void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& plan, const float* grad_y,
-                                     const TileBlock& block, std::int64_t tiles, Workspace<TilingF2>& work) {
-  constexpr std::int64_t kPoints = TilingF2::kPoints;
-  const std::int64_t even_columns = g.Q / 2;
+                                     const TileBlock& block, std::int64_t tiles, Workspace<Tiling>& work) {
+  constexpr std::int64_t kOutput = Tiling::kOutput, kPoints = Tiling::kPoints;
   for (std::int64_t k = 0; k < g.K; ++k) {
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < 2; ++i) {
-          // Output row 2·tile_row + i splits into the tiles' left (even) and right (odd) columns.
-          float* left = work.outputs.data() + (2 * i) * plan.max_tiles() + first_tile;
-          float* right = left + plan.max_tiles();
-          if (2 * tile_row + i >= g.P) {
-            std::fill(left, left + plan.tile_cols, 0.0f);
-            std::fill(right, right + plan.tile_cols, 0.0f);
+        for (std::int64_t i = 0; i < kOutput; ++i) {
+          // Column c of the tiles' row i goes to plane kOutput·i + c.
+          float* planes = work.outputs.data() + kOutput * i * plan.max_tiles() + first_tile;
+          if (kOutput * tile_row + i >= g.P) {
+            for (std::int64_t c = 0; c < kOutput; ++c)
+              std::fill_n(planes + c * plan.max_tiles(), plan.tile_cols, 0.0f);
             continue;
           }
-          const float* row = grad_y + ((n * g.K + k) * g.P + 2 * tile_row + i) * g.Q;
-          for (std::int64_t j = 0; j < even_columns; ++j) {
-            left[j] = row[2 * j];
-            right[j] = row[2 * j + 1];
-          }
-          if (g.Q % 2 == 1) {
-            left[even_columns] = row[g.Q - 1];
-            right[even_columns] = 0.0f;
-          }
+          const float* row = grad_y + ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
+          std::copy(row, row + g.Q, work.gradient_row.data());  // its tail past Q stays zero
+          split_phases<kOutput>(work.gradient_row.data(), work.output_length, work.scratch.data(),
+                                work.phases.data());
+          for (std::int64_t c = 0; c < kOutput; ++c)
+            std::copy_n(work.phases.data() + c * work.output_length, plan.tile_cols,
+                        planes + c * plan.max_tiles());
         }
     float* products = work.products.data() + k * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
       using V = decltype(lanes);
-      V dy[4], m[kPoints];
-      for (std::int64_t i = 0; i < 4; ++i)
+      V dy[kOutput * kOutput], m[kPoints];
+      for (std::int64_t i = 0; i < kOutput * kOutput; ++i)
         dy[i] = load<V>(work.outputs.data() + i * plan.max_tiles() + t);
-      transform_output_adjoint(dy, m);
+      Tiling::output_adjoint(dy, m);
       for (std::int64_t point = 0; point < kPoints; ++point)
         store(products + point * g.K * tiles + t, m[point]);
     });
   }
 }
 
-// The forward pass on transformed filters u [16][K][C] (Note [Winograd F(2×2, 3×3)]).
+// The forward pass on transformed filters U, each U[ξ] packed (Note [tile layout]).
 template <typename Tiling>
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, const float* bias,
                       const Conv2dEpilogue& epilogue, float* y) {
@@ -667,37 +715,12 @@ void run_forward(const Conv2dGeometry& g, const float* x, const float* w, std::i
   winograd_forward<TilingF4>(g, x, u.data(), bias, epilogue, y);
 }
 
-}  // namespace
-
-bool conv2d_winograd_supports(const Conv2dGeometry& g) {
-  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-         g.dilation_w == 1 && g.pad_h <= 2 && g.pad_w <= 2;
-}
-
-void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
-                             float* y, const Conv2dEpilogue& epilogue) {
-  assert(conv2d_winograd_supports(g));
-  run_forward(g, x, w, g.C * 9, 9, false, bias, epilogue, y);
-}
-
-void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
-                                    float* grad_x) {
-  assert(conv2d_winograd_supports(g));
-  // Note [input gradient by Winograd]: grad_y [N, K, P, Q] is the input, grad_x [N, C, H, W] the output.
-  Conv2dGeometry turned = g;
-  turned.C = g.K, turned.H = g.P, turned.W = g.Q;
-  turned.K = g.C, turned.P = g.H, turned.Q = g.W;
-  turned.pad_h = 2 - g.pad_h, turned.pad_w = 2 - g.pad_w;
-  run_forward(turned, grad_y, w, 9, g.C * 9, true, nullptr, Conv2dActivation::none, grad_x);
-}
-
-void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
-                                     float* grad_w) {
-  assert(conv2d_winograd_supports(g));
-  // Note [weight gradient by Winograd]; each thread sums its blocks into its own grad_U, then the partials
-  // are added and transformed back, split over the output channels.
-  constexpr std::int64_t kPoints = TilingF2::kPoints;
-  const TilePlan plan = plan_tiles<TilingF2>(g);
+// The weight gradient by `Tiling` (Note [weight gradient by Winograd]); each thread sums its blocks into its
+// own grad_U, then the partials are added and transformed back, split over the output channels.
+template <typename Tiling>
+void weight_gradient(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
+  constexpr std::int64_t kPoints = Tiling::kPoints;
+  const TilePlan plan = plan_tiles<Tiling>(g);
   const std::int64_t blocks = block_count(g, plan);
   const std::int64_t transformed_size = kPoints * g.K * g.C;
   std::vector<std::unique_ptr<float[]>> partials(static_cast<std::size_t>(omp_get_max_threads()));
@@ -708,7 +731,7 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
     float* partial = partials[thread].get();
     bool written = false;
     {
-      Workspace<TilingF2>& work = workspace<TilingF2>(g, plan);
+      Workspace<Tiling>& work = workspace<Tiling>(g, plan);
 #pragma omp for schedule(static) nowait
       for (std::int64_t index = 0; index < blocks; ++index) {
         const TileBlock block = block_at(g, plan, index);
@@ -740,11 +763,44 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
           for (std::size_t other = 1; other < threads; ++other)
             u[point] += load<V>(partials[other].get() + at);
         }
-        transform_filter_adjoint(u, filter);
+        Tiling::filter_adjoint(u, filter);
         for (int e = 0; e < 9; ++e)
           scatter(grad_w + (k * g.C + c) * 9 + e, 9, filter[e]);
       });
   }
+}
+
+}  // namespace
+
+bool conv2d_winograd_supports(const Conv2dGeometry& g) {
+  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.pad_h <= 2 && g.pad_w <= 2;
+}
+
+void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                             float* y, const Conv2dEpilogue& epilogue) {
+  assert(conv2d_winograd_supports(g));
+  run_forward(g, x, w, g.C * 9, 9, false, bias, epilogue, y);
+}
+
+void conv2d_backward_input_winograd(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                                    float* grad_x) {
+  assert(conv2d_winograd_supports(g));
+  // Note [input gradient by Winograd]: grad_y [N, K, P, Q] is the input, grad_x [N, C, H, W] the output.
+  Conv2dGeometry turned = g;
+  turned.C = g.K, turned.H = g.P, turned.W = g.Q;
+  turned.K = g.C, turned.P = g.H, turned.Q = g.W;
+  turned.pad_h = 2 - g.pad_h, turned.pad_w = 2 - g.pad_w;
+  run_forward(turned, grad_y, w, 9, g.C * 9, true, nullptr, Conv2dActivation::none, grad_x);
+}
+
+void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                                     float* grad_w) {
+  assert(conv2d_winograd_supports(g));
+  if (g.K * g.C <= kLargestF4WeightFilters)
+    weight_gradient<TilingF4>(g, x, grad_y, grad_w);
+  else
+    weight_gradient<TilingF2>(g, x, grad_y, grad_w);
 }
 
 }  // namespace dscope::kernels::cpu
