@@ -160,10 +160,10 @@ void conv2d_backward_input_im2col_gemm(const Conv2dGeometry& g, const float* gra
 void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* grad_y,
                                         float* grad_w);
 
-// Variant: Winograd (cpu/conv2d_winograd.cpp), F(4×4, 3×3) for the forward and the input gradient and
-// F(2×2, 3×3) for the weight gradient, for 3×3 filters with stride 1, dilation 1 and padding at most 2
-// (conv2d_winograd_supports). Same pointers and contracts as above; the forward and the input gradient round
-// to about 4e-5 of their outputs' spread rather than to float precision (see the .cpp).
+// Variant: Winograd (cpu/conv2d_winograd.cpp), F(4×4, 3×3) for all three passes (F(2×2, 3×3) for the weight
+// gradient beyond 256 × 256 channel pairs), for 3×3 filters with stride 1, dilation 1 and padding at most 2
+// (conv2d_winograd_supports). Same pointers and contracts as above; F(4×4) rounds to about 4e-5 of its
+// outputs' spread rather than to float precision (see the .cpp).
 bool conv2d_winograd_supports(const Conv2dGeometry& g);
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                              float* y, const Conv2dEpilogue& epilogue = {});
