@@ -415,10 +415,11 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
   }
 }
 
-// Note [variant choice]: Winograd does 2.25 times less arithmetic than direct convolution, but its GEMMs
-// have depth C (forward) or K (input gradient) rather than 9·C, and its transforms move memory, so it pays
-// only with enough channels. Measured on this machine, batch 32, 3×3, padding 1, GFLOP/s im2col_gemm →
-// winograd for forward / input gradient / weight gradient:
+// Note [variant choice]: Winograd does 2.25 (F(2×2)) or 4 (F(4×4)) times less arithmetic than direct
+// convolution, but its GEMMs have depth C (forward) or K (input gradient) rather than 9·C, and its
+// transforms cost as much again as the products at 64 channels, so it pays only with enough channels.
+// Measured on the Zen 3 machine with F(2×2), batch 32, 3×3, padding 1, GFLOP/s im2col_gemm → winograd for
+// forward / input gradient / weight gradient:
 //   16 channels, 64×64:  70 → 64 / 86 → 66 / 70 → 51
 //   32 channels, 64×64: 106 → 102 / 118 → 108 / 100 → 84
 //   64 channels, 64×64: 126 → 166 / 133 → 149 / 135 → 158
@@ -440,7 +441,10 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // 88 → 214 / 102 → 200 / 99 → 113-167, 32 channels 103 → 231 / 129 → 206 / 103 → 106-165, and at 64 channels
 // Winograd 172 against direct 174 / 172 against 182 / 133 against 110. With more
 // filters than channels (the ResNet-18 stem) a direct tile's depth, 27 taps, is too short to pay for
-// loading and storing its accumulators.
+// loading and storing its accumulators. With F(4×4) in all three passes (the AVX-512 Xeon, bench_conv2d,
+// batch 64, 3 runs, ms, winograd against direct): 32 channels on 32×32 5.7-6.8 against 5.5-10.7 / 5.7-7.8
+// against 5.9-8.0 / 6.7-9.0 against 6.3-8.6, no better; 16 channels on 64×64 8.7-10.9 against 6.7-6.9 in
+// the forward; so the threshold stays at 64 channels.
 //
 // Strided layers: on the AVX-512 Xeon, ResNet-8's 16 → 32 and 32 → 64 stride-2 layers run their forward
 // by direct convolution (cpu/conv2d_direct.cpp, Note [strided rows]) faster than by im2col + GEMM:
