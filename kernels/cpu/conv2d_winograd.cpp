@@ -525,11 +525,29 @@ Workspace<Tiling>& workspace(const Conv2dGeometry& g, const TilePlan& plan) {
   return work;
 }
 
+// For each tile column j of a row of tiles, the value at offset o of row `row` (the workspace's zero-padded
+// row or gradient_row, `length` floats per phase; null for a row of zeros), for o < offsets: plane o
+// (`stride` floats apart from `planes`) gets it at j, for the row's tile_cols tiles (Note [phases]).
+template <typename Tiling>
+void row_into_planes(Workspace<Tiling>& work, const float* row, std::int64_t length, std::int64_t offsets,
+                     std::int64_t tile_cols, float* planes, std::int64_t stride) {
+  constexpr std::int64_t kOutput = Tiling::kOutput;
+  if (row == nullptr) {
+    for (std::int64_t offset = 0; offset < offsets; ++offset)
+      std::fill_n(planes + offset * stride, tile_cols, 0.0f);
+    return;
+  }
+  split_phases<kOutput>(row, length, work.scratch.data(), work.phases.data());
+  for (std::int64_t offset = 0; offset < offsets; ++offset)
+    std::copy_n(work.phases.data() + offset % kOutput * length + offset / kOutput, tile_cols,
+                planes + offset * stride);
+}
+
 // How transform_block_input lays out each V[ξ] (C × tiles): row-major, for the weight gradient's GEMM, or in
 // the packed GEMM's layout of B (cpu/gemm_packed.h), which the forward's products read without a copy.
 enum class Layout { row_major, packed };
 
-// Eight successive tiles from a multiple of eight lie side by side in either layout.
+// A vector of successive tiles, from a multiple of kLanes, lies side by side in either layout.
 static_assert(packed::kTileColumns % kLanes == 0);
 
 // V[ξ][c][t] for every tile of the block (Note [tile layout]), in `layout`.
@@ -549,21 +567,17 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
         for (std::int64_t i = 0; i < kInput; ++i) {
-          // Offset o of the tiles' row i goes to raw plane kInput·i + o.
-          float* raw = work.raw.data() + kInput * i * plan.max_tiles() + first_tile;
+          // Offset o of the tiles' row i goes to raw plane kInput·i + o; rows above or below the image
+          // are zeros.
           const std::int64_t ih = kOutput * tile_row - g.pad_h + i;
-          if (ih < 0 || ih >= g.H) {  // padding above or below the image
-            for (std::int64_t offset = 0; offset < kInput; ++offset)
-              std::fill_n(raw + offset * plan.max_tiles(), plan.tile_cols, 0.0f);
-            continue;
+          const bool inside = ih >= 0 && ih < g.H;
+          if (inside) {
+            const float* source = plane + ih * g.W;
+            std::copy(source + (inside_begin - g.pad_w), source + (inside_end - g.pad_w),
+                      work.row.data() + inside_begin);
           }
-          const float* source = plane + ih * g.W;
-          std::copy(source + (inside_begin - g.pad_w), source + (inside_end - g.pad_w),
-                    work.row.data() + inside_begin);
-          split_phases<kOutput>(work.row.data(), work.phase_length, work.scratch.data(), work.phases.data());
-          for (std::int64_t offset = 0; offset < kInput; ++offset)
-            std::copy_n(work.phases.data() + offset % kOutput * work.phase_length + offset / kOutput,
-                        plan.tile_cols, raw + offset * plan.max_tiles());
+          row_into_planes(work, inside ? work.row.data() : nullptr, work.phase_length, kInput, plan.tile_cols,
+                          work.raw.data() + kInput * i * plan.max_tiles() + first_tile, plan.max_tiles());
         }
     }
     const bool packed_layout = layout == Layout::packed;
@@ -650,20 +664,15 @@ void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& pl
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
         for (std::int64_t i = 0; i < kOutput; ++i) {
-          // Column c of the tiles' row i goes to plane kOutput·i + c.
-          float* planes = work.outputs.data() + kOutput * i * plan.max_tiles() + first_tile;
-          if (kOutput * tile_row + i >= g.P) {
-            for (std::int64_t c = 0; c < kOutput; ++c)
-              std::fill_n(planes + c * plan.max_tiles(), plan.tile_cols, 0.0f);
-            continue;
+          // Column c of the tiles' row i goes to plane kOutput·i + c; rows past the output are zeros.
+          const bool inside = kOutput * tile_row + i < g.P;
+          if (inside) {
+            const float* row = grad_y + ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
+            std::copy(row, row + g.Q, work.gradient_row.data());  // its tail past Q stays zero
           }
-          const float* row = grad_y + ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
-          std::copy(row, row + g.Q, work.gradient_row.data());  // its tail past Q stays zero
-          split_phases<kOutput>(work.gradient_row.data(), work.output_length, work.scratch.data(),
-                                work.phases.data());
-          for (std::int64_t c = 0; c < kOutput; ++c)
-            std::copy_n(work.phases.data() + c * work.output_length, plan.tile_cols,
-                        planes + c * plan.max_tiles());
+          row_into_planes(work, inside ? work.gradient_row.data() : nullptr, work.output_length, kOutput,
+                          plan.tile_cols, work.outputs.data() + kOutput * i * plan.max_tiles() + first_tile,
+                          plan.max_tiles());
         }
     float* products = work.products.data() + k * tiles;
     over_lanes(tiles, [&](std::int64_t t, auto lanes) {
