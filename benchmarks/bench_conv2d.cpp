@@ -1,5 +1,6 @@
-// conv2d on the CPU at the ResNet layer shapes we train (3×3 filters, padding 1): the small-stem ResNet-18's
-// at batch 32 (the shapes benchmarks/compare_torch compares with PyTorch) and the ResNet-8's at batch 64.
+// conv2d on the CPU at the ResNet layer shapes we train (3×3 filters with padding 1, and the 1×1 stride-2
+// shortcuts): the small-stem ResNet-18's at batch 32 (the 3×3 ones are the shapes benchmarks/compare_torch
+// compares with PyTorch) and the ResNet-8's at batch 64.
 //
 // conv2d_forward and conv2d_forward_backward run through the op, as a training step does, with the variant
 // the kernels choose (kernels/conv2d.h); benchmarks/compare_torch compares those two with PyTorch. Below
@@ -26,39 +27,42 @@ namespace dscope {
 namespace {
 
 struct Layer {
-  std::int64_t C, H, K, stride;  // square H×H input, 3×3 filter, padding 1
+  std::int64_t C, H, K, R, stride;  // square H×H input, R×R filter, padding R / 2
   std::int64_t batch;
 };
 
 const Layer kLayers[] = {
     // small-stem ResNet-18 (64/128/256/512), batch 32
-    {3, 64, 64, 1, 32},
-    {64, 64, 64, 1, 32},
-    {64, 64, 128, 2, 32},
-    {128, 32, 128, 1, 32},
-    {256, 16, 256, 1, 32},
-    {512, 8, 512, 1, 32},
+    {3, 64, 64, 3, 1, 32},
+    {64, 64, 64, 3, 1, 32},
+    {64, 64, 128, 3, 2, 32},
+    {128, 32, 128, 3, 1, 32},
+    {256, 16, 256, 3, 1, 32},
+    {512, 8, 512, 3, 1, 32},
+    {64, 64, 128, 1, 2, 32},
     // ResNet-8 (16/32/64), batch 64
-    {3, 64, 16, 1, 64},
-    {16, 64, 16, 1, 64},
-    {16, 64, 32, 2, 64},
-    {32, 32, 32, 1, 64},
-    {32, 32, 64, 2, 64},
-    {64, 16, 64, 1, 64},
+    {3, 64, 16, 3, 1, 64},
+    {16, 64, 16, 3, 1, 64},
+    {16, 64, 32, 3, 2, 64},
+    {32, 32, 32, 3, 1, 64},
+    {32, 32, 64, 3, 2, 64},
+    {64, 16, 64, 3, 1, 64},
+    {16, 64, 32, 1, 2, 64},
+    {32, 32, 64, 1, 2, 64},
 };
 
 // The shape as it appears in benchmark names and in compare_torch, e.g. N32_C64_K128_64x64_3x3_s2.
 std::string label(const Layer& layer) {
   std::ostringstream out;
-  out << "N" << layer.batch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H
-      << "_3x3_s" << layer.stride;
+  out << "N" << layer.batch << "_C" << layer.C << "_K" << layer.K << "_" << layer.H << "x" << layer.H << "_"
+      << layer.R << "x" << layer.R << "_s" << layer.stride;
   return out.str();
 }
 
 kernels::Conv2dGeometry geometry_of(const Layer& layer, std::int64_t batch) {
   kernels::Conv2dGeometry g;
-  g.N = batch, g.C = layer.C, g.H = g.W = layer.H, g.K = layer.K, g.R = g.S = 3;
-  g.stride_h = g.stride_w = layer.stride, g.pad_h = g.pad_w = 1;
+  g.N = batch, g.C = layer.C, g.H = g.W = layer.H, g.K = layer.K, g.R = g.S = layer.R;
+  g.stride_h = g.stride_w = layer.stride, g.pad_h = g.pad_w = layer.R / 2;
   g.P = kernels::conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
   g.Q = kernels::conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
   return g;
@@ -161,7 +165,7 @@ void report(benchmark::State& state, double flops_per_iteration) {
 Conv2dOptions options_of(const Layer& layer) {
   Conv2dOptions options;
   options.stride_h = options.stride_w = layer.stride;
-  options.padding_h = options.padding_w = 1;
+  options.padding_h = options.padding_w = layer.R / 2;
   return options;
 }
 

@@ -135,8 +135,8 @@ struct Conv2dEpilogue {
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
 // it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
 // convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
-// (conv2d_uses_direct) and, in the forward only, for strided ones with 16 to 63 channels and at most 64
-// filters, im2col + GEMM otherwise (cpu/conv2d.cpp, Note [variant choice]).
+// (conv2d_uses_direct) and, in the forward and the input gradient, for strided ones with 16 to 63 channels
+// and at most 64 filters, im2col + GEMM otherwise (cpu/conv2d.cpp, Note [variant choice]).
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
 // GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y,
 // then applies `epilogue` to it.
@@ -148,7 +148,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
 
 // Whether the three entry points above choose the Winograd variant for this geometry, or the direct one (for
-// a strided geometry conv2d_uses_direct is false, though the forward may still run direct convolution).
+// a strided geometry conv2d_uses_direct is false, though the forward and the input gradient may still run
+// direct convolution).
 bool conv2d_uses_winograd(const Conv2dGeometry& g);
 bool conv2d_uses_direct(const Conv2dGeometry& g);
 
@@ -174,7 +175,8 @@ void conv2d_backward_weight_winograd(const Conv2dGeometry& g, const float* x, co
 
 // Variant: direct convolution (cpu/conv2d_direct.cpp), for dilation 1 and padding below the filter's
 // extent, on processors with AVX2 and FMA or AVX-512 (conv2d_direct_supports). Same pointers and contracts
-// as above; the input gradient of a strided geometry runs im2col + GEMM (see the .cpp).
+// as above; the input gradient of a strided geometry runs as stride-1 correlations, one per residue of the
+// rows and columns (see the .cpp), or im2col + GEMM where one of those would need a negative padding.
 bool conv2d_direct_supports(const Conv2dGeometry& g);
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                            float* y, const Conv2dEpilogue& epilogue = {});

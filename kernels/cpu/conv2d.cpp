@@ -452,9 +452,13 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // same noisy machine: 1.1-1.4× and 0.93-1.4×); the ResNet-8 inference pass ran 8% faster (bench_training,
 // 8 alternating runs, median of the paired ratios 0.92). Their weight gradients measured no faster, nor
 // did the 1×1 stride-2 shortcuts' forward (inference paired ratio 0.97 with them against 0.92 without),
-// and the other strided layers were not measured (the 3-channel 7×7 stem, 64 channels and up). So the
-// forward alone takes direct convolution for strided filters larger than 1×1 with 16 to 63 channels and at
-// most 64 filters.
+// and the other strided layers were not measured (the 3-channel 7×7 stem, 64 channels and up). The input
+// gradient of those two layers, split into stride-1 correlations by the residues of its rows and columns
+// (cpu/conv2d_direct.cpp, Note [strided input gradient by phases]), beats im2col + GEMM too: bench_conv2d,
+// 7 interleaved repetitions, medians 6.05 → 3.6-4.2 ms (16 → 32) and 4.75 → 4.2-4.3 ms (32 → 64), while
+// the 1×1 shortcuts' ran slower (1.17 → 1.52 and 0.92 → 1.41 ms). So the forward and the input gradient
+// take direct convolution for strided filters larger than 1×1 with 16 to 63 channels and at most 64
+// filters; the weight gradient does not.
 namespace {
 
 constexpr std::int64_t kStridedDirectMinChannels = 16;
@@ -463,8 +467,8 @@ bool is_strided(const Conv2dGeometry& g) {
   return g.stride_h > 1 || g.stride_w > 1;
 }
 
-// The strided layers whose forward alone runs by direct convolution (above).
-bool forward_uses_strided_direct(const Conv2dGeometry& g) {
+// The strided layers whose forward and input gradient run by direct convolution (above).
+bool uses_strided_direct(const Conv2dGeometry& g) {
   return conv2d_direct_supports(g) && is_strided(g) && g.R * g.S > 1 && g.C >= kStridedDirectMinChannels &&
          g.C < kWinogradMinChannels && g.K <= kWinogradMinChannels;
 }
@@ -483,14 +487,15 @@ bool conv2d_uses_direct(const Conv2dGeometry& g) {
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
                     const Conv2dEpilogue& epilogue) {
   if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, epilogue);
-  if (conv2d_uses_direct(g) || forward_uses_strided_direct(g))
+  if (conv2d_uses_direct(g) || uses_strided_direct(g))
     return conv2d_forward_direct(g, x, w, bias, y, epilogue);
   conv2d_forward_im2col_gemm(g, x, w, bias, y, epilogue);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
   if (conv2d_uses_winograd(g)) return conv2d_backward_input_winograd(g, grad_y, w, grad_x);
-  if (conv2d_uses_direct(g)) return conv2d_backward_input_direct(g, grad_y, w, grad_x);
+  if (conv2d_uses_direct(g) || uses_strided_direct(g))
+    return conv2d_backward_input_direct(g, grad_y, w, grad_x);
   conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
 }
 

@@ -13,8 +13,9 @@
 // im2col + GEMM. On an AVX-512 Xeon, with the stride-2 split done by vector shuffles and the row layout
 // worked out once per call (RowCopy), the forward of ResNet-8's two strided layers beats im2col + GEMM and
 // the weight gradient does not (kernels/cpu/conv2d.cpp, Note [variant choice]). The input gradient of a
-// strided convolution is not a correlation of this kind (it scatters each output gradient onto a stride-
-// spaced grid), so conv2d_backward_input_direct hands strided geometries to im2col + GEMM.
+// strided convolution scatters each output gradient onto a stride-spaced grid; split by the residues of
+// its rows and columns it is σ_h·σ_w correlations of stride 1 again (Note [strided input gradient by
+// phases]).
 //
 // Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·L output
 // columns of one output row (L = 8 lanes with AVX2, 16 with AVX-512; cpu/float_vector.h), held in
@@ -227,14 +228,14 @@ void copy_padded_rows(const Correlation& c, const RowCopy& plan, const float* in
 }
 
 // Note [register tile]: Filters × Vectors·L outputs of row `out_row` (at filter 0 of the tile, column 0 of
-// the tile, channel stride P·Q), from padded rows `rows` (at channel 0, the output row's first tap row, the
-// tile's first column), filter column s reading from `taps[s]` on (Note [strided rows]). Stores `filters` ≤
-// Filters channels and `columns` ≤ Vectors·L columns, each plus the value at the same place of `residual_row`
-// (laid out as out_row) when that is not null, then clamped at zero with `relu`.
+// the tile, channel stride `out_channel_stride`), from padded rows `rows` (at channel 0, the output row's
+// first tap row, the tile's first column), filter column s reading from `taps[s]` on (Note [strided rows]).
+// Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns, each plus the value at the same
+// place of `residual_row` (laid out as out_row) when that is not null, then clamped at zero with `relu`.
 template <int Filters, int Vectors, typename Taps>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
           Taps taps, const float* packed, const float* bias, bool relu, const float* residual_row,
-          float* out_row, std::int64_t filters, std::int64_t columns) {
+          float* out_row, std::int64_t out_channel_stride, std::int64_t filters, std::int64_t columns) {
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
   Floats sum[Filters][Vectors];
 #pragma GCC unroll 8
@@ -260,14 +261,13 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
         }
       }
     }
-  const std::int64_t plane = c.P * c.Q;
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
       const std::int64_t valid = columns - v * kLanes;
       if (f >= filters || valid <= 0) continue;
-      const std::int64_t offset = f * plane + v * kLanes;
+      const std::int64_t offset = f * out_channel_stride + v * kLanes;
       float lanes[kLanes] = {};  // a partial vector's residual in, and its result out
       Floats value = sum[f][v];
       if (residual_row != nullptr) {
@@ -289,14 +289,15 @@ void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std:
 template <int Filters, int Vectors, typename Taps>
 void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
                 std::int64_t channel_stride, Taps taps, const float* packed, const float* bias, bool relu,
-                const float* residual_row, float* out_row, std::int64_t filters, std::int64_t columns) {
+                const float* residual_row, float* out_row, std::int64_t out_channel_stride,
+                std::int64_t filters, std::int64_t columns) {
   if constexpr (Vectors > 1)
     if (vectors < Vectors)
       return tile_up_to<Filters, Vectors - 1, Taps>(vectors, c, rows, row_stride, channel_stride, taps,
-                                                    packed, bias, relu, residual_row, out_row, filters,
-                                                    columns);
+                                                    packed, bias, relu, residual_row, out_row,
+                                                    out_channel_stride, filters, columns);
   tile<Filters, Vectors, Taps>(c, rows, row_stride, channel_stride, taps, packed, bias, relu, residual_row,
-                               out_row, filters, columns);
+                               out_row, out_channel_stride, filters, columns);
 }
 
 // packed[tile][c][r][s][f] = weight(tile·Filters + f, c, r, s), zero past K (Note [register tile]).
@@ -347,7 +348,7 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
               tile_up_to<Filters, Vectors>(
                   ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width, taps_at,
                   packed.get() + t * taps * Filters, bias != nullptr ? bias + k : nullptr, relu,
-                  residual != nullptr ? residual + offset : nullptr, out + offset,
+                  residual != nullptr ? residual + offset : nullptr, out + offset, c.P * c.Q,
                   std::min<std::int64_t>(Filters, c.K - k), columns);
             }
           }
@@ -366,17 +367,203 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
   return ceil_div(c.K, filters) * per_filter_tile;
 }
 
-// The tile that wastes least on how K and Q divide (with AVX2, 16 filters and 64 columns suit 4 × 3
-// vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where it costs strictly less.
+template <int Filters, int Vectors>
+struct TileShape {
+  static constexpr int filters = Filters, vectors = Vectors;
+};
+
+// Calls body(TileShape<F, V>{}) with the tile that wastes least on how K and Q divide (with AVX2, 16
+// filters and 64 columns suit 4 × 3 vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where
+// it costs strictly less.
+template <typename Body>
+void with_tile_shape(const Correlation& c, Body body) {
+  const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
+  if constexpr (simd::kRegisters >= 32)
+    if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3)) return body(TileShape<4, 4>{});
+  if (cost_6x2 < cost_4x3) return body(TileShape<6, 2>{});
+  body(TileShape<4, 3>{});
+}
+
 template <typename Weight>
 void correlate_any(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
                    const float* residual, float* out) {
-  const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
-  if constexpr (simd::kRegisters >= 32)
-    if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3))
-      return correlate<4, 4>(c, in, weight, bias, relu, residual, out);
-  if (cost_6x2 < cost_4x3) return correlate<6, 2>(c, in, weight, bias, relu, residual, out);
-  correlate<4, 3>(c, in, weight, bias, relu, residual, out);
+  with_tile_shape(c, [&](auto shape) {
+    using Shape = decltype(shape);
+    correlate<Shape::filters, Shape::vectors>(c, in, weight, bias, relu, residual, out);
+  });
+}
+
+// Note [strided input gradient by phases]: along one axis, with stride σ and padding pad, grad_x[h] = Σ_r
+// w[r] · grad_y[(h + pad − r) / σ] over the taps r for which the division is exact. Split h by its residue,
+// h = σ·i + a: the taps that reach phase a are those with r ≡ a + pad (mod σ), r = r₀ + σ·j, and they read
+// grad_y[i + d − j], d = (a + pad − r₀) / σ. So each phase of grad_x is a stride-1 correlation of grad_y
+// with the taps of its residue, turned (as in Note [input gradient by direct convolution]) and padded by
+// taps − 1 − d, and the same register tile computes it. The σ_h·σ_w phases hold the filter's R·S taps
+// between them, so the arithmetic is the forward's; for 3×3, stride 2, padding 1, even rows take filter row
+// 1 alone and odd rows filter rows 0 and 2, and likewise for columns. One zero-padded copy of grad_y's rows
+// serves every phase: it is padded by the largest of their paddings, and a phase with less starts that much
+// further into it. A phase's rows are every σ_h-th row of grad_x and its columns every σ_w-th, so the tile
+// writes each column phase of an output row to a scratch row, and the σ_w of them are interleaved into
+// grad_x (by vector shuffles for σ_w = 2). A phase that no tap reaches (with a 1×1 filter and stride 2,
+// three of the four) is zero.
+//
+// Note [phase tiles]: a phase's correlation is shallow (with 3×3 filters and stride 2, 1, 2 or 4 taps per
+// channel against the forward's 9), so each tile's fixed costs, setting up and storing its accumulators,
+// weigh more than in the forward. With AVX-512 the phases take tiles of 8 filters × 2 vectors, 16
+// accumulators, where the forward's choice gives ResNet-8's strided layers 4 × 2 (8 accumulators): 8
+// alternating runs of bench_conv2d, medians of the paired ratios 0.72 (16 → 32 channels from 64×64) and 0.79
+// (32 → 64 from 32×32), and 4 × 4 was slower than 8 × 2 on both. AVX2's 16 registers do not hold 16
+// accumulators besides the inputs, so there the forward's choice stands.
+
+// One axis's phase a: filter taps first_tap + σ·j for j < taps, the padding of its correlation, and how many
+// rows (or columns) of grad_x it holds.
+struct AxisPhase {
+  std::int64_t first_tap = 0, taps = 0, pad = 0, size = 0;
+};
+
+std::vector<AxisPhase> axis_phases(std::int64_t extent, std::int64_t filter, std::int64_t pad,
+                                   std::int64_t stride) {
+  std::vector<AxisPhase> phases(static_cast<std::size_t>(stride));
+  for (std::int64_t a = 0; a < stride; ++a) {
+    AxisPhase& phase = phases[static_cast<std::size_t>(a)];
+    phase.first_tap = (a + pad) % stride;
+    phase.taps = phase.first_tap < filter ? (filter - 1 - phase.first_tap) / stride + 1 : 0;
+    phase.pad = phase.taps - 1 - (a + pad - phase.first_tap) / stride;
+    phase.size = a < extent ? ceil_div(extent - a, stride) : 0;
+  }
+  return phases;
+}
+
+// Whether every phase that taps reach has a padding of at least zero, which the row copies need. A phase
+// needs a negative one when its first tap reads past the output gradient row of the same index: 3×3 with
+// stride 3 and padding 2 is such a case, and runs im2col + GEMM.
+bool phases_supported(const std::vector<AxisPhase>& phases) {
+  return std::all_of(phases.begin(), phases.end(),
+                     [](const AxisPhase& phase) { return phase.taps == 0 || phase.pad >= 0; });
+}
+
+std::int64_t largest_pad(const std::vector<AxisPhase>& phases) {
+  std::int64_t pad = 0;
+  for (const AxisPhase& phase : phases)
+    if (phase.taps > 0) pad = std::max(pad, phase.pad);
+  return pad;
+}
+
+// How many padded rows (or columns) one output row of any phase reads, from its first in the shared copy.
+std::int64_t tap_span(const std::vector<AxisPhase>& phases) {
+  std::int64_t span = 1;
+  for (const AxisPhase& phase : phases)
+    if (phase.taps > 0) span = std::max(span, largest_pad(phases) - phase.pad + phase.taps);
+  return span;
+}
+
+std::int64_t largest_size(const std::vector<AxisPhase>& phases) {
+  std::int64_t size = 0;
+  for (const AxisPhase& phase : phases)
+    size = std::max(size, phase.size);
+  return size;
+}
+
+// One output row of grad_x from its σ column phases, phases[b][j] going to column σ·j + b.
+void merge_column_phases(const float* const* phases, std::int64_t stride, std::int64_t width, float* out) {
+  std::int64_t column = 0;
+  if (stride == 2)
+    for (; column + 2 * kLanes <= width; column += 2 * kLanes)
+      simd::interleave(simd::load(phases[0] + column / 2), simd::load(phases[1] + column / 2), out + column);
+  for (; column < width; ++column)
+    out[column] = phases[column % stride][column / stride];
+}
+
+// The input gradient of a strided convolution (Note [strided input gradient by phases]), with tiles of
+// Filters × Vectors.
+template <int Filters, int Vectors>
+void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
+  const std::vector<AxisPhase> row_phases = axis_phases(g.H, g.R, g.pad_h, g.stride_h);
+  const std::vector<AxisPhase> column_phases = axis_phases(g.W, g.S, g.pad_w, g.stride_w);
+  // The shared copy of grad_y's rows: grad_y is the input of these correlations and C of them its channels.
+  Correlation source{g.N,
+                     g.K,
+                     g.P,
+                     g.Q,
+                     g.C,
+                     tap_span(row_phases),
+                     tap_span(column_phases),
+                     largest_size(row_phases),
+                     largest_size(column_phases),
+                     largest_pad(row_phases),
+                     largest_pad(column_phases)};
+  const std::int64_t width = padded_width(source), rows_per_channel = input_rows(source, kRowsPerItem);
+  const RowCopy row_copy = plan_row_copy(source);
+  constexpr std::int64_t kColumns = Vectors * kLanes;
+  const std::int64_t scratch_width = ceil_div(source.Q, kColumns) * kColumns;
+
+  // Each phase's correlation (its taps turned) and packed weights, phase (a, b) at a·σ_w + b.
+  std::vector<Correlation> phase_correlations;
+  std::vector<std::unique_ptr<float[]>> packed;
+  for (const AxisPhase& rows : row_phases)
+    for (const AxisPhase& columns : column_phases) {
+      Correlation phase = source;
+      phase.R = rows.taps, phase.S = columns.taps;
+      packed.push_back(pack_weights(
+          phase, Filters, [&](std::int64_t channel, std::int64_t k, std::int64_t j, std::int64_t l) {
+            const std::int64_t r = rows.first_tap + g.stride_h * (rows.taps - 1 - j);
+            const std::int64_t s = columns.first_tap + g.stride_w * (columns.taps - 1 - l);
+            return w[((k * g.C + channel) * g.R + r) * g.S + s];
+          }));
+      phase_correlations.push_back(phase);
+    }
+
+  const std::int64_t filter_tiles = ceil_div(g.C, Filters);
+  const std::int64_t row_blocks = ceil_div(source.P, kRowsPerItem), items = g.N * row_blocks;
+#pragma omp parallel if (items > 1)
+  {
+    const AlignedFloats buffer = aligned_zeros(source.C * rows_per_channel * width);
+    // Column phases that no tap reaches are never written and stay zero.
+    const AlignedFloats scratch = aligned_zeros(g.stride_w * Filters * scratch_width);
+    std::vector<const float*> scratch_rows(static_cast<std::size_t>(g.stride_w));
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t item = 0; item < items; ++item) {
+      const std::int64_t n = item / row_blocks, i_begin = item % row_blocks * kRowsPerItem;
+      const std::int64_t i_end = std::min(i_begin + kRowsPerItem, source.P);
+      copy_padded_rows(source, row_copy, grad_y, n, i_begin, i_end, rows_per_channel, buffer.get());
+      for (std::int64_t i = i_begin; i < i_end; ++i)
+        for (std::int64_t a = 0; a < g.stride_h; ++a) {
+          const AxisPhase& rows = row_phases[static_cast<std::size_t>(a)];
+          if (i >= rows.size) continue;
+          const std::int64_t h = g.stride_h * i + a;
+          for (std::int64_t t = 0; t < filter_tiles; ++t) {
+            const std::int64_t k = t * Filters, filters = std::min<std::int64_t>(Filters, g.C - k);
+            float* out = grad_x + ((n * g.C + k) * g.H + h) * g.W;
+            if (rows.taps == 0) {
+              for (std::int64_t f = 0; f < filters; ++f)
+                std::fill_n(out + f * g.H * g.W, g.W, 0.0f);
+              continue;
+            }
+            for (std::int64_t b = 0; b < g.stride_w; ++b) {
+              const AxisPhase& columns = column_phases[static_cast<std::size_t>(b)];
+              if (columns.taps == 0) continue;
+              const std::size_t phase = static_cast<std::size_t>(a * g.stride_w + b);
+              const Correlation& c = phase_correlations[phase];
+              const float* first_row =
+                  buffer.get() + (i - i_begin + source.pad_h - rows.pad) * width + source.pad_w - columns.pad;
+              float* scratch_phase = scratch.get() + b * Filters * scratch_width;
+              for (std::int64_t q = 0; q < columns.size; q += kColumns) {
+                const std::int64_t count = std::min(kColumns, columns.size - q);
+                tile_up_to<Filters, Vectors>(
+                    ceil_div(count, kLanes), c, first_row + q, width, rows_per_channel * width, UnitTaps{},
+                    packed[phase].get() + t * c.C * c.R * c.S * Filters, nullptr, false, nullptr,
+                    scratch_phase + q, scratch_width, filters, count);
+              }
+            }
+            for (std::int64_t f = 0; f < filters; ++f) {
+              for (std::int64_t b = 0; b < g.stride_w; ++b)
+                scratch_rows[static_cast<std::size_t>(b)] = scratch.get() + (b * Filters + f) * scratch_width;
+              merge_column_phases(scratch_rows.data(), g.stride_w, g.W, out + f * g.H * g.W);
+            }
+          }
+        }
+    }
+  }
 }
 
 // Note [weight gradient tile]: grad_w[k, c, r, s] = Σ_{n,p,q} grad_y[n, k, p, q] · x_padded[n, c, p + r, q +
@@ -534,7 +721,24 @@ void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float*
 void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                   float* grad_x) {
   assert(conv2d_direct_supports(g));
-  if (g.stride_h != 1 || g.stride_w != 1) return conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
+  if (g.stride_h != 1 || g.stride_w != 1) {
+    const std::vector<AxisPhase> row_phases = axis_phases(g.H, g.R, g.pad_h, g.stride_h);
+    const std::vector<AxisPhase> column_phases = axis_phases(g.W, g.S, g.pad_w, g.stride_w);
+    if (!phases_supported(row_phases) || !phases_supported(column_phases))
+      return conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
+    // For AVX2's tile choice: C outputs on rows as wide as the widest phase.
+    [[maybe_unused]] const Correlation widest{
+        g.N, g.K, g.P, g.Q, g.C, 1, 1, largest_size(row_phases), largest_size(column_phases)};
+    if constexpr (simd::kRegisters >= 32) {
+      correlate_phases<8, 2>(g, grad_y, w, grad_x);  // Note [phase tiles]
+    } else {
+      with_tile_shape(widest, [&](auto shape) {
+        using Shape = decltype(shape);
+        correlate_phases<Shape::filters, Shape::vectors>(g, grad_y, w, grad_x);
+      });
+    }
+    return;
+  }
   // Input grad_y [N, K, P, Q], output grad_x [N, C, H, W] (Note [input gradient by direct convolution]).
   const Correlation c{g.N, g.K, g.P, g.Q, g.C, g.R, g.S, g.H, g.W, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w};
   correlate_any(

@@ -3,8 +3,11 @@
 // without im2col), strides, padding wider than the filter reach, dilation, R != S, odd sizes, batch 1
 // (Eigen threads the GEMM), blocks of several images (small outputs) and blocks of rows (large outputs, rows
 // longer than a block). Winograd, on every 3×3 stride-1 case: padding 0 to 2, odd output sizes, blocks of
-// images and of tile rows. Direct convolution, on every stride-1 case with padding inside the filter's
-// extent: 1×1 to 5×5 filters, R != S, both register tiles, partial tiles of filters, columns and rows.
+// images and of tile rows. Direct convolution, on every case with padding inside the filter's extent: 1×1
+// to 7×7 filters, R != S, every register tile, partial tiles of filters, columns and rows, strides 2 and 3
+// (rows split into phases by shuffles and element by element), and the strided input gradient by phases
+// (1×1 stride 2, where three of four phases are zero; differing strides per axis; 3 × 3 phases; and a
+// geometry that falls back to im2col).
 // Every variant's forward also runs with the ReLU applied as it writes. Outputs are pre-filled with NaN, so
 // an element a kernel forgets to write fails the comparison. The cases that exercise blocks have over a
 // million multiply-adds, so they also run on several threads (smaller convolutions stay on one: Note [small
@@ -78,7 +81,9 @@ const Case kCases[] = {
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
     {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},       // strided direct chosen: rows split by vectors, then a tail
     {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},       // strided direct chosen: no padding, 64 filters
-    {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row
+    {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row; input gradient
+                                                // by im2col (a row phase would need padding −1)
+    {2, 5, 17, 40, 7, 5, 4, 3, 3, 1, 1},        // direct: stride 3, input gradient by 3 × 3 phases
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {
