@@ -135,8 +135,8 @@ struct Conv2dEpilogue {
 // Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
 // it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
 // convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
-// (conv2d_uses_direct) and, in the forward and the input gradient, for strided ones with 16 to 63 channels
-// and at most 64 filters, im2col + GEMM otherwise (cpu/conv2d.cpp, Note [variant choice]).
+// (conv2d_uses_direct) and for strided ones with 16 to 63 channels and at most 64 filters, im2col + GEMM
+// otherwise (cpu/conv2d.cpp, Note [variant choice]).
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
 // GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y,
 // then applies `epilogue` to it.
@@ -147,9 +147,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 // x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
 
-// Whether the three entry points above choose the Winograd variant for this geometry, or the direct one (for
-// a strided geometry conv2d_uses_direct is false, though the forward and the input gradient may still run
-// direct convolution).
+// Whether the three entry points above choose the Winograd variant for this geometry, or the direct one.
 bool conv2d_uses_winograd(const Conv2dGeometry& g);
 bool conv2d_uses_direct(const Conv2dGeometry& g);
 

@@ -456,21 +456,17 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // gradient of those two layers, split into stride-1 correlations by the residues of its rows and columns
 // (cpu/conv2d_direct.cpp, Note [strided input gradient by phases]), beats im2col + GEMM too: bench_conv2d,
 // 7 interleaved repetitions, medians 6.05 → 3.6-4.2 ms (16 → 32) and 4.75 → 4.2-4.3 ms (32 → 64), while
-// the 1×1 shortcuts' ran slower (1.17 → 1.52 and 0.92 → 1.41 ms). So the forward and the input gradient
-// take direct convolution for strided filters larger than 1×1 with 16 to 63 channels and at most 64
-// filters; the weight gradient does not.
+// the 1×1 shortcuts' ran slower (1.17 → 1.52 and 0.92 → 1.41 ms). By then the weight gradient's tile had
+// changed (Note [weight gradient tile] in cpu/conv2d_direct.cpp), and it too ran faster by direct
+// convolution in the ResNet-8 training step: DSCOPE_CPU_PROFILE, 6 alternating runs, medians of the paired
+// ratios 0.79 (16 → 32, 7.7 → 5.9 ms) and 0.95 (32 → 64). So all three passes take direct convolution for
+// strided filters larger than 1×1 with 16 to 63 channels and at most 64 filters.
 namespace {
 
 constexpr std::int64_t kStridedDirectMinChannels = 16;
 
 bool is_strided(const Conv2dGeometry& g) {
   return g.stride_h > 1 || g.stride_w > 1;
-}
-
-// The strided layers whose forward and input gradient run by direct convolution (above).
-bool uses_strided_direct(const Conv2dGeometry& g) {
-  return conv2d_direct_supports(g) && is_strided(g) && g.R * g.S > 1 && g.C >= kStridedDirectMinChannels &&
-         g.C < kWinogradMinChannels && g.K <= kWinogradMinChannels;
 }
 
 }  // namespace
@@ -480,22 +476,21 @@ bool conv2d_uses_winograd(const Conv2dGeometry& g) {
 }
 
 bool conv2d_uses_direct(const Conv2dGeometry& g) {
-  return conv2d_direct_supports(g) && !is_strided(g) && g.C < kWinogradMinChannels &&
-         g.K < kWinogradMinChannels && g.R * g.S > 1;
+  if (!conv2d_direct_supports(g) || g.R * g.S == 1 || g.C >= kWinogradMinChannels) return false;
+  if (is_strided(g)) return g.C >= kStridedDirectMinChannels && g.K <= kWinogradMinChannels;
+  return g.K < kWinogradMinChannels;
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
                     const Conv2dEpilogue& epilogue) {
   if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, epilogue);
-  if (conv2d_uses_direct(g) || uses_strided_direct(g))
-    return conv2d_forward_direct(g, x, w, bias, y, epilogue);
+  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y, epilogue);
   conv2d_forward_im2col_gemm(g, x, w, bias, y, epilogue);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
   if (conv2d_uses_winograd(g)) return conv2d_backward_input_winograd(g, grad_y, w, grad_x);
-  if (conv2d_uses_direct(g) || uses_strided_direct(g))
-    return conv2d_backward_input_direct(g, grad_y, w, grad_x);
+  if (conv2d_uses_direct(g)) return conv2d_backward_input_direct(g, grad_y, w, grad_x);
   conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
 }
 

@@ -11,11 +11,10 @@
 // contiguous again (Note [strided rows]). Each output row then needs two input rows copied for half the
 // arithmetic of a stride-1 row, so the copies weigh more: on Zen 3 (AVX2) it measured no better than
 // im2col + GEMM. On an AVX-512 Xeon, with the stride-2 split done by vector shuffles and the row layout
-// worked out once per call (RowCopy), the forward of ResNet-8's two strided layers beats im2col + GEMM and
-// the weight gradient does not (kernels/cpu/conv2d.cpp, Note [variant choice]). The input gradient of a
-// strided convolution scatters each output gradient onto a stride-spaced grid; split by the residues of
-// its rows and columns it is σ_h·σ_w correlations of stride 1 again (Note [strided input gradient by
-// phases]).
+// worked out once per call (RowCopy), all three passes of ResNet-8's two strided layers beat im2col + GEMM
+// (kernels/cpu/conv2d.cpp, Note [variant choice]). The input gradient of a strided convolution scatters
+// each output gradient onto a stride-spaced grid; split by the residues of its rows and columns it is
+// σ_h·σ_w correlations of stride 1 again (Note [strided input gradient by phases]).
 //
 // Note [register tile]: the innermost routine (tile) computes Filters output channels × Vectors·L output
 // columns of one output row (L = 8 lanes with AVX2, 16 with AVX-512; cpu/float_vector.h), held in
