@@ -7,9 +7,11 @@
 // gamma and beta may be null, meaning 1 and 0 (PyTorch's affine=False).
 //
 // Fused ReLU: with geometry.relu the forward writes max(gamma·x̂ + beta, 0), a batch norm and the ReLU after
-// it in one pass, and the backward takes that output as `relu_output` and counts grad_y only where it is
-// positive, which is ReLU's backward folded into the batch norm's. That saves the ReLU's own pass over the
-// activation in each direction, and the batch norm's output as a separate tensor.
+// it in one pass, and the backward counts grad_y only where gamma·x̂ + beta is positive, which is ReLU's
+// backward folded into the batch norm's. That saves the ReLU's own pass over the activation in each
+// direction, and the batch norm's output as a separate tensor. The backward recomputes gamma·x̂ + beta from
+// x, which it reads anyway, rather than reading the forward's output: the same expression as the forward's,
+// so the same rounding and the same sign, for one tensor fewer in each of its two passes over memory.
 #pragma once
 
 #include <cmath>
@@ -83,21 +85,23 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const T* x, const T* mea
       }
 }
 
-// grad_y, x, grad_x [N,C,H,W]; mean, inv_std, gamma, grad_gamma, grad_beta [C]. relu_output [N,C,H,W] is
-// null, or with g.relu the forward's output, where grad_y counts only where it is positive: below, grad_y
-// stands for that masked gradient. Writes each non-null output:
+// grad_y, x, grad_x [N,C,H,W]; mean, inv_std, gamma, beta, grad_gamma, grad_beta [C] (gamma, beta nullable,
+// as in the forward). With g.relu, grad_y counts only where the forward's gamma·x̂ + beta is positive: below,
+// grad_y stands for that masked gradient. Writes each non-null output:
 //   grad_gamma = Σ grad_y·x̂,  grad_beta = Σ grad_y  (sums over N, H, W), and
 //   batch_statistics (training: mean and inv_std are functions of x):
 //     grad_x = (gamma·inv_std/M) · (M·grad_y − Σ grad_y − x̂ · Σ grad_y·x̂)
 //   otherwise (evaluation: they are constants): grad_x = gamma·inv_std·grad_y.
 template <typename T>
-void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y,
-                           const T* relu_output, const T* x, const T* mean, const T* inv_std, const T* gamma,
-                           T* grad_x, T* grad_gamma, T* grad_beta) {
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y, const T* x,
+                           const T* mean, const T* inv_std, const T* gamma, const T* beta, T* grad_x,
+                           T* grad_gamma, T* grad_beta) {
   const std::int64_t plane = g.H * g.W;
   const T M = static_cast<T>(g.count());
   const auto grad_at = [&](std::int64_t at) {
-    return relu_output != nullptr && !(relu_output[at] > T(0)) ? T(0) : grad_y[at];
+    const std::int64_t c = at / plane % g.C;
+    const T output = (gamma ? gamma[c] : T(1)) * ((x[at] - mean[c]) * inv_std[c]) + (beta ? beta[c] : T(0));
+    return g.relu && !(output > T(0)) ? T(0) : grad_y[at];
   };
   for (std::int64_t c = 0; c < g.C; ++c) {
     T sum_grad = 0, sum_grad_x_hat = 0;
@@ -132,8 +136,8 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta, float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
-                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta);
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cpu
 
 namespace cuda {
@@ -145,8 +149,8 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta, float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
-                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta);
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -42,43 +42,88 @@ void add_shifted_moments(const float* values, std::int64_t n, float shift, Chann
   }
 }
 
-// out[i] = grad_y[i], or 0 where a fused ReLU's output is not positive (kernels/batch_norm2d.h). A loop of
-// its own, because GCC vectorises this select alone but not inside the sums and updates below, where the
-// masked gradient made the backward several times slower.
-void mask_gradient(const float* grad_y, const float* relu_output, std::int64_t n, float* out) {
-  for (std::int64_t i = 0; i < n; ++i)
-    out[i] = relu_output[i] > 0.0f ? grad_y[i] : 0.0f;
+// One channel's normalisation: scale = gamma·inv_std, shift = beta. The forward's output and the backward's
+// fused-ReLU mask both come from this expression, so they round alike (kernels/batch_norm2d.h).
+struct Affine {
+  float center, scale, shift;
+  float operator()(float x) const { return (x - center) * scale + shift; }
+};
+
+Affine channel_affine(std::int64_t c, const float* mean, const float* inv_std, const float* gamma,
+                      const float* beta) {
+  return {mean[c], (gamma ? gamma[c] : 1.0f) * inv_std[c], beta ? beta[c] : 0.0f};
 }
 
-// Adds Σ grad_y and Σ grad_y · (x − mean) over [0, n).
-void add_gradient_sums(const float* grad_y, const float* x, std::int64_t n, float mean, ChannelSums& sums) {
+// grad_y, or with a fused ReLU (kRelu) 0 where the forward's output was not positive: a select of values,
+// which GCC vectorises inside the loops below. kRelu is a template parameter so that each loop is compiled
+// for one case; with it a run-time flag, the backward ran a third slower.
+template <bool kRelu>
+float kept_gradient(float grad_y, float x, Affine affine) {
+  if constexpr (kRelu) return affine(x) > 0.0f ? grad_y : 0.0f;
+  return grad_y;
+}
+
+// Adds Σ grad_y and Σ grad_y · (x − mean) over [0, n), grad_y masked as kept_gradient says.
+template <bool kRelu>
+void add_gradient_sums(const float* grad_y, const float* x, std::int64_t n, Affine affine,
+                       ChannelSums& sums) {
   for (std::int64_t start = 0; start < n; start += kSumChunk) {
     const std::int64_t end = std::min(n, start + kSumChunk);
     float first = 0.0f, second = 0.0f;
 #pragma omp simd reduction(+ : first, second)
     for (std::int64_t i = start; i < end; ++i) {
-      first += grad_y[i];
-      second += grad_y[i] * (x[i] - mean);
+      const float kept = kept_gradient<kRelu>(grad_y[i], x[i], affine);
+      first += kept;
+      second += kept * (x[i] - affine.center);
     }
     sums.first += first;
     sums.second += second;
   }
 }
 
-// The same with grad_y masked by relu_output when that is not null, a cache-sized chunk at a time.
-constexpr std::int64_t kMaskChunk = 1024;
+// batch_norm2d_backward for channel c (kernels/batch_norm2d.h).
+template <bool kRelu>
+void backward_channel(const BatchNorm2dGeometry& g, std::int64_t c, bool batch_statistics,
+                      const float* grad_y, const float* x, const float* mean, const float* inv_std,
+                      const float* gamma, const float* beta, float* grad_x, float* grad_gamma,
+                      float* grad_beta) {
+  const std::int64_t plane = g.H * g.W;
+  const double M = static_cast<double>(g.count());
+  const Affine affine = channel_affine(c, mean, inv_std, gamma, beta);
+  ChannelSums sums;  // Σ grad_y and Σ grad_y · (x − mean)
+  if (batch_statistics || grad_gamma || grad_beta)
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const std::int64_t offset = (n * g.C + c) * plane;
+      add_gradient_sums<kRelu>(grad_y + offset, x + offset, plane, affine, sums);
+    }
+  const double sum_grad = sums.first;
+  const double sum_grad_x_hat = sums.second * inv_std[c];
+  if (grad_gamma) grad_gamma[c] = static_cast<float>(sum_grad_x_hat);
+  if (grad_beta) grad_beta[c] = static_cast<float>(sum_grad);
+  if (!grad_x) return;
 
-void add_masked_gradient_sums(const float* grad_y, const float* relu_output, const float* x, std::int64_t n,
-                              float mean, ChannelSums& sums) {
-  if (relu_output == nullptr) {
-    add_gradient_sums(grad_y, x, n, mean, sums);
+  const double scale = static_cast<double>(gamma ? gamma[c] : 1.0f) * inv_std[c];
+  const float grad_scale = static_cast<float>(scale);
+  if (!batch_statistics) {
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const std::int64_t offset = (n * g.C + c) * plane;
+      for (std::int64_t i = 0; i < plane; ++i)
+        grad_x[offset + i] = grad_scale * kept_gradient<kRelu>(grad_y[offset + i], x[offset + i], affine);
+    }
     return;
   }
-  float kept[kMaskChunk];
-  for (std::int64_t start = 0; start < n; start += kMaskChunk) {
-    const std::int64_t length = std::min(kMaskChunk, n - start);
-    mask_gradient(grad_y + start, relu_output + start, length, kept);
-    add_gradient_sums(kept, x + start, length, mean, sums);
+  // Expanding x̂ = (x − mean)·inv_std turns the training formula into one multiply-add per term:
+  // grad_x = scale·grad_y + per_centered·(x − mean) + constant.
+  const float per_centered = static_cast<float>(-scale * inv_std[c] * sum_grad_x_hat / M);
+  const float constant = static_cast<float>(-scale * sum_grad / M);
+  for (std::int64_t n = 0; n < g.N; ++n) {
+    const std::int64_t offset = (n * g.C + c) * plane;
+    const float* grad = grad_y + offset;
+    const float* in = x + offset;
+    float* out = grad_x + offset;
+    for (std::int64_t i = 0; i < plane; ++i)
+      out[i] = grad_scale * kept_gradient<kRelu>(grad[i], in[i], affine) +
+               per_centered * (in[i] - affine.center) + constant;
   }
 }
 
@@ -121,76 +166,30 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
   const std::int64_t plane = g.H * g.W;
 #pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
   for (std::int64_t nc = 0; nc < g.N * g.C; ++nc) {
-    const std::int64_t c = nc % g.C;
-    const float center = mean[c];
-    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c];
-    const float shift = beta ? beta[c] : 0.0f;
+    const Affine affine = channel_affine(nc % g.C, mean, inv_std, gamma, beta);
     const float* in = x + nc * plane;
     float* out = y + nc * plane;
     if (g.relu) {
       for (std::int64_t i = 0; i < plane; ++i)
-        out[i] = std::max((in[i] - center) * scale + shift, 0.0f);
+        out[i] = std::max(affine(in[i]), 0.0f);
     } else {
       for (std::int64_t i = 0; i < plane; ++i)
-        out[i] = (in[i] - center) * scale + shift;
+        out[i] = affine(in[i]);
     }
   }
 }
 
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
-                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta) {
-  const std::int64_t plane = g.H * g.W;
-  const double M = static_cast<double>(g.count());
-  const bool needs_sums = batch_statistics || grad_gamma || grad_beta;
-#pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta) {
+#pragma omp parallel for schedule(static) if (g.N * g.C * g.H * g.W > kParallelThreshold)
   for (std::int64_t c = 0; c < g.C; ++c) {
-    ChannelSums sums;  // Σ grad_y and Σ grad_y · (x − mean)
-    if (needs_sums)
-      for (std::int64_t n = 0; n < g.N; ++n) {
-        const std::int64_t offset = (n * g.C + c) * plane;
-        add_masked_gradient_sums(grad_y + offset, relu_output ? relu_output + offset : nullptr, x + offset,
-                                 plane, mean[c], sums);
-      }
-    const double sum_grad = sums.first;
-    const double sum_grad_x_hat = sums.second * inv_std[c];
-    if (grad_gamma) grad_gamma[c] = static_cast<float>(sum_grad_x_hat);
-    if (grad_beta) grad_beta[c] = static_cast<float>(sum_grad);
-    if (!grad_x) continue;
-
-    const double scale = static_cast<double>(gamma ? gamma[c] : 1.0f) * inv_std[c];
-    const float grad_scale = static_cast<float>(scale);
-    if (!batch_statistics) {
-      for (std::int64_t n = 0; n < g.N; ++n) {
-        const std::int64_t offset = (n * g.C + c) * plane;
-        // With a fused ReLU, grad_x first receives the masked gradient and is then scaled in place.
-        const float* grad = grad_y + offset;
-        if (relu_output != nullptr) {
-          mask_gradient(grad, relu_output + offset, plane, grad_x + offset);
-          grad = grad_x + offset;
-        }
-        for (std::int64_t i = 0; i < plane; ++i)
-          grad_x[offset + i] = grad_scale * grad[i];
-      }
-      continue;
-    }
-    // Expanding x̂ = (x − mean)·inv_std turns the training formula into one multiply-add per term:
-    // grad_x = scale·grad_y + per_centered·(x − mean) + constant.
-    const float per_centered = static_cast<float>(-scale * inv_std[c] * sum_grad_x_hat / M);
-    const float constant = static_cast<float>(-scale * sum_grad / M);
-    const float center = mean[c];
-    for (std::int64_t n = 0; n < g.N; ++n) {
-      const std::int64_t offset = (n * g.C + c) * plane;
-      const float* grad = grad_y + offset;
-      const float* in = x + offset;
-      float* out = grad_x + offset;
-      if (relu_output != nullptr) {
-        mask_gradient(grad, relu_output + offset, plane, out);  // then updated in place, still in cache
-        grad = out;
-      }
-      for (std::int64_t i = 0; i < plane; ++i)
-        out[i] = grad_scale * grad[i] + per_centered * (in[i] - center) + constant;
-    }
+    if (g.relu)
+      backward_channel<true>(g, c, batch_statistics, grad_y, x, mean, inv_std, gamma, beta, grad_x,
+                             grad_gamma, grad_beta);
+    else
+      backward_channel<false>(g, c, batch_statistics, grad_y, x, mean, inv_std, gamma, beta, grad_x,
+                              grad_gamma, grad_beta);
   }
 }
 

@@ -90,30 +90,45 @@ __device__ void store(float* to, const Pack<kWidth>& pack) {
     *to = pack.v[0];
 }
 
-// grad_y at `at`, each value 0 where a fused ReLU's output (when given) is not positive.
+// The forward's normalisation of channel c, (x − mean)·gamma·inv_std + beta (gamma and beta nullable). The
+// backward's fused-ReLU mask is the sign of the same expression, so it rounds as the forward's output did.
+struct Normalisation {
+  const float* mean = nullptr;
+  const float* inv_std = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+
+  __device__ float operator()(int c, float x) const {
+    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c], offset = beta ? beta[c] : 0.0f;
+    return (x - mean[c]) * scale + offset;
+  }
+};
+
+// grad_y at `at`, each value 0 where, with a fused ReLU, the forward's output at the same place of x (`x`,
+// loaded from `at`, channel c) was not positive.
 template <int kWidth>
-__device__ Pack<kWidth> masked_gradient(const float* grad_y, const float* relu_output, int at) {
+__device__ Pack<kWidth> masked_gradient(const float* grad_y, int at, const Pack<kWidth>& x, bool relu,
+                                        const Normalisation& normalisation, int c) {
   Pack<kWidth> grad = load<kWidth>(grad_y + at);
-  if (relu_output != nullptr) {
-    const Pack<kWidth> output = load<kWidth>(relu_output + at);
+  if (relu) {
 #pragma unroll
     for (int e = 0; e < kWidth; ++e)
-      if (!(output.v[e] > 0.0f)) grad.v[e] = 0.0f;
+      if (!(normalisation(c, x.v[e]) > 0.0f)) grad.v[e] = 0.0f;
   }
   return grad;
 }
 
 // Partial sums of slice blockIdx.y of channel blockIdx.x: with grad_y null, Σ(x − x₀) and Σ(x − x₀)²; with
-// it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked by relu_output when that is not null. The channel's
-// values are numbered m = image · plane + position; slices start at multiples of kWidth.
+// it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked as masked_gradient says. The channel's values are
+// numbered m = image · plane + position; slices start at multiples of kWidth.
 template <int kWidth>
-__global__ void channel_sums_kernel(Layout layout, const float* x, const float* grad_y,
-                                    const float* relu_output, const float* mean, Sums* partials) {
+__global__ void channel_sums_kernel(Layout layout, bool relu, const float* x, const float* grad_y,
+                                    Normalisation normalisation, Sums* partials) {
   const int c = blockIdx.x, count = layout.total / layout.C;
   const int slice = ((count + gridDim.y - 1) / gridDim.y + kWidth - 1) / kWidth * kWidth;
   const int begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
-  const double shift =
-      grad_y == nullptr ? static_cast<double>(x[c * layout.plane_size]) : static_cast<double>(mean[c]);
+  const double shift = grad_y == nullptr ? static_cast<double>(x[c * layout.plane_size])
+                                         : static_cast<double>(normalisation.mean[c]);
   double first = 0.0, second = 0.0;
   for (int m = begin + kWidth * threadIdx.x; m < end; m += kWidth * blockDim.x) {
     int image, position;
@@ -128,7 +143,7 @@ __global__ void channel_sums_kernel(Layout layout, const float* x, const float* 
         second += d * d;
       }
     } else {
-      const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, relu_output, at);
+      const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, at, values, relu, normalisation, c);
 #pragma unroll
       for (int e = 0; e < kWidth; ++e) {
         const double d = static_cast<double>(values.v[e]) - shift;
@@ -143,14 +158,16 @@ __global__ void channel_sums_kernel(Layout layout, const float* x, const float* 
 }
 
 // Fills `partials` (C·splits of them) with the channel sums.
-void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y, const float* relu_output,
-                  const float* mean, int splits, Sums* partials, cudaStream_t stream) {
+void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y,
+                  const Normalisation& normalisation, int splits, Sums* partials, cudaStream_t stream) {
   const Layout layout = layout_of(g);
   const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(splits));
-  if (four_wide(g, {x, grad_y, relu_output}))
-    channel_sums_kernel<4><<<grid, kSumThreads, 0, stream>>>(layout, x, grad_y, relu_output, mean, partials);
+  if (four_wide(g, {x, grad_y}))
+    channel_sums_kernel<4>
+        <<<grid, kSumThreads, 0, stream>>>(layout, g.relu, x, grad_y, normalisation, partials);
   else
-    channel_sums_kernel<1><<<grid, kSumThreads, 0, stream>>>(layout, x, grad_y, relu_output, mean, partials);
+    channel_sums_kernel<1>
+        <<<grid, kSumThreads, 0, stream>>>(layout, g.relu, x, grad_y, normalisation, partials);
   check_launch("batch_norm2d channel sums");
 }
 
@@ -192,15 +209,14 @@ __global__ void update_running_kernel(BatchNorm2dGeometry g, float momentum, con
 }
 
 template <int kWidth>
-__global__ void forward_kernel(Layout layout, bool relu, const float* x, const float* mean,
-                               const float* inv_std, const float* gamma, const float* beta, float* y) {
+__global__ void forward_kernel(Layout layout, bool relu, const float* x, Normalisation normalisation,
+                               float* y) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
-    const float scale = (gamma ? gamma[c] : 1.0f) * inv_std[c], offset = beta ? beta[c] : 0.0f;
     Pack<kWidth> values = load<kWidth>(x + at);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e) {
-      const float value = (values.v[e] - mean[c]) * scale + offset;
+      const float value = normalisation(c, values.v[e]);
       values.v[e] = relu && value < 0.0f ? 0.0f : value;
     }
     store<kWidth>(y + at, values);
@@ -233,16 +249,18 @@ __global__ void finish_backward_kernel(BatchNorm2dGeometry g, bool batch_statist
 }
 
 template <int kWidth>
-__global__ void grad_x_kernel(Layout layout, const float* grad_y, const float* relu_output, const float* x,
-                              const float* mean, const GradientCoefficients* coefficients, float* grad_x) {
+__global__ void grad_x_kernel(Layout layout, bool relu, const float* grad_y, const float* x,
+                              Normalisation normalisation, const GradientCoefficients* coefficients,
+                              float* grad_x) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     const GradientCoefficients k = coefficients[c];
-    const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, relu_output, at);
     Pack<kWidth> values = load<kWidth>(x + at);
+    const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, at, values, relu, normalisation, c);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e)
-      values.v[e] = k.grad_scale * grad.v[e] + k.per_centered * (values.v[e] - mean[c]) + k.constant;
+      values.v[e] =
+          k.grad_scale * grad.v[e] + k.per_centered * (values.v[e] - normalisation.mean[c]) + k.constant;
     store<kWidth>(grad_x + at, values);
   }
 }
@@ -254,7 +272,7 @@ void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float
   const cudaStream_t stream = current_stream();
   const int splits = splits_for(g);
   const Scratch<Sums> partials(static_cast<std::size_t>(g.C) * splits, stream);
-  channel_sums(g, x, nullptr, nullptr, nullptr, splits, partials.get(), stream);
+  channel_sums(g, x, nullptr, Normalisation{}, splits, partials.get(), stream);
   finish_statistics_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials.get(), splits,
                                                                              mean, variance);
   check_launch("batch_norm2d_statistics");
@@ -279,25 +297,27 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (n == 0) return;
   const Layout layout = layout_of(g);
+  const Normalisation normalisation{mean, inv_std, gamma, beta};
   if (four_wide(g, {x, y}))
-    forward_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, mean,
-                                                                                    inv_std, gamma, beta, y);
+    forward_kernel<4>
+        <<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, normalisation, y);
   else
-    forward_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, mean,
-                                                                                inv_std, gamma, beta, y);
+    forward_kernel<1>
+        <<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, normalisation, y);
   check_launch("batch_norm2d_forward");
 }
 
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* relu_output, const float* x, const float* mean, const float* inv_std,
-                           const float* gamma, float* grad_x, float* grad_gamma, float* grad_beta) {
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta) {
   if (g.C == 0) return;
   const cudaStream_t stream = current_stream();
+  const Normalisation normalisation{mean, inv_std, gamma, beta};
   const bool needs_sums = (batch_statistics && grad_x) || grad_gamma || grad_beta;
   const int splits = splits_for(g);
   const bool sums = needs_sums && g.count() > 0;
   const Scratch<Sums> partials(sums ? static_cast<std::size_t>(g.C) * splits : 0, stream);
-  if (sums) channel_sums(g, x, grad_y, relu_output, mean, splits, partials.get(), stream);
+  if (sums) channel_sums(g, x, grad_y, normalisation, splits, partials.get(), stream);
   const Scratch<GradientCoefficients> coefficients(grad_x ? static_cast<std::size_t>(g.C) : 0, stream);
   finish_backward_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(
       g, batch_statistics, partials.get(), splits, inv_std, gamma, grad_gamma, grad_beta, coefficients.get());
@@ -305,12 +325,12 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (grad_x && n > 0) {
     const Layout layout = layout_of(g);
-    if (four_wide(g, {grad_y, relu_output, x, grad_x}))
-      grad_x_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, stream>>>(layout, grad_y, relu_output, x,
-                                                                           mean, coefficients.get(), grad_x);
+    if (four_wide(g, {grad_y, x, grad_x}))
+      grad_x_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, stream>>>(
+          layout, g.relu, grad_y, x, normalisation, coefficients.get(), grad_x);
     else
-      grad_x_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(layout, grad_y, relu_output, x, mean,
-                                                                       coefficients.get(), grad_x);
+      grad_x_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(
+          layout, g.relu, grad_y, x, normalisation, coefficients.get(), grad_x);
     check_launch("batch_norm2d_backward grad_x");
   }
 }

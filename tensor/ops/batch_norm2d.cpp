@@ -2,10 +2,11 @@
 //
 // weight and bias may each be undefined (PyTorch's affine=False): the kernels then use 1 and 0. The running
 // buffers are written in place, so they must be dense; they are state, not graph inputs, and get no gradient.
-// Backward saves x, the per-channel mean and inv_std, and gamma, not x̂: x̂ would be a new activation-sized
-// buffer written by every forward, while x already exists and x̂ is one multiply-add away when backward
-// reads x. In evaluation the saved mean is a copy of running_mean, because a later training step updates
-// the buffer in place before this backward may run.
+// Backward saves x, the per-channel mean and inv_std, gamma and beta, not x̂: x̂ would be a new
+// activation-sized buffer written by every forward, while x already exists and x̂ is one multiply-add away
+// when backward reads x (and, with the fused ReLU, so is the output whose sign masks the gradient). In
+// evaluation the saved mean is a copy of running_mean, because a later training step updates the buffer in
+// place before this backward may run.
 #include "tensor/ops/batch_norm2d.h"
 
 #include <cmath>
@@ -97,24 +98,23 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
                   optional_data(gamma), optional_data(beta), y.data<float>());
 
-  // With the fused ReLU the backward masks the gradient by the output, which the next layer keeps anyway.
-  const Tensor relu_output = relu ? y.detach() : Tensor();
+  // With the fused ReLU the backward masks the gradient where the output was zero, which it recomputes from
+  // x (kernels/batch_norm2d.h), so it keeps beta and not the output.
   const bool needs_grad_x = input.requires_grad();
   const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
   const bool needs_grad_beta = bias.defined() && bias.requires_grad();
   return autograd::record(
       relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
-      [g, training, x, mean, inv_std, gamma, relu_output, needs_grad_x, needs_grad_gamma,
+      [g, training, x, mean, inv_std, gamma, beta, needs_grad_x, needs_grad_gamma,
        needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
         const Device on = grad_y.device();
         const Tensor grad = grad_y.contiguous();
         const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
         const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
         const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(),
-                        optional_data(relu_output), x.data<float>(), mean.data<float>(),
-                        inv_std.data<float>(), optional_data(gamma), optional_data(grad_x),
-                        optional_data(grad_gamma), optional_data(grad_beta));
+        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
+                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
+                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
         return {grad_x, grad_gamma, grad_beta};
       });
 }

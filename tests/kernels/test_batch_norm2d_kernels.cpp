@@ -150,14 +150,14 @@ TEST(BatchNorm2dKernels, BackwardMatchesReferenceInBothModes) {
     for (const bool batch_statistics : {true, false}) {
       std::vector<float> grad_x(static_cast<std::size_t>(elements(g)), kNaN);
       std::vector<float> grad_gamma(static_cast<std::size_t>(g.C), kNaN), grad_beta(grad_gamma);
-      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), nullptr, x.data(), mean.data(),
-                                          inv_std.data(), gamma.data(), grad_x.data(), grad_gamma.data(),
-                                          grad_beta.data());
+      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), x.data(), mean.data(),
+                                          inv_std.data(), gamma.data(), nullptr, grad_x.data(),
+                                          grad_gamma.data(), grad_beta.data());
       std::vector<double> grad_x_ref(grad_x.size()), grad_gamma_ref(grad_gamma.size()),
           grad_beta_ref(grad_gamma.size());
       kernels::reference::batch_norm2d_backward<double>(
-          g, batch_statistics, widen(grad_y).data(), nullptr, widen(x).data(), widen(mean).data(),
-          widen(inv_std).data(), widen(gamma).data(), grad_x_ref.data(), grad_gamma_ref.data(),
+          g, batch_statistics, widen(grad_y).data(), widen(x).data(), widen(mean).data(),
+          widen(inv_std).data(), widen(gamma).data(), nullptr, grad_x_ref.data(), grad_gamma_ref.data(),
           grad_beta_ref.data());
       const std::string context = (batch_statistics ? "training " : "evaluation ") + name(g);
       // grad_x in training is a difference of O(1) terms: compare with an absolute floor of that size.
@@ -176,21 +176,22 @@ TEST(BatchNorm2dKernels, BackwardSkipsNullOutputsAndTreatsNullGammaAsOne) {
   kernels::cpu::batch_norm2d_inverse_std(3, 1e-5f, variance.data(), inv_std.data());
   const std::vector<float> ones(3, 1.0f);
   std::vector<float> with_ones(static_cast<std::size_t>(elements(g)), kNaN), with_null(with_ones);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
-                                      ones.data(), with_ones.data(), nullptr, nullptr);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(),
+                                      ones.data(), nullptr, with_ones.data(), nullptr, nullptr);
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(), nullptr,
                                       nullptr, with_null.data(), nullptr, nullptr);
   EXPECT_EQ(with_ones, with_null);
   std::vector<float> grad_beta(3, kNaN);
-  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), nullptr, x.data(), mean.data(), inv_std.data(),
+  kernels::cpu::batch_norm2d_backward(g, true, grad_y.data(), x.data(), mean.data(), inv_std.data(), nullptr,
                                       nullptr, nullptr, nullptr, grad_beta.data());
   for (float value : grad_beta)
     EXPECT_FALSE(std::isnan(value));
 }
 
 TEST(BatchNorm2dKernels, FusedReluMatchesReferenceForwardAndBackward) {
-  // The forward clamps at 0; the backward, given that output, drops grad_y wherever it is 0. The reference
-  // does the same in double from the float kernel's own output, so the mask is the same on both sides.
+  // The forward clamps at 0; the backward recomputes the forward's output from x and drops grad_y wherever
+  // that is not positive. The reference does the same in double, and in evaluation, where grad_x is
+  // gamma·inv_std·grad_y masked, the float kernel's zeros must fall exactly where its forward wrote zeros.
   for (BatchNorm2dGeometry g : kShapes) {
     g.relu = true;
     const std::vector<float> x = channel_shifted_input(g, 13), grad_y = normal_values(elements(g), 14);
@@ -212,20 +213,26 @@ TEST(BatchNorm2dKernels, FusedReluMatchesReferenceForwardAndBackward) {
     for (const bool batch_statistics : {true, false}) {
       std::vector<float> grad_x(y.size(), kNaN), grad_gamma(static_cast<std::size_t>(g.C), kNaN),
           grad_beta(grad_gamma);
-      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), y.data(), x.data(), mean.data(),
-                                          inv_std.data(), gamma.data(), grad_x.data(), grad_gamma.data(),
-                                          grad_beta.data());
+      kernels::cpu::batch_norm2d_backward(g, batch_statistics, grad_y.data(), x.data(), mean.data(),
+                                          inv_std.data(), gamma.data(), beta.data(), grad_x.data(),
+                                          grad_gamma.data(), grad_beta.data());
       std::vector<double> grad_x_ref(grad_x.size()), grad_gamma_ref(grad_gamma.size()),
           grad_beta_ref(grad_gamma.size());
-      kernels::reference::batch_norm2d_backward(g, batch_statistics, widen(grad_y).data(), widen(y).data(),
-                                                widen(x).data(), widen(mean).data(), widen(inv_std).data(),
-                                                widen(gamma).data(), grad_x_ref.data(), grad_gamma_ref.data(),
-                                                grad_beta_ref.data());
+      kernels::reference::batch_norm2d_backward(g, batch_statistics, widen(grad_y).data(), widen(x).data(),
+                                                widen(mean).data(), widen(inv_std).data(),
+                                                widen(gamma).data(), widen(beta).data(), grad_x_ref.data(),
+                                                grad_gamma_ref.data(), grad_beta_ref.data());
       const std::string context =
           (batch_statistics ? "fused relu training " : "fused relu evaluation ") + name(g);
       EXPECT_TRUE(testing::all_close(grad_x, grad_x_ref, 2e-5, 1e-4, "grad_x " + context));
       EXPECT_TRUE(testing::all_close(grad_gamma, grad_gamma_ref, 1e-4, 1e-5, "grad_gamma " + context));
       EXPECT_TRUE(testing::all_close(grad_beta, grad_beta_ref, 1e-4, 1e-5, "grad_beta " + context));
+      if (batch_statistics) continue;
+      std::size_t disagreements = 0;
+      for (std::size_t i = 0; i < y.size(); ++i)
+        disagreements += (y[i] > 0.0f) != (grad_x[i] != 0.0f);
+      EXPECT_EQ(disagreements, 0u) << "the backward's ReLU mask differs from the forward's output, "
+                                   << name(g);
     }
   }
 }
