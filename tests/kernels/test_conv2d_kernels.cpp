@@ -13,6 +13,7 @@
 // million multiply-adds, so they also run on several threads (smaller convolutions stay on one: Note [small
 // convolutions] in cpu/conv2d.cpp).
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -238,6 +239,26 @@ TEST(Conv2dKernels, BackwardWeightMatchesReference) {
                              std::string("conv2d_backward_weight ") + variant.name + " " + describe(g)));
     }
   }
+}
+
+// The direct weight gradient sums its work items in fixed chunks whatever the number of threads (Note
+// [weight gradient chunks] in cpu/conv2d_direct.cpp), so 1, 2 and 3 threads give the same bits.
+TEST(Conv2dKernels, DirectWeightGradientIsTheSameOnAnyNumberOfThreads) {
+  const Conv2dGeometry g = geometry_of({6, 16, 20, 24, 16, 3, 3, 1, 1, 1, 1});
+  if (!kernels::cpu::conv2d_direct_supports(g)) GTEST_SKIP() << "no direct convolution on this processor";
+  Generator generator(27);
+  const std::vector<float> x = random_values(input_size(g), generator);
+  const std::vector<float> grad_y = random_values(output_size(g), generator);
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<float>> results;
+  for (const int count : {1, 2, 3}) {
+    omp_set_num_threads(count);
+    results.emplace_back(static_cast<std::size_t>(weight_size(g)), std::nanf(""));
+    kernels::cpu::conv2d_backward_weight_direct(g, x.data(), grad_y.data(), results.back().data());
+  }
+  omp_set_num_threads(threads);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
 }
 
 TEST(Conv2dKernels, OutputSizeFormula) {
