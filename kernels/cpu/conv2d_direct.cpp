@@ -451,9 +451,10 @@ std::int64_t largest_pad(const std::vector<AxisPhase>& phases) {
 
 // How many padded rows (or columns) one output row of any phase reads, from its first in the shared copy.
 std::int64_t tap_span(const std::vector<AxisPhase>& phases) {
+  const std::int64_t pad = largest_pad(phases);
   std::int64_t span = 1;
   for (const AxisPhase& phase : phases)
-    if (phase.taps > 0) span = std::max(span, largest_pad(phases) - phase.pad + phase.taps);
+    if (phase.taps > 0) span = std::max(span, pad - phase.pad + phase.taps);
   return span;
 }
 
