@@ -25,7 +25,8 @@
 // broadcast; AVX-512's 32 registers also fit 4 × 4, which suits 16 filters on rows of 64 (one tile of
 // filters, one of columns). The weights are packed beforehand so the broadcasts read them in order:
 // packed[tile of filters][c][r][s][filter in tile], zero past the last filter. A tile of columns past the
-// output's width computes on zero padding and stores only its valid columns.
+// output's width computes on zero padding and stores only its valid columns. With AVX-512, rows of one or
+// two vectors take tiles of two output rows (Note [two-row tiles]).
 //
 // Note [input gradient by direct convolution]: with stride 1, grad_x is the correlation of grad_y with
 // every filter turned by 180° and its two channel axes swapped, padded by R − 1 − pad_h and S − 1 − pad_w
@@ -45,6 +46,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/conv2d.h"
@@ -227,77 +229,117 @@ void copy_padded_rows(const Correlation& c, const RowCopy& plan, const float* in
     }
 }
 
+// Note [fixed filter sizes]: a tile's loops over the filter's rows and columns run R·S times per channel.
+// With R and S known only at run time, GCC kept the loop over s (unrolled twice, with a remainder test and
+// its counters shuffled between registers at every tap) around 2 input loads, 4 broadcasts and 8 FMAs. With
+// them as template arguments, a channel's R·S taps are one straight run of loads and FMAs at constant
+// offsets. The sizes direct convolution meets are given their own tiles (3 × 3, and the 2 × 2, 2 × 1, 1 × 2
+// and 1 × 1 sub-filters of its stride-2 input gradient, Note [strided input gradient by phases]); any other
+// size reads c.R and c.S. bench_conv2d, alternating runs, medians of the paired ratios fixed / run-time:
+// forward 0.83-0.93 and input gradient 0.74-0.92 on ResNet-8's five 3 × 3 layers; ResNet-8 inference 0.86,
+// its training step 0.96 (bench_training, 6 runs).
+constexpr int kAnySize = 0;
+
+// Calls body(std::integral_constant<int, R>{}, std::integral_constant<int, S>{}) with c's filter size, or
+// kAnySize for both where that size has no tile of its own (Note [fixed filter sizes]).
+template <typename Body>
+void with_filter_size(const Correlation& c, const Body& body) {
+  using std::integral_constant;
+  if (c.R == 3 && c.S == 3) return body(integral_constant<int, 3>{}, integral_constant<int, 3>{});
+  if (c.R == 2 && c.S == 2) return body(integral_constant<int, 2>{}, integral_constant<int, 2>{});
+  if (c.R == 2 && c.S == 1) return body(integral_constant<int, 2>{}, integral_constant<int, 1>{});
+  if (c.R == 1 && c.S == 2) return body(integral_constant<int, 1>{}, integral_constant<int, 2>{});
+  if (c.R == 1 && c.S == 1) return body(integral_constant<int, 1>{}, integral_constant<int, 1>{});
+  body(integral_constant<int, kAnySize>{}, integral_constant<int, kAnySize>{});
+}
+
 // Note [register tile]: Filters × Vectors·L outputs of row `out_row` (at filter 0 of the tile, column 0 of
 // the tile, channel stride `out_channel_stride`), from padded rows `rows` (at channel 0, the output row's
 // first tap row, the tile's first column), filter column s reading from `taps[s]` on (Note [strided rows]).
 // Stores `filters` ≤ Filters channels and `columns` ≤ Vectors·L columns, each plus the value at the same
 // place of `residual_row` (laid out as out_row) when that is not null, then clamped at zero with `relu`.
-template <int Filters, int Vectors, typename Taps>
+// FilterR × FilterS is c's filter size, or kAnySize (Note [fixed filter sizes]).
+template <int Filters, int Rows, int Vectors, int FilterR, int FilterS, typename Taps>
 void tile(const Correlation& c, const float* rows, std::int64_t row_stride, std::int64_t channel_stride,
           Taps taps, const float* packed, const float* bias, bool relu, const float* residual_row,
-          float* out_row, std::int64_t out_channel_stride, std::int64_t filters, std::int64_t columns) {
+          float* out_row, std::int64_t out_row_stride, std::int64_t out_channel_stride, std::int64_t filters,
+          std::int64_t columns) {
+  const std::int64_t R = FilterR == kAnySize ? c.R : FilterR, S = FilterS == kAnySize ? c.S : FilterS;
+  const std::int64_t input_row_step = c.stride_h * row_stride;
   // Every loop over f and v is unrolled, so that `sum` is indexed by constants only and lives in registers.
-  Floats sum[Filters][Vectors];
+  Floats sum[Filters][Rows][Vectors];
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 2
+    for (int j = 0; j < Rows; ++j)
 #pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v)
-      sum[f][v] = simd::splat(bias != nullptr && f < filters ? bias[f] : 0.0f);
+      for (int v = 0; v < Vectors; ++v)
+        sum[f][j][v] = simd::splat(bias != nullptr && f < filters ? bias[f] : 0.0f);
   for (std::int64_t channel = 0; channel < c.C; ++channel)
-    for (std::int64_t r = 0; r < c.R; ++r) {
+#pragma GCC unroll 3
+    for (std::int64_t r = 0; r < R; ++r) {
       const float* row = rows + channel * channel_stride + r * row_stride;
 #pragma GCC unroll 3
-      for (std::int64_t s = 0; s < c.S; ++s, packed += Filters) {
-        Floats input[Vectors];
+      for (std::int64_t s = 0; s < S; ++s, packed += Filters) {
+        Floats input[Rows][Vectors];
+#pragma GCC unroll 2
+        for (int j = 0; j < Rows; ++j)
 #pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v)
-          input[v] = simd::load(row + taps[s] + v * kLanes);
+          for (int v = 0; v < Vectors; ++v)
+            input[j][v] = simd::load(row + j * input_row_step + taps[s] + v * kLanes);
 #pragma GCC unroll 8
         for (int f = 0; f < Filters; ++f) {
           const Floats weight = simd::splat(packed[f]);
+#pragma GCC unroll 2
+          for (int j = 0; j < Rows; ++j)
 #pragma GCC unroll 4
-          for (int v = 0; v < Vectors; ++v)
-            sum[f][v] = simd::multiply_add(weight, input[v], sum[f][v]);
+            for (int v = 0; v < Vectors; ++v)
+              sum[f][j][v] = simd::multiply_add(weight, input[j][v], sum[f][j][v]);
         }
       }
     }
 #pragma GCC unroll 8
   for (int f = 0; f < Filters; ++f)
+#pragma GCC unroll 2
+    for (int j = 0; j < Rows; ++j)
 #pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) {
-      const std::int64_t valid = columns - v * kLanes;
-      if (f >= filters || valid <= 0) continue;
-      const std::int64_t offset = f * out_channel_stride + v * kLanes;
-      float lanes[kLanes] = {};  // a partial vector's residual in, and its result out
-      Floats value = sum[f][v];
-      if (residual_row != nullptr) {
-        const float* residual = residual_row + offset;
-        if (valid < kLanes) residual = std::copy(residual, residual + valid, lanes) - valid;
-        value = simd::add(value, simd::load(residual));
+      for (int v = 0; v < Vectors; ++v) {
+        const std::int64_t valid = columns - v * kLanes;
+        if (f >= filters || valid <= 0) continue;
+        const std::int64_t offset = f * out_channel_stride + j * out_row_stride + v * kLanes;
+        float lanes[kLanes] = {};  // a partial vector's residual in, and its result out
+        Floats value = sum[f][j][v];
+        if (residual_row != nullptr) {
+          const float* residual = residual_row + offset;
+          if (valid < kLanes) residual = std::copy(residual, residual + valid, lanes) - valid;
+          value = simd::add(value, simd::load(residual));
+        }
+        if (relu) value = simd::relu(value);
+        if (valid >= kLanes) {
+          simd::store(out_row + offset, value);
+        } else {
+          simd::store(lanes, value);
+          std::copy(lanes, lanes + valid, out_row + offset);
+        }
       }
-      if (relu) value = simd::relu(value);
-      if (valid >= kLanes) {
-        simd::store(out_row + offset, value);
-      } else {
-        simd::store(lanes, value);
-        std::copy(lanes, lanes + valid, out_row + offset);
-      }
-    }
 }
 
 // The tile of Filters filters with Vectors vectors or fewer, for the last columns of a row.
-template <int Filters, int Vectors, typename Taps>
+template <int Filters, int Rows, int Vectors, typename Taps>
 void tile_up_to(std::int64_t vectors, const Correlation& c, const float* rows, std::int64_t row_stride,
                 std::int64_t channel_stride, Taps taps, const float* packed, const float* bias, bool relu,
-                const float* residual_row, float* out_row, std::int64_t out_channel_stride,
-                std::int64_t filters, std::int64_t columns) {
+                const float* residual_row, float* out_row, std::int64_t out_row_stride,
+                std::int64_t out_channel_stride, std::int64_t filters, std::int64_t columns) {
   if constexpr (Vectors > 1)
     if (vectors < Vectors)
-      return tile_up_to<Filters, Vectors - 1, Taps>(vectors, c, rows, row_stride, channel_stride, taps,
-                                                    packed, bias, relu, residual_row, out_row,
-                                                    out_channel_stride, filters, columns);
-  tile<Filters, Vectors, Taps>(c, rows, row_stride, channel_stride, taps, packed, bias, relu, residual_row,
-                               out_row, out_channel_stride, filters, columns);
+      return tile_up_to<Filters, Rows, Vectors - 1, Taps>(
+          vectors, c, rows, row_stride, channel_stride, taps, packed, bias, relu, residual_row, out_row,
+          out_row_stride, out_channel_stride, filters, columns);
+  with_filter_size(c, [&](auto filter_r, auto filter_s) {
+    tile<Filters, Rows, Vectors, decltype(filter_r)::value, decltype(filter_s)::value, Taps>(
+        c, rows, row_stride, channel_stride, taps, packed, bias, relu, residual_row, out_row, out_row_stride,
+        out_channel_stride, filters, columns);
+  });
 }
 
 // packed[tile][c][r][s][f] = weight(tile·Filters + f, c, r, s), zero past K (Note [register tile]).
@@ -319,7 +361,7 @@ std::unique_ptr<float[]> pack_weights(const Correlation& c, std::int64_t filters
 
 // The correlation into `out`, each output plus `residual`'s (of out's shape, or null) and clamped with
 // `relu` as it is stored.
-template <int Filters, int Vectors, typename Weight>
+template <int Filters, int Rows, int Vectors, typename Weight>
 void correlate(const Correlation& c, const float* in, Weight weight, const float* bias, bool relu,
                const float* residual, float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
@@ -338,18 +380,24 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
         const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
         const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
         copy_padded_rows(c, row_copy, in, n, p_begin, p_end, rows_per_channel, buffer.get());
-        for (std::int64_t p = p_begin; p < p_end; ++p)
+        for (std::int64_t p = p_begin; p < p_end; p += Rows)
           for (std::int64_t q = 0; q < c.Q; q += kColumns) {
             const std::int64_t columns = std::min(kColumns, c.Q - q);
             const float* rows = buffer.get() + c.stride_h * (p - p_begin) * width + q;
             for (std::int64_t t = 0; t < filter_tiles; ++t) {
               const std::int64_t k = t * Filters;
               const std::int64_t offset = ((n * c.K + k) * c.P + p) * c.Q + q;
-              tile_up_to<Filters, Vectors>(
-                  ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width, taps_at,
-                  packed.get() + t * taps * Filters, bias != nullptr ? bias + k : nullptr, relu,
-                  residual != nullptr ? residual + offset : nullptr, out + offset, c.P * c.Q,
-                  std::min<std::int64_t>(Filters, c.K - k), columns);
+              const auto run = [&](auto rows_in_tile) {
+                tile_up_to<Filters, decltype(rows_in_tile)::value, Vectors>(
+                    ceil_div(columns, kLanes), c, rows, width, rows_per_channel * width, taps_at,
+                    packed.get() + t * taps * Filters, bias != nullptr ? bias + k : nullptr, relu,
+                    residual != nullptr ? residual + offset : nullptr, out + offset, c.Q, c.P * c.Q,
+                    std::min<std::int64_t>(Filters, c.K - k), columns);
+              };
+              if (p + Rows <= p_end)
+                run(std::integral_constant<int, Rows>{});
+              else
+                run(std::integral_constant<int, 1>{});
             }
           }
       }
@@ -367,9 +415,19 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
   return ceil_div(c.K, filters) * per_filter_tile;
 }
 
-template <int Filters, int Vectors>
+// Note [two-row tiles]: on rows of one or two vectors (ResNet-8's 16 × 16 and 32 × 32 outputs), a tile of one
+// output row holds Filters × Vectors accumulators for Vectors input loads and Filters broadcasts per tap:
+// 4 × 2 was 8 FMAs for 6 loads, two of them unaligned and so split across cache lines, which kept the FMA
+// units of an AVX-512 Xeon half idle. A tile of two output rows shares each broadcast between them: 8 filters
+// × 2 rows × 1 vector and 4 × 2 × 2 hold 16 accumulators, for 10 loads (8 × 2 × 1) or 8 (4 × 2 × 2) per 16
+// FMAs. bench_conv2d, 4 alternating runs, medians of the paired ratios against the one-row tiles of Note
+// [fixed filter sizes]: forward 0.81 (32 → 32), 0.80 (32 → 64 stride 2), 0.74 (64 → 64 on 16 × 16); the
+// stride-1 input gradients 0.82 and 0.79. Wider still measured worse: 12 × 2 × 1 and 6 × 2 × 2 (24
+// accumulators) ran 1.8 to 2 times slower on 64 filters, and 8 × 1 × 2 (one row) gave back the gain on
+// 32-column rows. A work item's odd last row, if any, takes a one-row tile.
+template <int Filters, int Vectors, int Rows = 1>
 struct TileShape {
-  static constexpr int filters = Filters, vectors = Vectors;
+  static constexpr int filters = Filters, vectors = Vectors, rows = Rows;
 };
 
 // Calls body(TileShape<F, V>{}) with the tile that wastes least on how K and Q divide (with AVX2, 16
@@ -378,8 +436,12 @@ struct TileShape {
 template <typename Body>
 void with_tile_shape(const Correlation& c, Body body) {
   const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
-  if constexpr (simd::kRegisters >= 32)
+  if constexpr (simd::kRegisters >= 32) {
+    const std::int64_t vectors = ceil_div(c.Q, kLanes);  // Note [two-row tiles]
+    if (vectors == 1) return body(TileShape<8, 1, 2>{});
+    if (vectors == 2) return body(TileShape<4, 2, 2>{});
     if (row_cost(c, 4, 4) < std::min(cost_6x2, cost_4x3)) return body(TileShape<4, 4>{});
+  }
   if (cost_6x2 < cost_4x3) return body(TileShape<6, 2>{});
   body(TileShape<4, 3>{});
 }
@@ -389,7 +451,7 @@ void correlate_any(const Correlation& c, const float* in, Weight weight, const f
                    const float* residual, float* out) {
   with_tile_shape(c, [&](auto shape) {
     using Shape = decltype(shape);
-    correlate<Shape::filters, Shape::vectors>(c, in, weight, bias, relu, residual, out);
+    correlate<Shape::filters, Shape::rows, Shape::vectors>(c, in, weight, bias, relu, residual, out);
   });
 }
 
@@ -550,10 +612,10 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
               float* scratch_phase = scratch.get() + b * Filters * scratch_width;
               for (std::int64_t q = 0; q < columns.size; q += kColumns) {
                 const std::int64_t count = std::min(kColumns, columns.size - q);
-                tile_up_to<Filters, Vectors>(
+                tile_up_to<Filters, 1, Vectors>(
                     ceil_div(count, kLanes), c, first_row + q, width, rows_per_channel * width, UnitTaps{},
                     packed[phase].get() + t * c.C * c.R * c.S * Filters, nullptr, false, nullptr,
-                    scratch_phase + q, scratch_width, filters, count);
+                    scratch_phase + q, 0, scratch_width, filters, count);
               }
             }
             for (std::int64_t f = 0; f < filters; ++f) {

@@ -78,6 +78,7 @@ const Case kCases[] = {
     {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
     {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: a partial last tile of filters and of columns
     {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},        // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
+    {2, 6, 11, 13, 10, 3, 3, 1, 1, 1, 1},       // direct: two-row tiles, an odd last row, partial tiles
     {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},         // direct: 5×5, filter columns in chunks of 3 and 2
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
     {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},       // strided direct chosen: rows split by vectors, then a tail
