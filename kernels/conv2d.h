@@ -132,10 +132,11 @@ struct Conv2dEpilogue {
   }
 };
 
-// Same contracts as the reference, in float. These three choose a variant for the geometry: Winograd where
-// it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd), direct
-// convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
-// (conv2d_uses_direct) and for strided ones with 16 to 63 channels and at most 64 filters, im2col + GEMM
+// Same contracts as the reference, in float. These three choose a variant for the geometry and the pass:
+// Winograd where it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd),
+// direct convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
+// (conv2d_uses_direct), for strided ones with 16 to 63 channels and at most 64 filters, and, with AVX-512,
+// for the forward and input gradient of 64 → 64 layers on rows of at most 16 columns; im2col + GEMM
 // otherwise (cpu/conv2d.cpp, Note [variant choice]).
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
 // GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y,
@@ -147,9 +148,10 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 // x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
 
-// Whether the three entry points above choose the Winograd variant for this geometry, or the direct one.
-bool conv2d_uses_winograd(const Conv2dGeometry& g);
-bool conv2d_uses_direct(const Conv2dGeometry& g);
+// Whether the entry point above for `pass` chooses the Winograd variant for this geometry, or the direct one.
+enum class Conv2dPass { forward, input_gradient, weight_gradient };
+bool conv2d_uses_winograd(const Conv2dGeometry& g, Conv2dPass pass);
+bool conv2d_uses_direct(const Conv2dGeometry& g, Conv2dPass pass);
 
 // Variant: im2col + GEMM (cpu/conv2d.cpp), for every geometry. Same pointers and contracts as above.
 void conv2d_forward_im2col_gemm(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,

@@ -461,6 +461,14 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // convolution in the ResNet-8 training step: DSCOPE_CPU_PROFILE, 6 alternating runs, medians of the paired
 // ratios 0.79 (16 → 32, 7.7 → 5.9 ms) and 0.95 (32 → 64). So all three passes take direct convolution for
 // strided filters larger than 1×1 with 16 to 63 channels and at most 64 filters.
+//
+// Once direct convolution had tiles of two output rows for rows of one or two vectors (cpu/conv2d_direct.cpp,
+// Note [two-row tiles]), it overtook Winograd on ResNet-8's 64 → 64 layer on 16 × 16 in two passes of the
+// three: inference and training steps alternating 4 times, DSCOPE_CPU_PROFILE, medians of the paired
+// ratios direct / Winograd 0.85 for the forward (5.9 → 5.0 ms) and 0.93 for the input gradient, but 1.03
+// for the weight gradient, which stays with Winograd. So with AVX-512 the forward and input gradient of
+// 64 → 64 layers whose rows are one vector go to direct convolution; wider rows and more channels (ResNet-18)
+// were not measured and keep Winograd.
 namespace {
 
 constexpr std::int64_t kStridedDirectMinChannels = 16;
@@ -469,34 +477,55 @@ bool is_strided(const Conv2dGeometry& g) {
   return g.stride_h > 1 || g.stride_w > 1;
 }
 
-}  // namespace
+// With AVX-512, direct convolution's two-row tiles (cpu/conv2d_direct.cpp, Note [two-row tiles]) take the
+// forward and input gradient of 64 → 64 layers whose input and output rows are one vector, from Winograd.
+#if defined(__AVX512F__)
+constexpr std::int64_t kShortRowColumns = 16;
+#else
+constexpr std::int64_t kShortRowColumns = 0;
+#endif
 
-bool conv2d_uses_winograd(const Conv2dGeometry& g) {
-  return conv2d_winograd_supports(g) && g.C >= kWinogradMinChannels && g.K >= kWinogradMinChannels;
+bool direct_on_short_rows(const Conv2dGeometry& g, Conv2dPass pass) {
+  return pass != Conv2dPass::weight_gradient && !is_strided(g) && g.C == kWinogradMinChannels &&
+         g.K == kWinogradMinChannels && g.Q <= kShortRowColumns && g.W <= kShortRowColumns;
 }
 
-bool conv2d_uses_direct(const Conv2dGeometry& g) {
-  if (!conv2d_direct_supports(g) || g.R * g.S == 1 || g.C >= kWinogradMinChannels) return false;
+}  // namespace
+
+bool conv2d_uses_winograd(const Conv2dGeometry& g, Conv2dPass pass) {
+  return conv2d_winograd_supports(g) && g.C >= kWinogradMinChannels && g.K >= kWinogradMinChannels &&
+         !direct_on_short_rows(g, pass);
+}
+
+bool conv2d_uses_direct(const Conv2dGeometry& g, Conv2dPass pass) {
+  if (!conv2d_direct_supports(g) || g.R * g.S == 1) return false;
+  if (direct_on_short_rows(g, pass)) return true;
+  if (g.C >= kWinogradMinChannels) return false;
   if (is_strided(g)) return g.C >= kStridedDirectMinChannels && g.K <= kWinogradMinChannels;
   return g.K < kWinogradMinChannels;
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,
                     const Conv2dEpilogue& epilogue) {
-  if (conv2d_uses_winograd(g)) return conv2d_forward_winograd(g, x, w, bias, y, epilogue);
-  if (conv2d_uses_direct(g)) return conv2d_forward_direct(g, x, w, bias, y, epilogue);
+  if (conv2d_uses_winograd(g, Conv2dPass::forward))
+    return conv2d_forward_winograd(g, x, w, bias, y, epilogue);
+  if (conv2d_uses_direct(g, Conv2dPass::forward)) return conv2d_forward_direct(g, x, w, bias, y, epilogue);
   conv2d_forward_im2col_gemm(g, x, w, bias, y, epilogue);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
-  if (conv2d_uses_winograd(g)) return conv2d_backward_input_winograd(g, grad_y, w, grad_x);
-  if (conv2d_uses_direct(g)) return conv2d_backward_input_direct(g, grad_y, w, grad_x);
+  if (conv2d_uses_winograd(g, Conv2dPass::input_gradient))
+    return conv2d_backward_input_winograd(g, grad_y, w, grad_x);
+  if (conv2d_uses_direct(g, Conv2dPass::input_gradient))
+    return conv2d_backward_input_direct(g, grad_y, w, grad_x);
   conv2d_backward_input_im2col_gemm(g, grad_y, w, grad_x);
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
-  if (conv2d_uses_winograd(g)) return conv2d_backward_weight_winograd(g, x, grad_y, grad_w);
-  if (conv2d_uses_direct(g)) return conv2d_backward_weight_direct(g, x, grad_y, grad_w);
+  if (conv2d_uses_winograd(g, Conv2dPass::weight_gradient))
+    return conv2d_backward_weight_winograd(g, x, grad_y, grad_w);
+  if (conv2d_uses_direct(g, Conv2dPass::weight_gradient))
+    return conv2d_backward_weight_direct(g, x, grad_y, grad_w);
   conv2d_backward_weight_im2col_gemm(g, x, grad_y, grad_w);
 }
 

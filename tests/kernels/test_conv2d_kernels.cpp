@@ -72,7 +72,8 @@ const Case kCases[] = {
     {2, 2, 2, 1100, 2, 1, 3, 1, 1, 0, 1},       // output rows longer than a block
     {2, 5, 7, 9, 4, 3, 3, 1, 1, 0, 0},          // Winograd: no padding, odd output width
     {3, 6, 6, 5, 7, 3, 3, 1, 1, 2, 2},          // Winograd: padding 2, odd output height
-    {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
+    {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // 64 channels, rows of 10: direct (AVX-512) or Winograd
+    {2, 64, 9, 20, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
     {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
     {1, 257, 5, 6, 256, 3, 3, 1, 1, 1, 1},      // Winograd: 257 rows of filters, a partial last panel of U
     {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
@@ -111,6 +112,7 @@ std::int64_t output_size(const Conv2dGeometry& g) {
 
 // Every CPU variant, with the geometries it supports; the variant-choosing entry points run on every case.
 using kernels::cpu::Conv2dActivation;
+using kernels::cpu::Conv2dPass;
 using Forward = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*,
                          const kernels::cpu::Conv2dEpilogue&);
 using BackwardInput = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
@@ -132,9 +134,11 @@ struct Variant {
 // normal values (so of standard deviation √depth). Winograd F(4×4, 3×3) rounds to about 1.5e-5 to 4e-5 of
 // that deviation here (kernels/cpu/conv2d_winograd.cpp, Note [Winograd F(4×4, 3×3)]), the other variants to
 // far less; a wrong transform or tile would be off by about the deviation itself.
-double summed_tolerance(const Variant& variant, const Conv2dGeometry& g, std::int64_t depth) {
+double summed_tolerance(const Variant& variant, const Conv2dGeometry& g, Conv2dPass pass,
+                        std::int64_t depth) {
   const std::string name = variant.name;
-  const bool winograd = name == "winograd" || (name == "chosen" && kernels::cpu::conv2d_uses_winograd(g));
+  const bool winograd =
+      name == "winograd" || (name == "chosen" && kernels::cpu::conv2d_uses_winograd(g, pass));
   return winograd ? 1e-4 * std::sqrt(static_cast<double>(depth)) : 1e-4;
 }
 
@@ -178,10 +182,10 @@ void check_forward(std::uint64_t seed, Conv2dActivation activation, bool residua
       std::vector<float> y(expected.size(), std::nanf(""));
       variant.forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(),
                       {activation, residual ? shortcut.data() : nullptr});
-      EXPECT_TRUE(testing::all_close(y, expected, summed_tolerance(variant, g, g.C * g.R * g.S), 1e-4,
-                                     std::string("conv2d_forward") + (residual ? " + residual" : "") +
-                                         (relu ? " with ReLU " : " ") + variant.name + " " + describe(g) +
-                                         (with_bias ? " with bias" : "")));
+      EXPECT_TRUE(testing::all_close(
+          y, expected, summed_tolerance(variant, g, Conv2dPass::forward, g.C * g.R * g.S), 1e-4,
+          std::string("conv2d_forward") + (residual ? " + residual" : "") + (relu ? " with ReLU " : " ") +
+              variant.name + " " + describe(g) + (with_bias ? " with bias" : "")));
     }
   }
 }
@@ -214,9 +218,9 @@ TEST(Conv2dKernels, BackwardInputMatchesReference) {
       if (!variant.supports(g)) continue;
       std::vector<float> grad_x(expected.size(), std::nanf(""));
       variant.backward_input(g, grad_y.data(), w.data(), grad_x.data());
-      EXPECT_TRUE(
-          testing::all_close(grad_x, expected, summed_tolerance(variant, g, g.K * g.R * g.S), 1e-4,
-                             std::string("conv2d_backward_input ") + variant.name + " " + describe(g)));
+      EXPECT_TRUE(testing::all_close(
+          grad_x, expected, summed_tolerance(variant, g, Conv2dPass::input_gradient, g.K * g.R * g.S), 1e-4,
+          std::string("conv2d_backward_input ") + variant.name + " " + describe(g)));
     }
   }
 }

@@ -163,13 +163,15 @@ TEST(Conv2d, GradientsMatchFiniteDifferences) {
 }
 
 TEST(Conv2d, GradientsThroughWinogradMatchFiniteDifferences) {
-  // 64 channels each way, 3×3, stride 1: the kernels choose Winograd for all three passes.
+  // 64 channels each way, 3×3, stride 1, rows of 20: the kernels choose Winograd for all three passes.
   Generator generator(45);
   Conv2dOptions padded;
   padded.padding_h = padded.padding_w = 1;
   kernels::Conv2dGeometry g;
-  g.N = 1, g.C = 64, g.H = 4, g.W = 5, g.K = 64, g.R = g.S = 3, g.pad_h = g.pad_w = 1, g.P = 4, g.Q = 5;
-  ASSERT_TRUE(kernels::cpu::conv2d_uses_winograd(g));
+  g.N = 1, g.C = 64, g.H = 4, g.W = 20, g.K = 64, g.R = g.S = 3, g.pad_h = g.pad_w = 1, g.P = 4, g.Q = 20;
+  for (const auto pass : {kernels::cpu::Conv2dPass::forward, kernels::cpu::Conv2dPass::input_gradient,
+                          kernels::cpu::Conv2dPass::weight_gradient})
+    ASSERT_TRUE(kernels::cpu::conv2d_uses_winograd(g, pass));
   testing::GradcheckOptions options;
   options.max_coordinates_per_input = 12;
   options.step = 1e-2f;  // conv2d is linear in each input, so a larger step costs no accuracy
