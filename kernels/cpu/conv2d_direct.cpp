@@ -474,8 +474,11 @@ void correlate_any(const Correlation& c, const float* in, Weight weight, const f
 // weigh more than in the forward. With AVX-512 the phases take tiles of 8 filters × 2 vectors, 16
 // accumulators, where the forward's choice gives ResNet-8's strided layers 4 × 2 (8 accumulators): 8
 // alternating runs of bench_conv2d, medians of the paired ratios 0.72 (16 → 32 channels from 64×64) and 0.79
-// (32 → 64 from 32×32), and 4 × 4 was slower than 8 × 2 on both. AVX2's 16 registers do not hold 16
-// accumulators besides the inputs, so there the forward's choice stands.
+// (32 → 64 from 32×32), and 4 × 4 was slower than 8 × 2 on both. Phases of one vector (the 32 → 64 layer's
+// 16 columns) left 8 × 2 at 8 × 1, so they take two rows of a row phase per tile (8 × 2 rows × 1 vector, as
+// Note [two-row tiles]): paired ratios 0.97 (8 runs, 2 threads) and 0.89 (4 runs, 1 thread); on the 16 → 32
+// layer's 32-column phases, 4 × 2 rows × 2 vectors measured 1.05 against 8 × 2 and was not taken. AVX2's 16
+// registers do not hold 16 accumulators besides the inputs, so there the forward's choice stands.
 
 // One axis's phase a: filter taps first_tap + σ·j for j < taps, the padding of its correlation, and how many
 // rows (or columns) of grad_x it holds.
@@ -539,7 +542,7 @@ void merge_column_phases(const float* const* phases, std::int64_t stride, std::i
 
 // The input gradient of a strided convolution (Note [strided input gradient by phases]), with tiles of
 // Filters × Vectors.
-template <int Filters, int Vectors>
+template <int Filters, int Rows, int Vectors>
 void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
   const std::vector<AxisPhase> row_phases = axis_phases(g.H, g.R, g.pad_h, g.stride_h);
   const std::vector<AxisPhase> column_phases = axis_phases(g.W, g.S, g.pad_w, g.stride_w);
@@ -581,47 +584,67 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
 #pragma omp parallel if (items > 1)
   {
     const AlignedFloats buffer = aligned_zeros(source.C * rows_per_channel * width);
-    // Column phases that no tap reaches are never written and stay zero.
-    const AlignedFloats scratch = aligned_zeros(g.stride_w * Filters * scratch_width);
+    // scratch[b][j][f][column]: column phase b of tile row j, filter f. Column phases that no tap reaches
+    // are never written and stay zero.
+    const AlignedFloats scratch = aligned_zeros(g.stride_w * Rows * Filters * scratch_width);
     std::vector<const float*> scratch_rows(static_cast<std::size_t>(g.stride_w));
+    // Rows i .. i + TileRows − 1 of row phase a, from the item's rows starting at i_begin, of image n.
+    const auto phase_rows = [&](auto tile_rows, std::int64_t n, std::int64_t i_begin, std::int64_t i,
+                                std::int64_t a) {
+      constexpr int TileRows = decltype(tile_rows)::value;
+      const AxisPhase& rows = row_phases[static_cast<std::size_t>(a)];
+      const std::int64_t h = g.stride_h * i + a;
+      for (std::int64_t t = 0; t < filter_tiles; ++t) {
+        const std::int64_t k = t * Filters, filters = std::min<std::int64_t>(Filters, g.C - k);
+        float* out = grad_x + ((n * g.C + k) * g.H + h) * g.W;
+        if (rows.taps == 0) {
+          for (std::int64_t j = 0; j < TileRows; ++j)
+            for (std::int64_t f = 0; f < filters; ++f)
+              std::fill_n(out + f * g.H * g.W + j * g.stride_h * g.W, g.W, 0.0f);
+          continue;
+        }
+        for (std::int64_t b = 0; b < g.stride_w; ++b) {
+          const AxisPhase& columns = column_phases[static_cast<std::size_t>(b)];
+          if (columns.taps == 0) continue;
+          const std::size_t phase = static_cast<std::size_t>(a * g.stride_w + b);
+          const Correlation& c = phase_correlations[phase];
+          const float* first_row =
+              buffer.get() + (i - i_begin + source.pad_h - rows.pad) * width + source.pad_w - columns.pad;
+          float* scratch_phase = scratch.get() + b * Rows * Filters * scratch_width;
+          for (std::int64_t q = 0; q < columns.size; q += kColumns) {
+            const std::int64_t count = std::min(kColumns, columns.size - q);
+            tile_up_to<Filters, TileRows, Vectors>(
+                ceil_div(count, kLanes), c, first_row + q, width, rows_per_channel * width, UnitTaps{},
+                packed[phase].get() + t * c.C * c.R * c.S * Filters, nullptr, false, nullptr,
+                scratch_phase + q, Filters * scratch_width, scratch_width, filters, count);
+          }
+        }
+        for (std::int64_t j = 0; j < TileRows; ++j)
+          for (std::int64_t f = 0; f < filters; ++f) {
+            for (std::int64_t b = 0; b < g.stride_w; ++b)
+              scratch_rows[static_cast<std::size_t>(b)] =
+                  scratch.get() + ((b * Rows + j) * Filters + f) * scratch_width;
+            merge_column_phases(scratch_rows.data(), g.stride_w, g.W,
+                                out + f * g.H * g.W + j * g.stride_h * g.W);
+          }
+      }
+    };
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t item = 0; item < items; ++item) {
       const std::int64_t n = item / row_blocks, i_begin = item % row_blocks * kRowsPerItem;
       const std::int64_t i_end = std::min(i_begin + kRowsPerItem, source.P);
       copy_padded_rows(source, row_copy, grad_y, n, i_begin, i_end, rows_per_channel, buffer.get());
-      for (std::int64_t i = i_begin; i < i_end; ++i)
+      for (std::int64_t i = i_begin; i < i_end; i += Rows)
         for (std::int64_t a = 0; a < g.stride_h; ++a) {
-          const AxisPhase& rows = row_phases[static_cast<std::size_t>(a)];
-          if (i >= rows.size) continue;
-          const std::int64_t h = g.stride_h * i + a;
-          for (std::int64_t t = 0; t < filter_tiles; ++t) {
-            const std::int64_t k = t * Filters, filters = std::min<std::int64_t>(Filters, g.C - k);
-            float* out = grad_x + ((n * g.C + k) * g.H + h) * g.W;
-            if (rows.taps == 0) {
-              for (std::int64_t f = 0; f < filters; ++f)
-                std::fill_n(out + f * g.H * g.W, g.W, 0.0f);
-              continue;
-            }
-            for (std::int64_t b = 0; b < g.stride_w; ++b) {
-              const AxisPhase& columns = column_phases[static_cast<std::size_t>(b)];
-              if (columns.taps == 0) continue;
-              const std::size_t phase = static_cast<std::size_t>(a * g.stride_w + b);
-              const Correlation& c = phase_correlations[phase];
-              const float* first_row =
-                  buffer.get() + (i - i_begin + source.pad_h - rows.pad) * width + source.pad_w - columns.pad;
-              float* scratch_phase = scratch.get() + b * Filters * scratch_width;
-              for (std::int64_t q = 0; q < columns.size; q += kColumns) {
-                const std::int64_t count = std::min(kColumns, columns.size - q);
-                tile_up_to<Filters, 1, Vectors>(
-                    ceil_div(count, kLanes), c, first_row + q, width, rows_per_channel * width, UnitTaps{},
-                    packed[phase].get() + t * c.C * c.R * c.S * Filters, nullptr, false, nullptr,
-                    scratch_phase + q, 0, scratch_width, filters, count);
-              }
-            }
-            for (std::int64_t f = 0; f < filters; ++f) {
-              for (std::int64_t b = 0; b < g.stride_w; ++b)
-                scratch_rows[static_cast<std::size_t>(b)] = scratch.get() + (b * Filters + f) * scratch_width;
-              merge_column_phases(scratch_rows.data(), g.stride_w, g.W, out + f * g.H * g.W);
+          // Row phases may hold different numbers of rows; the item's last rows of one may be too few.
+          const std::int64_t phase_end = std::min(i_end, row_phases[static_cast<std::size_t>(a)].size);
+          for (std::int64_t row = i; row < std::min(i + Rows, phase_end);) {
+            if (row + Rows <= phase_end && row == i) {
+              phase_rows(std::integral_constant<int, Rows>{}, n, i_begin, row, a);
+              row += Rows;
+            } else {
+              phase_rows(std::integral_constant<int, 1>{}, n, i_begin, row, a);
+              ++row;
             }
           }
         }
@@ -838,11 +861,13 @@ void conv2d_backward_input_direct(const Conv2dGeometry& g, const float* grad_y, 
     [[maybe_unused]] const Correlation widest{
         g.N, g.K, g.P, g.Q, g.C, 1, 1, largest_size(row_phases), largest_size(column_phases)};
     if constexpr (simd::kRegisters >= 32) {
-      correlate_phases<8, 2>(g, grad_y, w, grad_x);  // Note [phase tiles]
+      // Note [phase tiles]
+      if (largest_size(column_phases) <= kLanes) return correlate_phases<8, 2, 1>(g, grad_y, w, grad_x);
+      correlate_phases<8, 1, 2>(g, grad_y, w, grad_x);
     } else {
       with_tile_shape(widest, [&](auto shape) {
         using Shape = decltype(shape);
-        correlate_phases<Shape::filters, Shape::vectors>(g, grad_y, w, grad_x);
+        correlate_phases<Shape::filters, 1, Shape::vectors>(g, grad_y, w, grad_x);
       });
     }
     return;
