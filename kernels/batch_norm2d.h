@@ -12,6 +12,11 @@
 // direction, and the batch norm's output as a separate tensor. The backward recomputes gamma·x̂ + beta from
 // x, which it reads anyway, rather than reading the forward's output: the same expression as the forward's,
 // so the same rounding and the same sign, for one tensor fewer in each of its two passes over memory.
+//
+// Residual: the forward may also add an array of y's shape before the ReLU, y = max(gamma·x̂ + beta + r, 0):
+// a ResNet block's last batch norm, its shortcut added and the block's ReLU in one pass, where they were the
+// batch norm's pass and then add_relu's over the batch norm's output. The backward does not take r: the
+// caller masks grad_y by the sign of the forward's output (relu's backward) and calls it without g.relu.
 #pragma once
 
 #include <cmath>
@@ -70,17 +75,19 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, T mome
   }
 }
 
-// x, y [N,C,H,W]; mean, inv_std, gamma, beta [C] (gamma, beta nullable); writes y = gamma·x̂ + beta.
+// x, y, residual [N,C,H,W]; mean, inv_std, gamma, beta [C] (gamma, beta, residual nullable); writes
+// y = gamma·x̂ + beta (+ residual), clamped at 0 with g.relu.
 template <typename T>
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const T* x, const T* mean, const T* inv_std,
-                          const T* gamma, const T* beta, T* y) {
+                          const T* gamma, const T* beta, const T* residual, T* y) {
   const std::int64_t plane = g.H * g.W;
   for (std::int64_t n = 0; n < g.N; ++n)
     for (std::int64_t c = 0; c < g.C; ++c)
       for (std::int64_t i = 0; i < plane; ++i) {
         const std::int64_t at = (n * g.C + c) * plane + i;
         const T x_hat = (x[at] - mean[c]) * inv_std[c];
-        const T value = (gamma ? gamma[c] : T(1)) * x_hat + (beta ? beta[c] : T(0));
+        const T value =
+            (gamma ? gamma[c] : T(1)) * x_hat + (beta ? beta[c] : T(0)) + (residual ? residual[at] : T(0));
         y[at] = g.relu && value < T(0) ? T(0) : value;
       }
 }
@@ -134,7 +141,8 @@ void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, 
 void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
                                             const float* variance, float* running_mean, float* running_var);
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
-                          const float* inv_std, const float* gamma, const float* beta, float* y);
+                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
+                          float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
                            const float* x, const float* mean, const float* inv_std, const float* gamma,
                            const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);
@@ -147,7 +155,8 @@ void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, 
 void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
                                             const float* variance, float* running_mean, float* running_var);
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
-                          const float* inv_std, const float* gamma, const float* beta, float* y);
+                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
+                          float* y);
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
                            const float* x, const float* mean, const float* inv_std, const float* gamma,
                            const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);

@@ -27,6 +27,12 @@ Tensor BatchNorm2d::forward_relu(const Tensor& input) {
   return batch_norm2d_relu(input, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
 }
 
+Tensor BatchNorm2d::forward_add_relu(const Tensor& input, const Tensor& residual) {
+  if (is_training()) ++num_batches_tracked.data<std::int64_t>()[0];
+  return batch_norm2d_add_relu(input, weight, bias, running_mean, running_var, residual, is_training(),
+                               momentum_, eps_);
+}
+
 std::string BatchNorm2d::describe() const {
   return detail::concat("BatchNorm2d(", channels_, ")");
 }

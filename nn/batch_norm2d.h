@@ -15,6 +15,8 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& input) override;
   // relu(forward(input)), fused into the batch norm's passes (tensor/ops/batch_norm2d.h).
   Tensor forward_relu(const Tensor& input);
+  // relu(forward(input) + residual), in the batch norm's forward pass (tensor/ops/batch_norm2d.h).
+  Tensor forward_add_relu(const Tensor& input, const Tensor& residual);
   std::string describe() const override;
   float eps() const { return eps_; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;

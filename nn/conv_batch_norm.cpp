@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "tensor/autograd/grad_mode.h"
-#include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 #include "tensor/ops/conv2d.h"
 
@@ -57,7 +56,7 @@ Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, boo
 
 Tensor conv_batch_norm_add_relu(Conv2d& conv, BatchNorm2d& norm, const Tensor& input,
                                 const Tensor& residual) {
-  if (!runs_folded(norm)) return add_relu(norm.forward(conv.forward(input)), residual);
+  if (!runs_folded(norm)) return norm.forward_add_relu(conv.forward(input), residual);
   const Folded folded = fold(conv, norm);
   return conv2d_add_relu(input, folded.weight, folded.bias, residual, conv.options());
 }

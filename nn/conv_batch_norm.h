@@ -24,7 +24,8 @@ Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, boo
 
 // relu(norm(conv(input)) + residual): a residual block's last layer and its shortcut. Folded as above, and
 // then the convolution adds the residual and clamps as it writes (conv2d_add_relu), so at inference the
-// block's addition costs no pass of its own; otherwise add_relu after the two layers.
+// block's addition costs no pass of its own; otherwise the batch norm adds the residual and clamps in its
+// forward pass (BatchNorm2d::forward_add_relu), with no pass of its own either.
 Tensor conv_batch_norm_add_relu(Conv2d& conv, BatchNorm2d& norm, const Tensor& input, const Tensor& residual);
 
 }  // namespace dscope::nn

@@ -162,14 +162,24 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 }
 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
-                          const float* inv_std, const float* gamma, const float* beta, float* y) {
+                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
+                          float* y) {
   const std::int64_t plane = g.H * g.W;
 #pragma omp parallel for schedule(static) if (g.N * g.C * plane > kParallelThreshold)
   for (std::int64_t nc = 0; nc < g.N * g.C; ++nc) {
     const Affine affine = channel_affine(nc % g.C, mean, inv_std, gamma, beta);
     const float* in = x + nc * plane;
     float* out = y + nc * plane;
-    if (g.relu) {
+    if (residual != nullptr) {
+      const float* added = residual + nc * plane;
+      if (g.relu) {
+        for (std::int64_t i = 0; i < plane; ++i)
+          out[i] = std::max(affine(in[i]) + added[i], 0.0f);
+      } else {
+        for (std::int64_t i = 0; i < plane; ++i)
+          out[i] = affine(in[i]) + added[i];
+      }
+    } else if (g.relu) {
       for (std::int64_t i = 0; i < plane; ++i)
         out[i] = std::max(affine(in[i]), 0.0f);
     } else {

@@ -210,13 +210,15 @@ __global__ void update_running_kernel(BatchNorm2dGeometry g, float momentum, con
 
 template <int kWidth>
 __global__ void forward_kernel(Layout layout, bool relu, const float* x, Normalisation normalisation,
-                               float* y) {
+                               const float* residual, float* y) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     Pack<kWidth> values = load<kWidth>(x + at);
+    Pack<kWidth> added{};
+    if (residual != nullptr) added = load<kWidth>(residual + at);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e) {
-      const float value = normalisation(c, values.v[e]);
+      const float value = normalisation(c, values.v[e]) + added.v[e];
       values.v[e] = relu && value < 0.0f ? 0.0f : value;
     }
     store<kWidth>(y + at, values);
@@ -293,17 +295,18 @@ void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float 
 }
 
 void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
-                          const float* inv_std, const float* gamma, const float* beta, float* y) {
+                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
+                          float* y) {
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (n == 0) return;
   const Layout layout = layout_of(g);
   const Normalisation normalisation{mean, inv_std, gamma, beta};
-  if (four_wide(g, {x, y}))
-    forward_kernel<4>
-        <<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, normalisation, y);
+  if (four_wide(g, {x, residual, y}))
+    forward_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(
+        layout, g.relu, x, normalisation, residual, y);
   else
-    forward_kernel<1>
-        <<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x, normalisation, y);
+    forward_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x,
+                                                                                normalisation, residual, y);
   check_launch("batch_norm2d_forward");
 }
 

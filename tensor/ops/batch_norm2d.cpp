@@ -11,6 +11,7 @@
 
 #include <cmath>
 
+#include "kernels/activation.h"
 #include "kernels/batch_norm2d.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
@@ -41,12 +42,50 @@ float* optional_data(const Tensor& x) {
   return x.defined() ? x.data<float>() : nullptr;
 }
 
-// batch_norm2d, followed by a ReLU in the same kernels when `relu` (kernels/batch_norm2d.h).
+// The graph node of relu(batch_norm2d(x) + residual), whose output y the forward has written: the ReLU's
+// mask comes from y (it depends on the residual too, so it cannot be recomputed from x), and the batch
+// norm's backward then runs without its fused ReLU on the masked gradient, which is also the residual's.
+Tensor record_with_residual(kernels::BatchNorm2dGeometry g, bool training, const Tensor& x,
+                            const Tensor& mean, const Tensor& inv_std, const Tensor& gamma,
+                            const Tensor& beta, const Tensor& y, const Tensor& input, const Tensor& weight,
+                            const Tensor& bias, const Tensor& residual) {
+  g.relu = false;
+  const Tensor y_saved = y.detach();
+  const bool needs_grad_x = input.requires_grad();
+  const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
+  const bool needs_grad_beta = bias.defined() && bias.requires_grad();
+  return autograd::record(
+      "batch_norm2d_add_relu", y, {input, weight, bias, residual},
+      [g, training, x, mean, inv_std, gamma, beta, y_saved, needs_grad_x, needs_grad_gamma,
+       needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
+        const Device on = grad_y.device();
+        const Tensor grad = grad_y.contiguous();
+        Tensor masked = Tensor::empty(y_saved.shape(), DType::Float32, on);
+        DSCOPE_DISPATCH(on, relu_backward, grad.numel(), grad.data<float>(), y_saved.data<float>(),
+                        masked.data<float>());
+        const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
+        const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+        const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, masked.data<float>(), x.data<float>(),
+                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
+                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
+        return {grad_x, grad_gamma, grad_beta, masked};
+      });
+}
+
+// batch_norm2d, plus `residual` when defined, followed by a ReLU in the same kernels when `relu`
+// (kernels/batch_norm2d.h).
 Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
-                               const Tensor& running_mean, const Tensor& running_var, bool training,
-                               float momentum, float eps, bool relu) {
+                               const Tensor& running_mean, const Tensor& running_var, const Tensor& residual,
+                               bool training, float momentum, float eps, bool relu) {
   detail::check_float(input, kOp, "input");
   detail::check_rank(input, 4, kOp, "input");
+  if (residual.defined()) {
+    detail::check_float(residual, kOp, "residual");
+    detail::check_same_device(residual, input, kOp);
+    DSCOPE_CHECK(residual.shape() == input.shape(), ShapeError, kOp, ": residual ", residual.shape(),
+                 " must have the shape of input ", input.shape());
+  }
   check_channel_vector(weight, input, "weight");
   check_channel_vector(bias, input, "bias");
   check_channel_vector(running_mean, input, "running_mean");
@@ -95,8 +134,11 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   const Tensor gamma = weight.defined() ? dense_data(weight) : Tensor();
   const Tensor beta = bias.defined() ? dense_data(bias) : Tensor();
   Tensor y = Tensor::empty(input.shape(), DType::Float32, device);
+  const Tensor added = residual.defined() ? dense_data(residual) : Tensor();
   DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
-                  optional_data(gamma), optional_data(beta), y.data<float>());
+                  optional_data(gamma), optional_data(beta), optional_data(added), y.data<float>());
+  if (residual.defined())
+    return record_with_residual(g, training, x, mean, inv_std, gamma, beta, y, input, weight, bias, residual);
 
   // With the fused ReLU the backward masks the gradient where the output was zero, which it recomputes from
   // x (kernels/batch_norm2d.h), so it keeps beta and not the output.
@@ -123,15 +165,24 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
 
 Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                     const Tensor& running_var, bool training, float momentum, float eps) {
-  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, training, momentum, eps,
-                                 false);
+  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, Tensor(), training, momentum,
+                                 eps, false);
 }
 
 Tensor batch_norm2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
                          const Tensor& running_mean, const Tensor& running_var, bool training, float momentum,
                          float eps) {
-  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, training, momentum, eps,
-                                 true);
+  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, Tensor(), training, momentum,
+                                 eps, true);
+}
+
+Tensor batch_norm2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                             const Tensor& running_mean, const Tensor& running_var, const Tensor& residual,
+                             bool training, float momentum, float eps) {
+  DSCOPE_CHECK(residual.defined(), ValueError, "batch_norm2d_add_relu: the residual is undefined (input ",
+               input.shape(), ")");
+  return batch_norm2d_maybe_relu(input, weight, bias, running_mean, running_var, residual, training, momentum,
+                                 eps, true);
 }
 
 }  // namespace dscope

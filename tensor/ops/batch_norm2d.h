@@ -19,4 +19,11 @@ Tensor batch_norm2d_relu(const Tensor& input, const Tensor& weight, const Tensor
                          const Tensor& running_mean, const Tensor& running_var, bool training,
                          float momentum = 0.1f, float eps = 1e-5f);
 
+// relu(batch_norm2d(...) + residual), residual of input's shape (a ResNet block's shortcut), in the batch
+// norm's forward pass: no add_relu pass and no batch-norm output of its own (kernels/batch_norm2d.h,
+// "Residual"). residual gets the gradient add_relu would give it.
+Tensor batch_norm2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                             const Tensor& running_mean, const Tensor& running_var, const Tensor& residual,
+                             bool training, float momentum = 0.1f, float eps = 1e-5f);
+
 }  // namespace dscope

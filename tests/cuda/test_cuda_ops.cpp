@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -430,6 +431,23 @@ TEST_F(BatchNormCuda, FusedReluMatchesCpu) {
         return batch_norm2d_relu(in[0], in[1], in[2], Tensor(), Tensor(), /*training=*/true);
       },
       {wide, weight, bias}, "batch_norm2d_relu training [4,6,8,6]", kAccumulated, kAccumulated);
+}
+
+// The residual added before the ReLU in the forward kernel (one and four values at a time), the mask from
+// the output in the backward.
+TEST_F(BatchNormCuda, FusedAddReluMatchesCpu) {
+  Generator generator(15);
+  const Tensor weight = Tensor::randn({6}, generator), bias = Tensor::randn({6}, generator);
+  for (const Shape& shape : {Shape{4, 6, 9, 7}, Shape{4, 6, 8, 6}}) {
+    const Tensor x = Tensor::randn(shape, generator, 0.5f, 1.5f), residual = Tensor::randn(shape, generator);
+    expect_matches_cpu(
+        [](const std::vector<Tensor>& in) {
+          return batch_norm2d_add_relu(in[0], in[1], in[2], Tensor(), Tensor(), in[3], /*training=*/true);
+        },
+        {x, weight, bias, residual},
+        (std::ostringstream() << "batch_norm2d_add_relu training " << shape).str(), kAccumulated,
+        kAccumulated);
+  }
 }
 
 TEST_F(BatchNormCuda, EvaluationMatchesCpu) {

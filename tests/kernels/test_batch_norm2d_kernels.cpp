@@ -117,6 +117,9 @@ TEST(BatchNorm2dKernels, InverseStdAndRunningUpdateMatchReference) {
   EXPECT_TRUE(testing::all_close(running_var, running_var_ref, 1e-7, 1e-6, "running_var"));
 }
 
+// The reference's missing residual, typed for its template.
+constexpr const double* kNoResidual = nullptr;
+
 TEST(BatchNorm2dKernels, ForwardMatchesReferenceWithAndWithoutAffine) {
   for (const BatchNorm2dGeometry& g : kShapes) {
     const std::vector<float> x = channel_shifted_input(g, 3);
@@ -126,13 +129,35 @@ TEST(BatchNorm2dKernels, ForwardMatchesReferenceWithAndWithoutAffine) {
       std::vector<float> y(static_cast<std::size_t>(elements(g)), kNaN);
       kernels::cpu::batch_norm2d_forward(g, x.data(), mean.data(), inv_std.data(),
                                          affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr,
-                                         y.data());
+                                         nullptr, y.data());
       std::vector<double> y_ref(y.size());
       const std::vector<double> gamma_ref = widen(gamma), beta_ref = widen(beta);
       kernels::reference::batch_norm2d_forward(g, widen(x).data(), widen(mean).data(), widen(inv_std).data(),
                                                affine ? gamma_ref.data() : nullptr,
-                                               affine ? beta_ref.data() : nullptr, y_ref.data());
+                                               affine ? beta_ref.data() : nullptr, kNoResidual, y_ref.data());
       EXPECT_TRUE(testing::all_close(y, y_ref, 1e-5, 1e-5, (affine ? "affine " : "plain ") + name(g)));
+    }
+  }
+}
+
+// A residual added before the ReLU (a ResNet block's join), and without the ReLU.
+TEST(BatchNorm2dKernels, ForwardWithResidualMatchesReference) {
+  for (BatchNorm2dGeometry g : kShapes) {
+    const std::vector<float> x = channel_shifted_input(g, 31), residual = normal_values(elements(g), 32);
+    const std::vector<float> mean = normal_values(g.C, 33, 3.0f),
+                             inv_std = normal_values(g.C, 34, 1.0f, 0.2f);
+    const std::vector<float> gamma = normal_values(g.C, 35, 1.0f, 0.5f), beta = normal_values(g.C, 36);
+    for (const bool relu : {true, false}) {
+      g.relu = relu;
+      std::vector<float> y(static_cast<std::size_t>(elements(g)), kNaN);
+      kernels::cpu::batch_norm2d_forward(g, x.data(), mean.data(), inv_std.data(), gamma.data(), beta.data(),
+                                         residual.data(), y.data());
+      std::vector<double> y_ref(y.size());
+      kernels::reference::batch_norm2d_forward(g, widen(x).data(), widen(mean).data(), widen(inv_std).data(),
+                                               widen(gamma).data(), widen(beta).data(),
+                                               widen(residual).data(), y_ref.data());
+      EXPECT_TRUE(
+          testing::all_close(y, y_ref, 1e-5, 1e-5, (relu ? "residual, relu " : "residual ") + name(g)));
     }
   }
 }
@@ -201,10 +226,11 @@ TEST(BatchNorm2dKernels, FusedReluMatchesReferenceForwardAndBackward) {
     const std::vector<float> gamma = normal_values(g.C, 15, 1.0f, 0.5f), beta = normal_values(g.C, 16);
     std::vector<float> y(static_cast<std::size_t>(elements(g)), kNaN);
     kernels::cpu::batch_norm2d_forward(g, x.data(), mean.data(), inv_std.data(), gamma.data(), beta.data(),
-                                       y.data());
+                                       nullptr, y.data());
     std::vector<double> y_ref(y.size());
     kernels::reference::batch_norm2d_forward(g, widen(x).data(), widen(mean).data(), widen(inv_std).data(),
-                                             widen(gamma).data(), widen(beta).data(), y_ref.data());
+                                             widen(gamma).data(), widen(beta).data(), kNoResidual,
+                                             y_ref.data());
     EXPECT_TRUE(testing::all_close(y, y_ref, 1e-5, 1e-5, "fused relu forward " + name(g)));
     const auto zeros = static_cast<std::size_t>(std::count(y.begin(), y.end(), 0.0f));
     EXPECT_GT(zeros, y.size() / 5) << "the ReLU should clip a good share of " << name(g);

@@ -242,5 +242,52 @@ TEST(BatchNorm2d, FusedReluEqualsReluAfterBatchNormInValuesAndGradients) {
   }
 }
 
+// relu(batch_norm2d(x) + residual) in the batch norm's pass against add_relu after it: the same outputs and
+// the same gradients for x, weight, bias and the residual, in both modes.
+TEST(BatchNorm2d, FusedAddReluEqualsAddReluAfterBatchNormInValuesAndGradients) {
+  for (const bool training : {true, false}) {
+    Generator generator(22);
+    const Tensor x = Tensor::randn({3, 4, 5, 5}, generator, 0.5f, 2.0f);
+    const Tensor residual = Tensor::randn({3, 4, 5, 5}, generator);
+    const Tensor weight = Tensor::randn({4}, generator, 1.0f, 0.5f), bias = Tensor::randn({4}, generator);
+    const Tensor mean = Tensor::randn({4}, generator), variance = Tensor::uniform({4}, generator, 0.5f, 2.0f);
+    const Tensor weights_of_sum = Tensor::randn({3, 4, 5, 5}, generator);  // so every gradient differs
+    std::vector<std::vector<float>> outputs, gradients;
+    for (const bool fused : {true, false}) {
+      std::vector<Tensor> leaves = {dense_copy(x), dense_copy(weight), dense_copy(bias),
+                                    dense_copy(residual)};
+      for (Tensor& leaf : leaves)
+        leaf.set_requires_grad(true);
+      const Tensor running_mean = dense_copy(mean), running_var = dense_copy(variance);
+      const Tensor y =
+          fused ? batch_norm2d_add_relu(leaves[0], leaves[1], leaves[2], running_mean, running_var, leaves[3],
+                                        training)
+                : add_relu(batch_norm2d(leaves[0], leaves[1], leaves[2], running_mean, running_var, training),
+                           leaves[3]);
+      sum(y * weights_of_sum).backward();
+      outputs.push_back(y.to_vector<float>());
+      for (const Tensor& leaf : leaves)
+        gradients.push_back(leaf.grad().to_vector<float>());
+      outputs.push_back(running_mean.to_vector<float>());
+    }
+    const std::string mode = training ? "training" : "evaluation";
+    EXPECT_TRUE(testing::all_close(outputs[0], outputs[2], 1e-6, 1e-6, mode + " output"));
+    EXPECT_EQ(outputs[1], outputs[3]) << mode << ": running mean";
+    const auto clipped = std::count(outputs[0].begin(), outputs[0].end(), 0.0f);
+    EXPECT_GT(clipped, 10) << mode << ": the ReLU must clip some values for the test to mean anything";
+    for (std::size_t i = 0; i < 4; ++i)
+      EXPECT_TRUE(testing::all_close(gradients[i], gradients[i + 4], 1e-5, 1e-5,
+                                     mode + " gradient " + std::to_string(i)));
+  }
+  const Tensor x = Tensor::zeros({2, 3, 4, 4}), c3 = Tensor::ones({3});
+  expect_error<ShapeError>(
+      [&] {
+        batch_norm2d_add_relu(x, c3, c3, Tensor(), Tensor(), Tensor::zeros({2, 3, 4, 5}), true);
+      },
+      {"batch_norm2d", "residual", "[2,3,4,5]", "[2,3,4,4]"});
+  expect_error<ValueError>([&] { batch_norm2d_add_relu(x, c3, c3, Tensor(), Tensor(), Tensor(), true); },
+                           {"batch_norm2d_add_relu", "residual"});
+}
+
 }  // namespace
 }  // namespace dscope
