@@ -22,13 +22,31 @@ struct PendingGradient {
   bool owned = false;  // true once `sum` is a private buffer we may add into
 };
 
+// Whether no tensor but `gradient` (one node's fresh output) reaches its elements, so that adding into them
+// in place changes nothing else: a dense tensor whose handle and storage have no other owner.
+bool only_holder(const Tensor& gradient) {
+  return gradient.is_contiguous() && gradient.impl_ptr().use_count() == 1 &&
+         gradient.impl_ptr()->storage.use_count() == 1;
+}
+
+// The first gradient to reach a tensor is kept as it is (it may be shared). The second is summed with it in
+// place when nothing else holds the second, else into a new buffer; either way the sum is then private and
+// later gradients are added into it. In a ResNet the input gradient of a block's first convolution is such
+// a fresh tensor, so each block's input gradient is summed in a pass that reads two buffers and writes one
+// of them, instead of writing a third (read in first, a cache line at a time): ResNet-8's three sums per
+// training step took 0.95-0.98 ms each against 1.18-1.22 (DSCOPE_CPU_PROFILE, 3 runs each).
 void add_pending(PendingGradient& pending, const Tensor& gradient) {
   if (!pending.sum.defined()) {
     pending.sum = gradient;
     return;
   }
   if (!pending.owned) {
-    pending.sum = sum_of(pending.sum, gradient);
+    if (only_holder(gradient)) {
+      accumulate_into(gradient, pending.sum);
+      pending.sum = gradient;
+    } else {
+      pending.sum = sum_of(pending.sum, gradient);
+    }
     pending.owned = true;
     return;
   }

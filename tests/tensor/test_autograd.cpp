@@ -44,6 +44,21 @@ TEST(Autograd, GradientsMeetingAtANodeAreSummedWhetherDenseOrViews) {
   EXPECT_EQ(y.grad().to_vector<float>(), (std::vector<float>{11, 23, 35, 42, 54, 66}));
 }
 
+// Two gradients meeting at x: a fresh one (mul's) and the caller's output gradient passed on by add and two
+// reshapes as views of it (new handles, shared elements). Whichever arrives first, the sum may be made in
+// place in the fresh one but never in the caller's tensor.
+TEST(Autograd, SummingInPlaceLeavesTheCallersGradientAlone) {
+  for (const bool views_first : {true, false}) {
+    Tensor x = leaf({1, 2}, {2});
+    const Tensor output_gradient = Tensor::from_vector({10.0f, 100.0f}, {2});
+    const Tensor passed_on = x.reshape({1, 2}).reshape({2}), scaled = x * 3.0f;
+    const Tensor y = views_first ? passed_on + scaled : scaled + passed_on;
+    y.backward(output_gradient);
+    EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{40, 400})) << views_first;
+    EXPECT_EQ(output_gradient.to_vector<float>(), (std::vector<float>{10, 100})) << views_first;
+  }
+}
+
 TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   Tensor x = leaf({1, 1}, {2});
   sum(x * 3.0f).backward();
