@@ -42,35 +42,45 @@ float* optional_data(const Tensor& x) {
   return x.defined() ? x.data<float>() : nullptr;
 }
 
+// What a batch norm's backward reads, saved by its forward (see the top of this file), and which gradients
+// its graph node owes.
+struct SavedBatchNorm {
+  kernels::BatchNorm2dGeometry g;
+  bool training = false;
+  Tensor x, mean, inv_std, gamma, beta;
+  bool needs_grad_x = false, needs_grad_gamma = false, needs_grad_beta = false;
+
+  // grad_x, grad_gamma and grad_beta (each undefined where not needed) from grad, the gradient of the batch
+  // norm's output (with g.relu, of the ReLU's after it).
+  autograd::Gradients backward(const Tensor& grad) const {
+    const Device on = grad.device();
+    const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
+    const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+    const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
+    DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
+                    mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
+                    optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
+    return {grad_x, grad_gamma, grad_beta};
+  }
+};
+
 // The graph node of relu(batch_norm2d(x) + residual), whose output y the forward has written: the ReLU's
 // mask comes from y (it depends on the residual too, so it cannot be recomputed from x), and the batch
 // norm's backward then runs without its fused ReLU on the masked gradient, which is also the residual's.
-Tensor record_with_residual(kernels::BatchNorm2dGeometry g, bool training, const Tensor& x,
-                            const Tensor& mean, const Tensor& inv_std, const Tensor& gamma,
-                            const Tensor& beta, const Tensor& y, const Tensor& input, const Tensor& weight,
+Tensor record_with_residual(SavedBatchNorm saved, const Tensor& y, const Tensor& input, const Tensor& weight,
                             const Tensor& bias, const Tensor& residual) {
-  g.relu = false;
+  saved.g.relu = false;
   const Tensor y_saved = y.detach();
-  const bool needs_grad_x = input.requires_grad();
-  const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
-  const bool needs_grad_beta = bias.defined() && bias.requires_grad();
-  return autograd::record(
-      "batch_norm2d_add_relu", y, {input, weight, bias, residual},
-      [g, training, x, mean, inv_std, gamma, beta, y_saved, needs_grad_x, needs_grad_gamma,
-       needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
-        const Device on = grad_y.device();
-        const Tensor grad = grad_y.contiguous();
-        Tensor masked = Tensor::empty(y_saved.shape(), DType::Float32, on);
-        DSCOPE_DISPATCH(on, relu_backward, grad.numel(), grad.data<float>(), y_saved.data<float>(),
-                        masked.data<float>());
-        const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
-        const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, masked.data<float>(), x.data<float>(),
-                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
-                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
-        return {grad_x, grad_gamma, grad_beta, masked};
-      });
+  return autograd::record("batch_norm2d_add_relu", y, {input, weight, bias, residual},
+                          [saved, y_saved](const Tensor& grad_y) -> autograd::Gradients {
+                            const Tensor grad = grad_y.contiguous();
+                            Tensor masked = Tensor::empty(y_saved.shape(), DType::Float32, grad.device());
+                            DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(),
+                                            y_saved.data<float>(), masked.data<float>());
+                            autograd::Gradients gradients = saved.backward(masked);
+                            gradients.push_back(masked);
+                            return gradients;
+                          });
 }
 
 // batch_norm2d, plus `residual` when defined, followed by a ReLU in the same kernels when `relu`
@@ -137,28 +147,22 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   const Tensor added = residual.defined() ? dense_data(residual) : Tensor();
   DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
                   optional_data(gamma), optional_data(beta), optional_data(added), y.data<float>());
-  if (residual.defined())
-    return record_with_residual(g, training, x, mean, inv_std, gamma, beta, y, input, weight, bias, residual);
-
   // With the fused ReLU the backward masks the gradient where the output was zero, which it recomputes from
   // x (kernels/batch_norm2d.h), so it keeps beta and not the output.
-  const bool needs_grad_x = input.requires_grad();
-  const bool needs_grad_gamma = weight.defined() && weight.requires_grad();
-  const bool needs_grad_beta = bias.defined() && bias.requires_grad();
+  const SavedBatchNorm saved{g,
+                             training,
+                             x,
+                             mean,
+                             inv_std,
+                             gamma,
+                             beta,
+                             input.requires_grad(),
+                             weight.defined() && weight.requires_grad(),
+                             bias.defined() && bias.requires_grad()};
+  if (residual.defined()) return record_with_residual(saved, y, input, weight, bias, residual);
   return autograd::record(
       relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
-      [g, training, x, mean, inv_std, gamma, beta, needs_grad_x, needs_grad_gamma,
-       needs_grad_beta](const Tensor& grad_y) -> autograd::Gradients {
-        const Device on = grad_y.device();
-        const Tensor grad = grad_y.contiguous();
-        const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
-        const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-        DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
-                        mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
-                        optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
-        return {grad_x, grad_gamma, grad_beta};
-      });
+      [saved](const Tensor& grad_y) -> autograd::Gradients { return saved.backward(grad_y.contiguous()); });
 }
 
 }  // namespace
