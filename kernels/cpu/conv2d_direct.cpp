@@ -430,9 +430,9 @@ struct TileShape {
   static constexpr int filters = Filters, vectors = Vectors, rows = Rows;
 };
 
-// Calls body(TileShape<F, V>{}) with the tile that wastes least on how K and Q divide (with AVX2, 16
-// filters and 64 columns suit 4 × 3 vectors, 32 filters and 32 columns 6 × 2); AVX-512's 4 × 4 only where
-// it costs strictly less.
+// Calls body(TileShape<F, V, rows>{}) with the tile that wastes least on how K and Q divide (with AVX2, 16
+// filters and 64 columns suit 4 × 3 vectors, 32 filters and 32 columns 6 × 2). With AVX-512, rows of one or
+// two vectors take two-row tiles (Note [two-row tiles]), and wider rows 4 × 4 where it costs strictly less.
 template <typename Body>
 void with_tile_shape(const Correlation& c, Body body) {
   const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
