@@ -208,6 +208,32 @@ TEST(BatchNorm2d, MisuseErrorsNameTheOpAndShapes) {
       {"batch_norm2d", "more than one value", "[1,3,1,1]"});
 }
 
+// One run of a batch norm (fused or not) on fresh leaves copied from `inputs`, with running buffers copied
+// from `mean` and `variance`: its output, each leaf's gradient of Σ y · weights_of_sum, and the running mean
+// after it.
+struct BatchNormRun {
+  std::vector<float> output, running_mean;
+  std::vector<std::vector<float>> gradients;
+};
+using BatchNormCall = std::function<Tensor(const std::vector<Tensor>& leaves, const Tensor& running_mean,
+                                           const Tensor& running_var)>;
+BatchNormRun run_on_fresh_leaves(const std::vector<Tensor>& inputs, const Tensor& mean,
+                                 const Tensor& variance, const Tensor& weights_of_sum,
+                                 const BatchNormCall& call) {
+  std::vector<Tensor> leaves;
+  for (const Tensor& input : inputs) {
+    leaves.push_back(dense_copy(input));
+    leaves.back().set_requires_grad(true);
+  }
+  const Tensor running_mean = dense_copy(mean), running_var = dense_copy(variance);
+  const Tensor y = call(leaves, running_mean, running_var);
+  sum(y * weights_of_sum).backward();
+  BatchNormRun run{y.to_vector<float>(), running_mean.to_vector<float>(), {}};
+  for (const Tensor& leaf : leaves)
+    run.gradients.push_back(leaf.grad().to_vector<float>());
+  return run;
+}
+
 TEST(BatchNorm2d, FusedReluEqualsReluAfterBatchNormInValuesAndGradients) {
   for (const bool training : {true, false}) {
     Generator generator(21);
@@ -215,29 +241,23 @@ TEST(BatchNorm2d, FusedReluEqualsReluAfterBatchNormInValuesAndGradients) {
     const Tensor weight = Tensor::randn({4}, generator, 1.0f, 0.5f), bias = Tensor::randn({4}, generator);
     const Tensor mean = Tensor::randn({4}, generator), variance = Tensor::uniform({4}, generator, 0.5f, 2.0f);
     const Tensor weights_of_sum = Tensor::randn({3, 4, 5, 5}, generator);  // so every gradient differs
-    std::vector<std::vector<float>> outputs, gradients;
-    for (const bool fused : {true, false}) {
-      std::vector<Tensor> leaves = {dense_copy(x), dense_copy(weight), dense_copy(bias)};
-      for (Tensor& leaf : leaves)
-        leaf.set_requires_grad(true);
-      const Tensor running_mean = dense_copy(mean), running_var = dense_copy(variance);
-      const Tensor y =
-          fused ? batch_norm2d_relu(leaves[0], leaves[1], leaves[2], running_mean, running_var, training)
-                : relu(batch_norm2d(leaves[0], leaves[1], leaves[2], running_mean, running_var, training));
-      sum(y * weights_of_sum).backward();
-      outputs.push_back(y.to_vector<float>());
-      for (const Tensor& leaf : leaves)
-        gradients.push_back(leaf.grad().to_vector<float>());
-      outputs.push_back(running_mean.to_vector<float>());
-    }
+    const BatchNormRun fused = run_on_fresh_leaves(
+        {x, weight, bias}, mean, variance, weights_of_sum,
+        [training](const std::vector<Tensor>& in, const Tensor& running_mean, const Tensor& running_var) {
+          return batch_norm2d_relu(in[0], in[1], in[2], running_mean, running_var, training);
+        });
+    const BatchNormRun apart = run_on_fresh_leaves(
+        {x, weight, bias}, mean, variance, weights_of_sum,
+        [training](const std::vector<Tensor>& in, const Tensor& running_mean, const Tensor& running_var) {
+          return relu(batch_norm2d(in[0], in[1], in[2], running_mean, running_var, training));
+        });
     const std::string mode = training ? "training" : "evaluation";
-    const std::vector<float>& fused_y = outputs[0];
-    EXPECT_EQ(fused_y, outputs[2]) << mode;
-    EXPECT_EQ(outputs[1], outputs[3]) << mode << ": running mean";
-    const auto clipped = std::count(fused_y.begin(), fused_y.end(), 0.0f);
+    EXPECT_EQ(fused.output, apart.output) << mode;
+    EXPECT_EQ(fused.running_mean, apart.running_mean) << mode << ": running mean";
+    const auto clipped = std::count(fused.output.begin(), fused.output.end(), 0.0f);
     EXPECT_GT(clipped, 10) << mode << ": the ReLU must clip some values for the test to mean anything";
     for (std::size_t i = 0; i < 3; ++i)
-      EXPECT_TRUE(testing::all_close(gradients[i], gradients[i + 3], 1e-5, 1e-5,
+      EXPECT_TRUE(testing::all_close(fused.gradients[i], apart.gradients[i], 1e-5, 1e-5,
                                      mode + " gradient " + std::to_string(i)));
   }
 }
@@ -252,31 +272,23 @@ TEST(BatchNorm2d, FusedAddReluEqualsAddReluAfterBatchNormInValuesAndGradients) {
     const Tensor weight = Tensor::randn({4}, generator, 1.0f, 0.5f), bias = Tensor::randn({4}, generator);
     const Tensor mean = Tensor::randn({4}, generator), variance = Tensor::uniform({4}, generator, 0.5f, 2.0f);
     const Tensor weights_of_sum = Tensor::randn({3, 4, 5, 5}, generator);  // so every gradient differs
-    std::vector<std::vector<float>> outputs, gradients;
-    for (const bool fused : {true, false}) {
-      std::vector<Tensor> leaves = {dense_copy(x), dense_copy(weight), dense_copy(bias),
-                                    dense_copy(residual)};
-      for (Tensor& leaf : leaves)
-        leaf.set_requires_grad(true);
-      const Tensor running_mean = dense_copy(mean), running_var = dense_copy(variance);
-      const Tensor y =
-          fused ? batch_norm2d_add_relu(leaves[0], leaves[1], leaves[2], running_mean, running_var, leaves[3],
-                                        training)
-                : add_relu(batch_norm2d(leaves[0], leaves[1], leaves[2], running_mean, running_var, training),
-                           leaves[3]);
-      sum(y * weights_of_sum).backward();
-      outputs.push_back(y.to_vector<float>());
-      for (const Tensor& leaf : leaves)
-        gradients.push_back(leaf.grad().to_vector<float>());
-      outputs.push_back(running_mean.to_vector<float>());
-    }
+    const BatchNormRun fused = run_on_fresh_leaves(
+        {x, weight, bias, residual}, mean, variance, weights_of_sum,
+        [training](const std::vector<Tensor>& in, const Tensor& running_mean, const Tensor& running_var) {
+          return batch_norm2d_add_relu(in[0], in[1], in[2], running_mean, running_var, in[3], training);
+        });
+    const BatchNormRun apart = run_on_fresh_leaves(
+        {x, weight, bias, residual}, mean, variance, weights_of_sum,
+        [training](const std::vector<Tensor>& in, const Tensor& running_mean, const Tensor& running_var) {
+          return add_relu(batch_norm2d(in[0], in[1], in[2], running_mean, running_var, training), in[3]);
+        });
     const std::string mode = training ? "training" : "evaluation";
-    EXPECT_TRUE(testing::all_close(outputs[0], outputs[2], 1e-6, 1e-6, mode + " output"));
-    EXPECT_EQ(outputs[1], outputs[3]) << mode << ": running mean";
-    const auto clipped = std::count(outputs[0].begin(), outputs[0].end(), 0.0f);
+    EXPECT_TRUE(testing::all_close(fused.output, apart.output, 1e-6, 1e-6, mode + " output"));
+    EXPECT_EQ(fused.running_mean, apart.running_mean) << mode << ": running mean";
+    const auto clipped = std::count(fused.output.begin(), fused.output.end(), 0.0f);
     EXPECT_GT(clipped, 10) << mode << ": the ReLU must clip some values for the test to mean anything";
     for (std::size_t i = 0; i < 4; ++i)
-      EXPECT_TRUE(testing::all_close(gradients[i], gradients[i + 4], 1e-5, 1e-5,
+      EXPECT_TRUE(testing::all_close(fused.gradients[i], apart.gradients[i], 1e-5, 1e-5,
                                      mode + " gradient " + std::to_string(i)));
   }
   const Tensor x = Tensor::zeros({2, 3, 4, 4}), c3 = Tensor::ones({3});
