@@ -462,6 +462,14 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // ratios 0.79 (16 → 32, 7.7 → 5.9 ms) and 0.95 (32 → 64). So all three passes take direct convolution for
 // strided filters larger than 1×1 with 16 to 63 channels and at most 64 filters.
 //
+// More filters than that came with the quick build's network (ResNet-8 at width 1.5, whose 48 → 96 stride-2
+// layer had gone to im2col + GEMM). In its training step (bench_training resnet8_quick, DSCOPE_CPU_PROFILE,
+// 6 alternating runs, medians of the paired ratios direct / im2col): forward 0.67 (10.6 → 6.7 ms), input
+// gradient 0.70 (11.1 → 7.4 ms), but weight gradient 1.14 (alone, in a loop over cold buffers, it had
+// measured 0.79; the training step is what counts). So the forward and input gradient of strided layers with
+// 16 to 63 channels take direct convolution whatever the number of filters, and the weight gradient only up
+// to 64 filters.
+//
 // Once direct convolution had tiles of two output rows for rows of one or two vectors (cpu/conv2d_direct.cpp,
 // Note [two-row tiles]), it overtook Winograd on ResNet-8's 64 → 64 layer on 16 × 16 in two passes of the
 // three: inference and training steps alternating 4 times, DSCOPE_CPU_PROFILE, medians of the paired
@@ -501,7 +509,9 @@ bool conv2d_uses_direct(const Conv2dGeometry& g, Conv2dPass pass) {
   if (!conv2d_direct_supports(g) || g.R * g.S == 1) return false;
   if (direct_on_short_rows(g, pass)) return true;
   if (g.C >= kWinogradMinChannels) return false;
-  if (is_strided(g)) return g.C >= kStridedDirectMinChannels && g.K <= kWinogradMinChannels;
+  if (is_strided(g))
+    return g.C >= kStridedDirectMinChannels &&
+           (g.K <= kWinogradMinChannels || pass != Conv2dPass::weight_gradient);
   return g.K < kWinogradMinChannels;
 }
 

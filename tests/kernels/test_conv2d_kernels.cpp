@@ -84,6 +84,9 @@ const Case kCases[] = {
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
     {2, 16, 9, 75, 20, 3, 3, 2, 2, 1, 1},       // strided direct chosen: rows split by vectors, then a tail
     {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},       // strided direct chosen: no padding, 64 filters
+    {2, 16, 9, 18, 72, 3, 3, 2, 2, 1, 1},       // 72 filters, strided: direct forward and input gradient,
+                                                // weight gradient by im2col
+    {1, 3, 5, 64, 24, 3, 3, 1, 1, 1, 1},        // direct: 24 filters on rows of 64, AVX-512 4 × 4 on a tie
     {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row; input gradient
                                                 // by im2col (a row phase would need padding −1)
     {2, 5, 17, 40, 7, 5, 4, 3, 3, 1, 1},        // direct: stride 3, input gradient by 3 × 3 phases
