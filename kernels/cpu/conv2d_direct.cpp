@@ -32,8 +32,8 @@
 // every filter turned by 180° and its two channel axes swapped, padded by R − 1 − pad_h and S − 1 − pad_w
 // (as in cpu/conv2d_winograd.cpp); the packing does the turning, and the same routine runs.
 //
-// Note [threads]: work items are (image, block of output rows: kRowsPerItem of them, or more for the weight
-// gradient, Note [weight gradient rows]); each copies the input rows its block reads, zero padded, into a
+// Note [threads]: work items are (image, block of output rows: Note [rows per item], and for the weight
+// gradient Note [weight gradient rows]); each copies the input rows its block reads, zero padded, into a
 // buffer of its own, so the inner loop never tests a bound. The forward and the input gradient hand items to
 // the threads one at a time: items write disjoint parts of the output, so the result does not depend on the
 // number of threads. The weight gradient sums over every item, so the items are cut into a fixed number of
@@ -59,10 +59,29 @@ namespace {
 
 using simd::Floats;
 constexpr std::int64_t kLanes = simd::kLanes;
-constexpr std::int64_t kRowsPerItem = 8;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
+}
+
+// Note [rows per item]: an item of the forward or the input gradient copies the σ_h·(rows − 1) + R input
+// rows its output rows read, one short run per channel and row, from memory the layer before wrote. Blocks
+// of 8 output rows copied 10 rows for 8 (with 3 × 3 filters), in runs a quarter of a 64-column plane long;
+// blocks of 32 copy 34 for 32 in runs four times as long. In the ResNet-8 training step (DSCOPE_CPU_PROFILE,
+// 8 alternating runs each, medians of the paired ratios), 16 rows against 8: 0.84 to 0.96 on every
+// forward and input gradient that runs by direct convolution, the step 1.06 times as fast; 32 against 16:
+// 0.92 to 0.97 again; 64 against 32 (whole 64 × 64 images): 1.02 to 1.11, worse. An item is never taller
+// than the output, and with few images and short outputs blocks are halved until every thread has
+// kItemsPerThread of them, so that a single image still keeps the threads busy.
+constexpr std::int64_t kRowsPerItem = 32, kItemsPerThread = 4;
+
+// Output rows per work item for `images` images of `rows` output rows (Note [rows per item]).
+std::int64_t block_rows(std::int64_t images, std::int64_t rows) {
+  std::int64_t per_item = std::min(kRowsPerItem, rows);
+  const std::int64_t wanted = kItemsPerThread * omp_get_max_threads();
+  while (per_item > 1 && images * ceil_div(rows, per_item) < wanted)
+    per_item = ceil_div(per_item, 2);
+  return per_item;
 }
 
 // Zeroed floats starting on a vector boundary, so that a vector read at a multiple of kLanes never straddles
@@ -366,8 +385,9 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
                const float* residual, float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
   const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
-  const std::int64_t width = padded_width(c), rows_per_channel = input_rows(c, kRowsPerItem);
-  const std::int64_t row_blocks = ceil_div(c.P, kRowsPerItem), items = c.N * row_blocks;
+  const std::int64_t rows_per_block = block_rows(c.N, c.P);
+  const std::int64_t width = padded_width(c), rows_per_channel = input_rows(c, rows_per_block);
+  const std::int64_t row_blocks = ceil_div(c.P, rows_per_block), items = c.N * row_blocks;
   const std::vector<std::int64_t> offsets = tap_offsets(c);
   const RowCopy row_copy = plan_row_copy(c);
   constexpr std::int64_t kColumns = Vectors * kLanes;
@@ -377,8 +397,8 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
       const AlignedFloats buffer = aligned_zeros(c.C * rows_per_channel * width);
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t item = 0; item < items; ++item) {
-        const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * kRowsPerItem;
-        const std::int64_t p_end = std::min(p_begin + kRowsPerItem, c.P);
+        const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * rows_per_block;
+        const std::int64_t p_end = std::min(p_begin + rows_per_block, c.P);
         copy_padded_rows(c, row_copy, in, n, p_begin, p_end, rows_per_channel, buffer.get());
         for (std::int64_t p = p_begin; p < p_end; p += Rows)
           for (std::int64_t q = 0; q < c.Q; q += kColumns) {
@@ -562,7 +582,8 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
                      largest_size(column_phases),
                      largest_pad(row_phases),
                      largest_pad(column_phases)};
-  const std::int64_t width = padded_width(source), rows_per_channel = input_rows(source, kRowsPerItem);
+  const std::int64_t rows_per_block = block_rows(g.N, source.P);
+  const std::int64_t width = padded_width(source), rows_per_channel = input_rows(source, rows_per_block);
   const RowCopy row_copy = plan_row_copy(source);
   constexpr std::int64_t kColumns = Vectors * kLanes;
   const std::int64_t scratch_width = ceil_div(source.Q, kColumns) * kColumns;
@@ -584,7 +605,7 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
     }
 
   const std::int64_t filter_tiles = ceil_div(g.C, Filters);
-  const std::int64_t row_blocks = ceil_div(source.P, kRowsPerItem), items = g.N * row_blocks;
+  const std::int64_t row_blocks = ceil_div(source.P, rows_per_block), items = g.N * row_blocks;
 #pragma omp parallel if (items > 1)
   {
     const AlignedFloats buffer = aligned_zeros(source.C * rows_per_channel * width);
@@ -635,8 +656,8 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
     };
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t item = 0; item < items; ++item) {
-      const std::int64_t n = item / row_blocks, i_begin = item % row_blocks * kRowsPerItem;
-      const std::int64_t i_end = std::min(i_begin + kRowsPerItem, source.P);
+      const std::int64_t n = item / row_blocks, i_begin = item % row_blocks * rows_per_block;
+      const std::int64_t i_end = std::min(i_begin + rows_per_block, source.P);
       copy_padded_rows(source, row_copy, grad_y, n, i_begin, i_end, rows_per_channel, buffer.get());
       for (std::int64_t i = i_begin; i < i_end; i += Rows)
         for (std::int64_t a = 0; a < g.stride_h; ++a) {
@@ -672,12 +693,13 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
 // alternating runs against the build before, medians 7.32 → 6.38 and 7.49 → 7.03 ms).
 constexpr int kGradientFilters = simd::kRegisters >= 32 ? 8 : 4, kGradientTaps = 3;
 // Note [weight gradient rows]: a gradient_tile call ends by adding its Filters × Taps vector sums into the
-// thread's lane buffer, which for a 32- or 64-channel layer is larger than L1. With the forward's 8 rows per
-// item, a 16-column layer (one vector per row) ran only 8 steps per call between those additions. Items of
-// at least kGradientSteps row vectors (all 16 rows there, 32 on 32 columns) measured, in 10 alternating runs
-// of bench_conv2d, 15% and 10% faster by the median on ResNet-8's 64→64 and 32→32 layers, and the same on
-// its 64-column layer, which already had 32 steps.
-constexpr std::int64_t kGradientSteps = 64;
+// thread's lane buffer, which for a 32- or 64-channel layer is larger than L1. With items of 8 rows (as the
+// forward's were then), a 16-column layer (one vector per row) ran only 8 steps per call between those
+// additions. Items of at least kGradientSteps row vectors (all 16 rows there, 32 on 32 columns) measured, in
+// 10 alternating runs of bench_conv2d, 15% and 10% faster by the median on ResNet-8's 64→64 and 32→32
+// layers, and the same on its 64-column layer, which already had 32 steps; so an item has at least
+// kGradientMinRows rows and kGradientSteps row vectors.
+constexpr std::int64_t kGradientSteps = 64, kGradientMinRows = 8;
 // Note [weight gradient images]: an image with fewer than kGradientSteps row vectors (16 × 16 outputs: 16
 // with AVX-512) is too short an item on its own, so an item then takes several whole images, each copied
 // into its own slot of the item's buffers, and gradient_tile runs over all of them between two lane-sum
@@ -767,7 +789,8 @@ void correlation_weight_gradient(const Correlation& c, const float* x, const flo
   const std::int64_t vectors = ceil_div(c.Q, kLanes), grad_width = vectors * kLanes;
   // Items of at least kGradientSteps row vectors (Note [weight gradient rows]), of several whole images
   // where one has fewer (Note [weight gradient images]).
-  const std::int64_t rows_per_item = std::min(c.P, std::max(kRowsPerItem, ceil_div(kGradientSteps, vectors)));
+  const std::int64_t rows_per_item =
+      std::min(c.P, std::max(kGradientMinRows, ceil_div(kGradientSteps, vectors)));
   const std::int64_t images_per_item =
       rows_per_item < c.P ? 1 : std::clamp(ceil_div(kGradientSteps, c.P * vectors), std::int64_t{1}, c.N);
   const std::int64_t input_width = padded_width(c), rows_per_image = input_rows(c, rows_per_item);
