@@ -75,14 +75,25 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
 // kItemsPerThread of them, so that a single image still keeps the threads busy.
 constexpr std::int64_t kRowsPerItem = 32, kItemsPerThread = 4;
 
-// Output rows per work item for `images` images of `rows` output rows (Note [rows per item]).
-std::int64_t block_rows(std::int64_t images, std::int64_t rows) {
-  std::int64_t per_item = std::min(kRowsPerItem, rows);
-  const std::int64_t wanted = kItemsPerThread * omp_get_max_threads();
-  while (per_item > 1 && images * ceil_div(rows, per_item) < wanted)
-    per_item = ceil_div(per_item, 2);
-  return per_item;
-}
+// The work items of the forward and the input gradient over `images` images of `output_rows` rows: blocks
+// of `rows_per_block` rows (Note [rows per item]), item i being block i % blocks_per_image of image
+// i / blocks_per_image.
+struct RowBlocks {
+  RowBlocks(std::int64_t images, std::int64_t output_rows) : rows(output_rows) {
+    rows_per_block = std::min(kRowsPerItem, rows);
+    const std::int64_t wanted = kItemsPerThread * omp_get_max_threads();
+    while (rows_per_block > 1 && images * ceil_div(rows, rows_per_block) < wanted)
+      rows_per_block = ceil_div(rows_per_block, 2);
+    blocks_per_image = ceil_div(rows, rows_per_block);
+    items = images * blocks_per_image;
+  }
+
+  std::int64_t image(std::int64_t item) const { return item / blocks_per_image; }
+  std::int64_t first_row(std::int64_t item) const { return item % blocks_per_image * rows_per_block; }
+  std::int64_t end_row(std::int64_t item) const { return std::min(first_row(item) + rows_per_block, rows); }
+
+  std::int64_t rows, rows_per_block, blocks_per_image, items;
+};
 
 // Zeroed floats starting on a vector boundary, so that a vector read at a multiple of kLanes never straddles
 // two cache lines (with AVX-512 a vector is a whole 64-byte line, and a straddling read costs two).
@@ -385,20 +396,19 @@ void correlate(const Correlation& c, const float* in, Weight weight, const float
                const float* residual, float* out) {
   const std::unique_ptr<float[]> packed = pack_weights(c, Filters, weight);
   const std::int64_t taps = c.C * c.R * c.S, filter_tiles = ceil_div(c.K, Filters);
-  const std::int64_t rows_per_block = block_rows(c.N, c.P);
-  const std::int64_t width = padded_width(c), rows_per_channel = input_rows(c, rows_per_block);
-  const std::int64_t row_blocks = ceil_div(c.P, rows_per_block), items = c.N * row_blocks;
+  const RowBlocks blocks(c.N, c.P);
+  const std::int64_t width = padded_width(c), rows_per_channel = input_rows(c, blocks.rows_per_block);
   const std::vector<std::int64_t> offsets = tap_offsets(c);
   const RowCopy row_copy = plan_row_copy(c);
   constexpr std::int64_t kColumns = Vectors * kLanes;
   with_taps(c, offsets, [&](auto taps_at) {
-#pragma omp parallel if (items > 1)
+#pragma omp parallel if (blocks.items > 1)
     {
       const AlignedFloats buffer = aligned_zeros(c.C * rows_per_channel * width);
 #pragma omp for schedule(dynamic, 1)
-      for (std::int64_t item = 0; item < items; ++item) {
-        const std::int64_t n = item / row_blocks, p_begin = item % row_blocks * rows_per_block;
-        const std::int64_t p_end = std::min(p_begin + rows_per_block, c.P);
+      for (std::int64_t item = 0; item < blocks.items; ++item) {
+        const std::int64_t n = blocks.image(item), p_begin = blocks.first_row(item),
+                           p_end = blocks.end_row(item);
         copy_padded_rows(c, row_copy, in, n, p_begin, p_end, rows_per_channel, buffer.get());
         for (std::int64_t p = p_begin; p < p_end; p += Rows)
           for (std::int64_t q = 0; q < c.Q; q += kColumns) {
@@ -582,8 +592,9 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
                      largest_size(column_phases),
                      largest_pad(row_phases),
                      largest_pad(column_phases)};
-  const std::int64_t rows_per_block = block_rows(g.N, source.P);
-  const std::int64_t width = padded_width(source), rows_per_channel = input_rows(source, rows_per_block);
+  const RowBlocks blocks(g.N, source.P);
+  const std::int64_t width = padded_width(source),
+                     rows_per_channel = input_rows(source, blocks.rows_per_block);
   const RowCopy row_copy = plan_row_copy(source);
   constexpr std::int64_t kColumns = Vectors * kLanes;
   const std::int64_t scratch_width = ceil_div(source.Q, kColumns) * kColumns;
@@ -605,8 +616,7 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
     }
 
   const std::int64_t filter_tiles = ceil_div(g.C, Filters);
-  const std::int64_t row_blocks = ceil_div(source.P, rows_per_block), items = g.N * row_blocks;
-#pragma omp parallel if (items > 1)
+#pragma omp parallel if (blocks.items > 1)
   {
     const AlignedFloats buffer = aligned_zeros(source.C * rows_per_channel * width);
     // scratch[b][j][f][column]: column phase b of tile row j, filter f. Column phases that no tap reaches
@@ -655,9 +665,9 @@ void correlate_phases(const Conv2dGeometry& g, const float* grad_y, const float*
       }
     };
 #pragma omp for schedule(dynamic, 1)
-    for (std::int64_t item = 0; item < items; ++item) {
-      const std::int64_t n = item / row_blocks, i_begin = item % row_blocks * rows_per_block;
-      const std::int64_t i_end = std::min(i_begin + rows_per_block, source.P);
+    for (std::int64_t item = 0; item < blocks.items; ++item) {
+      const std::int64_t n = blocks.image(item), i_begin = blocks.first_row(item),
+                         i_end = blocks.end_row(item);
       copy_padded_rows(source, row_copy, grad_y, n, i_begin, i_end, rows_per_channel, buffer.get());
       for (std::int64_t i = i_begin; i < i_end; i += Rows)
         for (std::int64_t a = 0; a < g.stride_h; ++a) {
