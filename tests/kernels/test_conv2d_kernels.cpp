@@ -269,6 +269,34 @@ TEST(Conv2dKernels, DirectWeightGradientIsTheSameOnAnyNumberOfThreads) {
   EXPECT_EQ(results[0], results[2]);
 }
 
+// The direct forward and input gradient cut their output rows into blocks whose height depends on the
+// number of threads (Note [rows per item] in cpu/conv2d_direct.cpp), and every output is computed alone from
+// the same taps in the same order, so 1, 2 and 3 threads (blocks of 8, 4 and 2 rows here) give the same bits.
+TEST(Conv2dKernels, DirectForwardAndInputGradientAreTheSameOnAnyNumberOfThreads) {
+  for (const Case& c : {Case{1, 8, 40, 20, 12, 3, 3, 1, 1, 1, 1}, Case{1, 16, 80, 36, 8, 3, 3, 2, 2, 1, 1}}) {
+    const Conv2dGeometry g = geometry_of(c);
+    if (!kernels::cpu::conv2d_direct_supports(g)) GTEST_SKIP() << "no direct convolution on this processor";
+    Generator generator(28);
+    const std::vector<float> x = random_values(input_size(g), generator);
+    const std::vector<float> w = random_values(weight_size(g), generator);
+    const std::vector<float> grad_y = random_values(output_size(g), generator);
+    const int threads = omp_get_max_threads();
+    std::vector<std::vector<float>> outputs, input_gradients;
+    for (const int count : {1, 2, 3}) {
+      omp_set_num_threads(count);
+      outputs.emplace_back(static_cast<std::size_t>(output_size(g)), std::nanf(""));
+      kernels::cpu::conv2d_forward_direct(g, x.data(), w.data(), nullptr, outputs.back().data());
+      input_gradients.emplace_back(static_cast<std::size_t>(input_size(g)), std::nanf(""));
+      kernels::cpu::conv2d_backward_input_direct(g, grad_y.data(), w.data(), input_gradients.back().data());
+    }
+    omp_set_num_threads(threads);
+    EXPECT_EQ(outputs[0], outputs[1]) << describe(g);
+    EXPECT_EQ(outputs[0], outputs[2]) << describe(g);
+    EXPECT_EQ(input_gradients[0], input_gradients[1]) << describe(g);
+    EXPECT_EQ(input_gradients[0], input_gradients[2]) << describe(g);
+  }
+}
+
 TEST(Conv2dKernels, OutputSizeFormula) {
   EXPECT_EQ(kernels::conv2d_output_size(64, 3, 1, 1, 1), 64);
   EXPECT_EQ(kernels::conv2d_output_size(64, 3, 2, 1, 1), 32);
