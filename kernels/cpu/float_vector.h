@@ -4,6 +4,8 @@
 // DSCOPE_FLOAT_VECTOR is 0 when the target has neither, and kernels that use this header then fall back.
 #pragma once
 
+#include <cstdint>
+
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #define DSCOPE_FLOAT_VECTOR 1
@@ -36,6 +38,11 @@ inline Floats load(const float* from) {
 }
 inline void store(float* to, Floats value) {
   _mm512_storeu_ps(to, value);
+}
+// A non-temporal store: it writes the whole line to memory without reading it into the caches first.
+// `to` must lie on a vector boundary (see is_vector_aligned).
+inline void store_streaming(float* to, Floats value) {
+  _mm512_stream_ps(to, value);
 }
 inline Floats splat(float value) {
   return _mm512_set1_ps(value);
@@ -88,6 +95,11 @@ inline Floats load(const float* from) {
 inline void store(float* to, Floats value) {
   _mm256_storeu_ps(to, value);
 }
+// A non-temporal store: it writes the whole line to memory without reading it into the caches first.
+// `to` must lie on a vector boundary (see is_vector_aligned).
+inline void store_streaming(float* to, Floats value) {
+  _mm256_stream_ps(to, value);
+}
 inline Floats splat(float value) {
   return _mm256_set1_ps(value);
 }
@@ -125,6 +137,18 @@ inline void interleave(Floats even, Floats odd, float* to) {
   _mm256_storeu_ps(to + kLanes, _mm256_permute2f128_ps(low, high, 0x31));
 }
 
+#endif
+
+#if DSCOPE_FLOAT_VECTOR
+// Whether `at` lies on a vector boundary, as streaming stores need.
+inline bool is_vector_aligned(const float* at) {
+  return reinterpret_cast<std::uintptr_t>(at) % (kLanes * sizeof(float)) == 0;
+}
+// Streaming stores are weakly ordered: this makes the calling thread's earlier ones visible before any of
+// its later stores, such as the one by which an OpenMP barrier tells the other threads it has arrived.
+inline void finish_streaming_stores() {
+  _mm_sfence();
+}
 #endif
 
 }  // namespace dscope::kernels::cpu::simd

@@ -7,7 +7,7 @@
 // to 7×7 filters, R != S, every register tile, partial tiles of filters, columns and rows, strides 2 and 3
 // (rows split into phases by shuffles and element by element), and the strided input gradient by phases
 // (1×1 stride 2, where three of four phases are zero; differing strides per axis; 3 × 3 phases; and a
-// geometry that falls back to im2col).
+// geometry that falls back to im2col), and outputs large enough to be written by streaming stores.
 // Every variant's forward also runs with the ReLU applied as it writes. Outputs are pre-filled with NaN, so
 // an element a kernel forgets to write fails the comparison. The cases that exercise blocks have over a
 // million multiply-adds, so they also run on several threads (smaller convolutions stay on one: Note [small
@@ -90,6 +90,9 @@ const Case kCases[] = {
     {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row; input gradient
                                                 // by im2col (a row phase would need padding −1)
     {2, 5, 17, 40, 7, 5, 4, 3, 3, 1, 1},        // direct: stride 3, input gradient by 3 × 3 phases
+    {1, 2, 64, 70, 240, 3, 3, 1, 1, 1, 1},      // direct: an output over 4 MiB, streamed (rows of 70:
+                                                // vectors on and off the vector boundary, partial ones)
+    {1, 240, 64, 70, 2, 3, 3, 1, 1, 1, 1},      // direct: an input gradient over 4 MiB, streamed
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& generator) {
@@ -241,7 +244,7 @@ TEST(Conv2dKernels, BackwardWeightMatchesReference) {
       if (!variant.supports(g)) continue;
       std::vector<float> grad_w(expected.size(), std::nanf(""));
       variant.backward_weight(g, x.data(), grad_y.data(), grad_w.data());
-      // The weight gradient sums N·P·Q products (up to 3,200 here), so float rounding grows with it.
+      // The weight gradient sums N·P·Q products (up to 4,480 here), so float rounding grows with it.
       EXPECT_TRUE(
           testing::all_close(grad_w, expected, 1e-3, 1e-4,
                              std::string("conv2d_backward_weight ") + variant.name + " " + describe(g)));
