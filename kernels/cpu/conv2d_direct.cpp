@@ -290,11 +290,13 @@ void with_filter_size(const Correlation& c, const Body& body) {
 // output of several megabytes is out of the caches by the time that layer reads it anyway, so tiles stream
 // outputs of at least kStreamingMinBytes. Measured on a 2-core AMD EPYC (Zen 5, AVX-512) in ResNet-8 at
 // batch 64 (outputs of 4 to 16 MiB; bench_training, DSCOPE_CPU_PROFILE, 6 alternating runs, medians of
-// the paired ratios streaming / plain): inference forwards 0.94 (16 → 16, 32 → 64 stride 2), 0.95 (32 → 32),
-// 0.97 (the 3-channel stem), 0.99 (64 → 64, 16 → 32 stride 2), the pass 0.965; in the training step the
-// stem's forward 0.75, the other forwards and input gradients 0.93 to 1.02, and the batch norm statistics
-// that read the stem's output 1.07. The strided input gradient's tiles write scratch rows that are read
-// back at once (Note [strided input gradient by phases]) and never stream.
+// the paired ratios streaming / plain), while the machine ran a third slower than at its best: inference
+// forwards 0.72 (the 3-channel stem), 0.90 to 0.97 (the other 3 × 3 layers but 64 → 64, 0.99), the pass
+// 0.93; training step 0.96, with the stem's forward 0.69, the other forwards and input gradients 0.85 to
+// 0.92 (the strided input gradients 0.98 and 0.99, their phases not streamed), and the batch norm
+// statistics that read the stem's output 1.01. With the machine at its best the pass measured 0.97 and the
+// forward of 16 → 16 1.02 in the training step. The strided input gradient's tiles write scratch rows that
+// are read back at once (Note [strided input gradient by phases]) and never stream.
 constexpr std::int64_t kStreamingMinBytes = std::int64_t{4} << 20;
 
 bool streams_output(const Correlation& c) {
