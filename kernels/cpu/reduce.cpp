@@ -1,5 +1,11 @@
 // Sum reduction on the CPU (see kernels/reduce.h). Accumulates in double: a mean over a batch of
 // 32×64×64 activations adds 131,072 floats, where float accumulation loses about 3 significant digits.
+//
+// Along the fastest axis, one running double sum would make every addition wait for the one before (four
+// cycles each), so the `omp simd reduction` keeps a partial sum per vector lane, still in double, and adds
+// the lanes at the end. ResNet's global average pool (rows of 256 values, the 16 × 16 planes of ResNet-8
+// at batch 64, 2 threads) went from 0.35 to 0.09 ms (bench_training inference, DSCOPE_CPU_PROFILE,
+// 6 alternating runs, median of the paired ratios 0.27), in a pass of 23-28 ms.
 #include "kernels/reduce.h"
 
 namespace dscope::kernels::cpu {
@@ -11,6 +17,7 @@ void sum(const ReduceGeometry& g, const float* x, float* y) {
     for (std::int64_t o = 0; o < g.outer; ++o) {
       double total = 0.0;
       const float* row = x + o * g.extent;
+#pragma omp simd reduction(+ : total)
       for (std::int64_t e = 0; e < g.extent; ++e)
         total += row[e];
       y[o] = static_cast<float>(total);
