@@ -485,26 +485,31 @@ std::int64_t row_cost(const Correlation& c, std::int64_t filters, std::int64_t v
 // [fixed filter sizes]: forward 0.81 (32 → 32), 0.80 (32 → 64 stride 2), 0.74 (64 → 64 on 16 × 16); the
 // stride-1 input gradients 0.82 and 0.79. Wider still measured worse: 12 × 2 × 1 and 6 × 2 × 2 (24
 // accumulators) ran 1.8 to 2 times slower on 64 filters, and 8 × 1 × 2 (one row) gave back the gain on
-// 32-column rows. A work item's odd last row, if any, takes a one-row tile.
+// 32-column rows. On a 2-core Zen 5 (AVX-512), rows of four vectors (ResNet-8's 64 × 64 layers) gained from
+// 4 × 2 × 2 too, against the 4 × 4 one-row tile they had taken (bench_training, DSCOPE_CPU_PROFILE, 6 to 8
+// alternating runs, medians of the paired ratios): inference forward 0.965 (16 → 16) and 0.91 (the
+// 3-channel stem), the pass 0.98; training forward 0.95 and input gradient 0.96 (16 → 16), stem forward
+// 0.92; the quick build's 24 → 24 layer 0.997 to 1.014 and its 3 → 24 stem 0.91 to 0.97. A work item's odd
+// last row, if any, takes a one-row tile.
 template <int Filters, int Vectors, int Rows = 1>
 struct TileShape {
   static constexpr int filters = Filters, vectors = Vectors, rows = Rows;
 };
 
 // Calls body(TileShape<F, V, rows>{}) with the tile that wastes least on how K and Q divide (with AVX2, 16
-// filters and 64 columns suit 4 × 3 vectors, 32 filters and 32 columns 6 × 2). With AVX-512, rows of one or
-// two vectors take two-row tiles (Note [two-row tiles]), and wider rows 4 × 4 where it costs no more than
-// the others: on a tie its 16 accumulators beat 6 × 2's 12 (4 loads and 4 broadcasts per 16 FMAs against
-// 2 and 6 per 12). The quick build's 24 → 24 layer on 64 × 64 is such a tie (96 slots per row either way):
-// 4 × 4 against 6 × 2, 8 alternating runs in one process, medians 0.98 (forward) and 0.95 (input
-// gradient); in its training step (DSCOPE_CPU_PROFILE, 6 alternating runs) 0.98 and 0.95.
+// filters and 64 columns suit 4 × 3 vectors, 32 filters and 32 columns 6 × 2). With AVX-512, rows of one,
+// two or four vectors take two-row tiles (Note [two-row tiles]), and other rows 4 × 4 where it costs no
+// more than the others: on a tie its 16 accumulators beat 6 × 2's 12 (4 loads and 4 broadcasts per 16 FMAs
+// against 2 and 6 per 12). The quick build's 24 → 24 layer on 64 × 64 was such a tie (96 slots per row
+// either way) before its rows went to 4 × 2 × 2: 4 × 4 against 6 × 2, 8 alternating runs in one process,
+// medians 0.98 (forward) and 0.95 (input gradient); in its training step 0.98 and 0.95.
 template <typename Body>
 void with_tile_shape(const Correlation& c, Body body) {
   const std::int64_t cost_6x2 = row_cost(c, 6, 2), cost_4x3 = row_cost(c, 4, 3);
   if constexpr (simd::kRegisters >= 32) {
     const std::int64_t vectors = ceil_div(c.Q, kLanes);  // Note [two-row tiles]
     if (vectors == 1) return body(TileShape<8, 1, 2>{});
-    if (vectors == 2) return body(TileShape<4, 2, 2>{});
+    if (vectors == 2 || vectors == 4) return body(TileShape<4, 2, 2>{});
     if (row_cost(c, 4, 4) <= std::min(cost_6x2, cost_4x3)) return body(TileShape<4, 4>{});
   }
   if (cost_6x2 < cost_4x3) return body(TileShape<6, 2>{});

@@ -78,7 +78,8 @@ const Case kCases[] = {
     {1, 257, 5, 6, 256, 3, 3, 1, 1, 1, 1},      // Winograd: 257 rows of filters, a partial last panel of U
     {1, 8, 66, 65, 8, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of tile rows
     {2, 7, 10, 19, 12, 3, 3, 1, 1, 1, 1},       // direct: a partial last tile of filters and of columns
-    {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},        // direct: 16 filters, rows of 60 (AVX-512: 4×4 tiles)
+    {2, 5, 4, 60, 16, 3, 3, 1, 1, 1, 1},        // direct: 16 filters, rows of 60 (AVX-512: 4 × 2 × 2)
+    {2, 5, 5, 48, 16, 3, 3, 1, 1, 1, 1},        // direct: rows of 48 (AVX-512: 4 × 4, tied with 4 × 3)
     {2, 6, 11, 13, 10, 3, 3, 1, 1, 1, 1},       // direct: two-row tiles, an odd last row, partial tiles
     {2, 4, 9, 12, 5, 5, 5, 1, 1, 2, 2},         // direct: 5×5, filter columns in chunks of 3 and 2
     {2, 3, 8, 10, 7, 2, 5, 1, 1, 1, 2},         // direct: R != S, padding per axis
@@ -86,7 +87,8 @@ const Case kCases[] = {
     {2, 17, 8, 70, 64, 3, 3, 2, 2, 0, 0},       // strided direct chosen: no padding, 64 filters
     {2, 16, 9, 18, 72, 3, 3, 2, 2, 1, 1},       // 72 filters, strided: direct forward and input gradient,
                                                 // weight gradient by im2col
-    {1, 3, 5, 64, 24, 3, 3, 1, 1, 1, 1},        // direct: 24 filters on rows of 64, AVX-512 4 × 4 on a tie
+    {1, 3, 5, 64, 24, 3, 3, 1, 1, 1, 1},        // direct: 24 filters on rows of 64 (AVX-512: 4 × 2 × 2,
+                                                // an odd last row)
     {2, 4, 11, 40, 6, 3, 4, 3, 3, 2, 1},        // direct: stride 3, three phases per row; input gradient
                                                 // by im2col (a row phase would need padding −1)
     {2, 5, 17, 40, 7, 5, 4, 3, 3, 1, 1},        // direct: stride 3, input gradient by 3 × 3 phases
