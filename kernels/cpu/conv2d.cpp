@@ -477,6 +477,15 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // for the weight gradient, which stays with Winograd. So with AVX-512 the forward and input gradient of
 // 64 → 64 layers whose rows are one vector go to direct convolution; wider rows and more channels (ResNet-18)
 // were not measured and keep Winograd.
+//
+// The 1×1 stride-2 shortcuts had stayed with im2col + GEMM (their forward by direct convolution measured
+// 1.39 and 1.77 times slower on a 2-core Zen 5, AVX-512): with a 1×1 filter an output is 16 or 32
+// multiply-adds deep, and the row copies took every input row and both column phases. Copying only the rows
+// and the phase the filter reads (cpu/conv2d_direct.cpp, Note [pointwise strided rows]) turned that
+// around: bench_training, DSCOPE_CPU_PROFILE, 8 and 4 alternating runs, medians of the paired ratios
+// direct / im2col, ResNet-8's 16 → 32 and 32 → 64 shortcuts 0.86 and 0.88 in inference, 0.89 and 0.88 in
+// the training step's forward; their gradients stay with im2col + GEMM. So the forward of a strided 1×1
+// filter with 16 to 63 channels takes direct convolution.
 namespace {
 
 constexpr std::int64_t kStridedDirectMinChannels = 16;
@@ -506,7 +515,10 @@ bool conv2d_uses_winograd(const Conv2dGeometry& g, Conv2dPass pass) {
 }
 
 bool conv2d_uses_direct(const Conv2dGeometry& g, Conv2dPass pass) {
-  if (!conv2d_direct_supports(g) || g.R * g.S == 1) return false;
+  if (!conv2d_direct_supports(g)) return false;
+  if (g.R * g.S == 1)
+    return pass == Conv2dPass::forward && is_strided(g) && g.C >= kStridedDirectMinChannels &&
+           g.C < kWinogradMinChannels;
   if (direct_on_short_rows(g, pass)) return true;
   if (g.C >= kWinogradMinChannels) return false;
   if (is_strided(g))

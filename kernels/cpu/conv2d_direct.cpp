@@ -120,6 +120,9 @@ struct Correlation {
   std::int64_t P = 0, Q = 0;                // output
   std::int64_t pad_h = 0, pad_w = 0;
   std::int64_t stride_h = 1, stride_w = 1;
+  // Where the input's rows lie: row ih of a channel starts ih·row_pitch floats into the channel's plane,
+  // planes `plane` floats apart; 0 means W and H·W (Note [pointwise strided rows]).
+  std::int64_t row_pitch = 0, plane = 0;
 };
 
 // Note [strided rows]: with stride σ along a row, output column q meets padded input column σ·q + s at
@@ -141,6 +144,14 @@ std::int64_t phase_width(const Correlation& c) {
 std::int64_t padded_width(const Correlation& c) {
   return c.stride_w * phase_width(c);
 }
+
+// Note [pointwise strided rows]: a 1×1 filter without padding reads only every σ_h-th input row and, along
+// a row, only phase 0 of its σ_w phases. Its forward correlates as if the input had only those rows: H
+// becomes P, the stride down the rows 1, and the row pitch σ_h·W (Correlation::row_pitch); and a phase that
+// no filter column reads is not copied (plan_row_copy). Copying every row and both phases had made direct
+// convolution 1.39 and 1.77 times slower than im2col + GEMM on ResNet-8's 1×1 stride-2 shortcuts; with
+// only the rows the filter reads, 0.86 and 0.94; with only the phase too, 0.86 and 0.88 (kernels/cpu/
+// conv2d.cpp, Note [variant choice]).
 
 // Input rows that `output_rows` consecutive output rows read (Note [strided rows]).
 std::int64_t input_rows(const Correlation& c, std::int64_t output_rows) {
@@ -189,16 +200,19 @@ void with_taps(const Correlation& c, const std::vector<std::int64_t>& offsets, B
 // Where copy_row puts one input row in a row buffer (Note [strided rows]): for each residue of the input
 // column modulo σ, the columns first, first + σ, ... (count of them) go to consecutive columns from `to`,
 // in the phase that residue falls in. Worked out once per call, as the divisions cost more than copying a
-// short row. The columns written depend on the geometry only (Note [row buffers]).
+// short row. The columns written depend on the geometry only (Note [row buffers]). A phase that no filter
+// column reads (with S < σ: phase 1 of a 1×1 filter with stride 2) is not copied.
 struct RowRun {
   std::int64_t first = 0, to = 0, count = 0;
+  bool read = true;
 };
 struct RowCopy {
   std::int64_t stride = 1;
   std::vector<RowRun> runs;
   // Stride 2: the first `vectors`·L columns of both runs are split by vector shuffles, 2·L input columns
-  // at a time, the even ones to `even_to` and the odd ones to `odd_to`.
+  // at a time, the even ones to `even_to` and the odd ones to `odd_to` (where those are read).
   std::int64_t vectors = 0, even_to = 0, odd_to = 0;
+  bool even_read = true, odd_read = true;
 };
 
 RowCopy plan_row_copy(const Correlation& c) {
@@ -210,11 +224,15 @@ RowCopy plan_row_copy(const Correlation& c) {
     const std::int64_t padded = first + c.pad_w, index = padded / c.stride_w;
     const std::int64_t count =
         std::clamp(std::min(ceil_div(c.W - first, c.stride_w), phase - index), std::int64_t{0}, c.W);
-    plan.runs.push_back({first, padded % c.stride_w * phase + index, count});
+    // Filter column s reads phase s mod σ (Note [strided rows]).
+    const bool read = padded % c.stride_w < c.S;
+    plan.runs.push_back({first, padded % c.stride_w * phase + index, count, read});
   }
   if (c.stride_w == 2 && plan.runs.size() == 2) {
     plan.even_to = plan.runs[0].to;
     plan.odd_to = plan.runs[1].to;
+    plan.even_read = plan.runs[0].read;
+    plan.odd_read = plan.runs[1].read;
     plan.vectors = std::min(plan.runs[0].count, plan.runs[1].count) / kLanes;
   }
   return plan;
@@ -235,11 +253,11 @@ void copy_row(const RowCopy& plan, const float* source, float* out) {
   for (std::int64_t v = 0; v < plan.vectors; ++v) {
     Floats even, odd;
     simd::deinterleave(source + 2 * v * kLanes, even, odd);
-    simd::store(out + plan.even_to + v * kLanes, even);
-    simd::store(out + plan.odd_to + v * kLanes, odd);
+    if (plan.even_read) simd::store(out + plan.even_to + v * kLanes, even);
+    if (plan.odd_read) simd::store(out + plan.odd_to + v * kLanes, odd);
   }
   for (const RowRun& run : plan.runs)
-    for (std::int64_t i = plan.vectors * kLanes; i < run.count; ++i)
+    for (std::int64_t i = plan.vectors * kLanes; run.read && i < run.count; ++i)
       out[run.to + i] = source[run.first + i * plan.stride];
 }
 
@@ -250,11 +268,12 @@ void copy_padded_rows(const Correlation& c, const RowCopy& plan, const float* in
                       std::int64_t p_begin, std::int64_t p_end, std::int64_t rows_per_channel,
                       float* buffer) {
   const std::int64_t width = padded_width(c), rows = input_rows(c, p_end - p_begin);
+  const std::int64_t pitch = c.row_pitch != 0 ? c.row_pitch : c.W, plane = c.plane != 0 ? c.plane : c.H * c.W;
   for (std::int64_t channel = 0; channel < c.C; ++channel)
     for (std::int64_t row = 0; row < rows; ++row) {
       const std::int64_t ih = c.stride_h * p_begin + row - c.pad_h;
       const bool padding = ih < 0 || ih >= c.H;
-      copy_row(plan, padding ? nullptr : in + ((n * c.C + channel) * c.H + ih) * c.W,
+      copy_row(plan, padding ? nullptr : in + (n * c.C + channel) * plane + ih * pitch,
                buffer + (channel * rows_per_channel + row) * width);
     }
 }
@@ -917,7 +936,11 @@ bool conv2d_direct_supports(const Conv2dGeometry& g) {
 void conv2d_forward_direct(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                            float* y, const Conv2dEpilogue& epilogue) {
   assert(conv2d_direct_supports(g));
-  const Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w, g.stride_h, g.stride_w};
+  Correlation c{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.pad_h, g.pad_w, g.stride_h, g.stride_w};
+  if (g.R == 1 && g.pad_h == 0 && g.stride_h > 1) {  // Note [pointwise strided rows]
+    c.row_pitch = g.stride_h * g.W, c.plane = g.H * g.W;
+    c.H = g.P, c.stride_h = 1;
+  }
   correlate_any(
       c, x,
       [&](std::int64_t k, std::int64_t channel, std::int64_t r, std::int64_t s) {

@@ -57,6 +57,9 @@ const Case kCases[] = {
     {2, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1},         // 3×3, padding 1
     {2, 5, 7, 6, 4, 1, 1},                      // 1×1 pointwise: no im2col
     {2, 6, 9, 9, 4, 1, 1, 2, 2},                // 1×1 stride 2 (ResNet shortcut)
+    {2, 16, 9, 70, 24, 1, 1, 2, 2},             // 1×1 stride 2, 16 channels: the forward by direct
+                                                // convolution over every other row and column
+    {2, 16, 10, 40, 8, 1, 1, 3, 3},             // 1×1 stride 3 by direct: two phases of three not copied
     {3, 4, 10, 13, 6, 3, 3, 2, 2, 1, 1},        // stride 2, padding, odd width
     {2, 3, 11, 12, 4, 3, 3, 1, 1, 2, 2, 2, 2},  // dilation 2
     {2, 3, 8, 10, 5, 2, 5, 1, 2, 1, 2},         // R != S, different strides and padding per axis
