@@ -32,11 +32,10 @@
 // once per call, and the input transform each V[ξ] as a packed B (Layout::packed), where successive tiles
 // still lie side by side. (Eigen's GEMM, which the weight gradient still calls, packs both operands on
 // every call: the 1 MiB U[ξ] of a 512-channel layer 64 times per forward.) A transform works on the same
-// element of 16 (or 36) planes, so it runs over the tiles a vector at a time (16 with AVX-512, in the
-// vector extension of GCC and Clang; scalar code where there is none), and the transforms are templates so
-// that the same text serves the remainder one tile at a time. A tile's input rows are first copied, zero
-// padded, into a row buffer and split into planes of raw tiles, so the arithmetic loop itself reads only
-// unit-stride planes (Note [phases]).
+// element of 16 (or 36) planes, so it runs over the tiles a vector at a time (16 with AVX-512; one tile at a
+// time where there are no vectors), reading the input rows and writing the output rows in place (Note
+// [transforms in registers]); the transforms are templates so that the same text serves vectors of tiles
+// and the filters (in the vector extension of GCC and Clang, which transform_filters runs over).
 //
 // Note [input gradient by Winograd]: with stride 1, grad_x is the correlation of grad_y with every filter
 // turned by 180° and its two channel axes swapped, padded by 2 − pad; it runs through the same forward.
@@ -135,22 +134,15 @@ void over_lanes(std::int64_t count, Body body) {
 struct TilingF2 {
   static constexpr std::int64_t kOutput = 2, kInput = 4, kPoints = 16;
 
-  // v = Bᵀ d B, Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]]; d and v are 4×4, row-major.
+  // out = Bᵀ d, Bᵀ = [[1,0,−1,0], [0,1,1,0], [0,−1,1,0], [0,1,0,−1]]; d has 4 values, read from `in` at
+  // stride `in_stride`, and out is written at stride `out_stride` (as the F(4×4) functions below).
   template <typename V>
-  static void input(const V* d, V* v) {
-    V e[16];  // Bᵀ d
-    for (int j = 0; j < 4; ++j) {
-      e[j] = d[j] - d[8 + j];
-      e[4 + j] = d[4 + j] + d[8 + j];
-      e[8 + j] = d[8 + j] - d[4 + j];
-      e[12 + j] = d[4 + j] - d[12 + j];
-    }
-    for (int i = 0; i < 4; ++i) {
-      v[4 * i] = e[4 * i] - e[4 * i + 2];
-      v[4 * i + 1] = e[4 * i + 1] + e[4 * i + 2];
-      v[4 * i + 2] = e[4 * i + 2] - e[4 * i + 1];
-      v[4 * i + 3] = e[4 * i + 1] - e[4 * i + 3];
-    }
+  static void input_points(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+    const V d0 = in[0], d1 = in[in_stride], d2 = in[2 * in_stride], d3 = in[3 * in_stride];
+    out[0] = d0 - d2;
+    out[out_stride] = d1 + d2;
+    out[2 * out_stride] = d2 - d1;
+    out[3 * out_stride] = d1 - d3;
   }
 
   // m = A dy Aᵀ, the adjoint of the output transform y = Aᵀ m A (Note [weight gradient by Winograd]); dy is
@@ -279,10 +271,10 @@ struct TilingF4 {
     transform_both_axes<3, 6, V, filter_points_f4<V>>(g, u);
   }
 
-  // v = Bᵀ d B: d and v are 6×6.
+  // out = Bᵀ d for 6 values d (input_points_f4).
   template <typename V>
-  static void input(const V* d, V* v) {
-    transform_both_axes<6, 6, V, input_points_f4<V>>(d, v);
+  static void input_points(const V* in, std::int64_t in_stride, V* out, std::int64_t out_stride) {
+    input_points_f4(in, in_stride, out, out_stride);
   }
 
   // y = Aᵀ m A: m is 6×6 and y 4×4.
@@ -418,105 +410,177 @@ std::int64_t round_up(std::int64_t a, std::int64_t b) {
   return ceil_div(a, b) * b;
 }
 
-// Note [phases]: tile column j of a row of tiles reads input columns kOutput·j + o, o < kInput, of the
-// padded row. Split into its kOutput phases, phase p holding columns kOutput·j + p, the columns an offset o
-// reads are a contiguous run: phase o mod kOutput from j + ⌊o / kOutput⌋ on. So a row is split once, by
-// vector shuffles (simd::deinterleave: one split by two, or two for F(4×4)'s four phases), and each offset's
-// values are copied out as a run, where reading them at a stride of kOutput had been a scalar loop and a
-// tenth of the forward. Writing an output row is the reverse: the tiles' kOutput rows of outputs, one per
-// phase, are interleaved (simd::interleave).
-
-// even[j] = from[2j], odd[j] = from[2j + 1] for j < length (a multiple of kLanes).
-void split_by_two(const float* from, std::int64_t length, float* even, float* odd) {
+// Note [transforms in registers]: tile column j of a row of tiles reads input columns kOutput·j + o, o <
+// kInput, of its kInput input rows (counted from the padding on the left), and a transform works on the same
+// element of every tile, so it runs over kChunk successive tiles of a tile row at a time, one tile per vector
+// lane. The input transform Bᵀ d B is taken in two steps, each on unit-stride data:
+//   1. down the columns: Bᵀ applied to the tile row's kInput input rows, a vector of successive input columns
+//      at a time, gives kInput rows of partial transforms (the workspace's `columns`, zero where the tiles
+//      read padding);
+//   2. along each of those rows: the values at offset o of kChunk successive tiles lie kOutput apart, so
+//      kOutput vectors of the row split into kOutput phases by vector shuffles (phase p holding columns
+//      kOutput·l + p, simd::deinterleave) give offsets o < kOutput, and offsets kOutput and kOutput + 1 are
+//      phases 0 and 1 moved down one lane, with the next tile's value shifted in (simd::shift_in). B applied
+//      to those kInput vectors gives kInput of the tiles' kPoints transformed values, stored straight into V.
+// Writing outputs is the reverse: the output transform of kChunk tiles gives, for each of their kOutput
+// output rows, kOutput phases, which vector shuffles interleave (simd::interleave) into kOutput vectors of
+// successive output columns; the bias and the epilogue are applied to those and they are stored. The tiles
+// past the end of a row of tiles and the columns past the output are masked off (simd::load_first,
+// simd::store_lanes). This replaced copying each input row into a zero-padded buffer, splitting it into
+// phase planes, copying each offset's run into a plane of raw tiles and reading those back for the transform
+// (and the same passes in reverse for the outputs): ResNet-8's 16 → 16 forward on 64 × 64 had spent two
+// thirds of its time in those copies.
 #if DSCOPE_FLOAT_VECTOR
-  for (std::int64_t j = 0; j < length; j += kLanes) {
-    simd::Floats even_lanes, odd_lanes;
-    simd::deinterleave(from + 2 * j, even_lanes, odd_lanes);
-    simd::store(even + j, even_lanes);
-    simd::store(odd + j, odd_lanes);
-  }
+using Chunk = simd::Floats;
+constexpr std::int64_t kChunk = simd::kLanes;
 #else
-  for (std::int64_t j = 0; j < length; ++j)
-    even[j] = from[2 * j], odd[j] = from[2 * j + 1];
+using Chunk = float;
+constexpr std::int64_t kChunk = 1;
+#endif
+
+// Lanes [0, count) of a chunk from `from`, the others zero; reads nothing past from[count − 1].
+[[gnu::always_inline]] inline Chunk load_chunk(const float* from, std::int64_t count) {
+#if DSCOPE_FLOAT_VECTOR
+  return count == kChunk ? simd::load(from) : simd::load_first(from, count);
+#else
+  return count > 0 ? *from : 0.0f;
 #endif
 }
 
-// to[2j] = even[j], to[2j + 1] = odd[j] for j < length (a multiple of kLanes).
-void merge_pairs(const float* even, const float* odd, std::int64_t length, float* to) {
+// Lane l = row[begin + l] where 0 ≤ begin + l < length, zero elsewhere (begin > −kChunk); reads only
+// row[0..length).
+[[gnu::always_inline]] inline Chunk load_columns(const float* row, std::int64_t begin, std::int64_t length) {
+  if (begin >= 0) return begin < length ? load_chunk(row + begin, std::min(kChunk, length - begin)) : Chunk{};
 #if DSCOPE_FLOAT_VECTOR
-  for (std::int64_t j = 0; j < length; j += kLanes)
-    simd::interleave(simd::load(even + j), simd::load(odd + j), to + 2 * j);
+  return simd::shift_up(load_chunk(row, std::min(kChunk + begin, length)), -begin);
 #else
-  for (std::int64_t j = 0; j < length; ++j)
-    to[2 * j] = even[j], to[2 * j + 1] = odd[j];
+  return 0.0f;  // begin > −1 is 0 here
 #endif
 }
 
-// phases[p · length + j] = row[kOutput · j + p] for j < length (a multiple of kLanes); `scratch` holds
-// kOutput · length floats (Note [phases]).
-template <std::int64_t kOutput>
-void split_phases(const float* row, std::int64_t length, float* scratch, float* phases) {
-  static_assert(kOutput == 2 || kOutput == 4);
-  if constexpr (kOutput == 2) {
-    split_by_two(row, length, phases, phases + length);
+// Lanes [first, end) of `value` to to[first..end); writes nothing else.
+[[gnu::always_inline]] inline void store_chunk(float* to, const Chunk& value, std::int64_t first,
+                                               std::int64_t end) {
+#if DSCOPE_FLOAT_VECTOR
+  if (first == 0 && end == kChunk) {
+    simd::store(to, value);
   } else {
-    // Columns 2j and 2j + 1, then each of those by two again: 4j and 4j + 2, 4j + 1 and 4j + 3.
-    split_by_two(row, 2 * length, scratch, scratch + 2 * length);
-    split_by_two(scratch, length, phases, phases + 2 * length);
-    split_by_two(scratch + 2 * length, length, phases + length, phases + 3 * length);
+    simd::store_lanes(to, value, first, end);
+  }
+#else
+  if (first < end) *to = value;
+#endif
+}
+
+[[gnu::always_inline]] inline Chunk relu(const Chunk& value) {
+#if DSCOPE_FLOAT_VECTOR
+  return simd::relu(value);
+#else
+  return value > 0.0f ? value : 0.0f;  // NaN too becomes 0, as `activated` says
+#endif
+}
+
+// The kOutput·kChunk values of row[0..kOutput) (kChunk each) split into their kOutput phases: lane l of
+// phases[p] is value kOutput·l + p (Note [transforms in registers]).
+template <std::int64_t kOutput>
+[[gnu::always_inline]] inline void split_phases(const Chunk* row, Chunk* phases) {
+  static_assert(kOutput == 2 || kOutput == 4);
+#if DSCOPE_FLOAT_VECTOR
+  if constexpr (kOutput == 2) {
+    simd::deinterleave(row[0], row[1], phases[0], phases[1]);
+  } else {
+    // Values 2l and 2l + 1, then each of those by two again: 4l and 4l + 2, 4l + 1 and 4l + 3.
+    Chunk even_low, odd_low, even_high, odd_high;
+    simd::deinterleave(row[0], row[1], even_low, odd_low);
+    simd::deinterleave(row[2], row[3], even_high, odd_high);
+    simd::deinterleave(even_low, even_high, phases[0], phases[2]);
+    simd::deinterleave(odd_low, odd_high, phases[1], phases[3]);
+  }
+#else
+  for (std::int64_t p = 0; p < kOutput; ++p)
+    phases[p] = row[p];
+#endif
+}
+
+// The reverse of split_phases<4> (the forward, which alone writes outputs, runs F(4×4)).
+[[gnu::always_inline]] inline void merge_four_phases(const Chunk* phases, Chunk* row) {
+#if DSCOPE_FLOAT_VECTOR
+  Chunk even_low, even_high, odd_low, odd_high;
+  simd::interleave(phases[0], phases[2], even_low, even_high);
+  simd::interleave(phases[1], phases[3], odd_low, odd_high);
+  simd::interleave(even_low, odd_low, row[0], row[1]);
+  simd::interleave(even_high, odd_high, row[2], row[3]);
+#else
+  for (std::int64_t p = 0; p < 4; ++p)
+    row[p] = phases[p];
+#endif
+}
+
+// The values of kChunk successive tiles at each offset o < kInput of a row they read, which starts at `row`
+// with the first tile's first column: lane l of d[o] is row[kOutput·l + o] (Note [transforms in registers]).
+// Reads row[0 .. kOutput·(kChunk + 1)).
+template <typename Tiling>
+[[gnu::always_inline]] inline void tile_values(const float* row, Chunk* d) {
+  constexpr std::int64_t kOutput = Tiling::kOutput, kInput = Tiling::kInput;
+  Chunk values[kOutput];
+  for (std::int64_t v = 0; v < kOutput; ++v)
+    values[v] = load_chunk(row + v * kChunk, kChunk);
+  split_phases<kOutput>(values, d);
+  for (std::int64_t o = kOutput; o < kInput; ++o) {
+#if DSCOPE_FLOAT_VECTOR
+    d[o] = simd::shift_in(d[o - kOutput], simd::splat(row[kOutput * kChunk + o - kOutput]));
+#else
+    d[o] = row[o];
+#endif
   }
 }
 
-// row[4j + p] = planes[p · stride + j] for j < length (a multiple of kLanes) and p < 4: the reverse of
-// split_phases<4> (the forward, which alone writes outputs, runs F(4×4)); `scratch` holds 4 · length floats.
-void merge_four_phases(const float* planes, std::int64_t stride, std::int64_t length, float* scratch,
-                       float* row) {
-  merge_pairs(planes, planes + 2 * stride, length, scratch);
-  merge_pairs(planes + stride, planes + 3 * stride, length, scratch + 2 * length);
-  merge_pairs(scratch, scratch + 2 * length, 2 * length, row);
+// How transform_block_input lays out each V[ξ] (C × tiles): row-major, for the weight gradient's GEMM, or in
+// the packed GEMM's layout of B (cpu/gemm_packed.h), which the forward's products read without a copy.
+enum class Layout { row_major, packed };
+
+// Note [point stride]: the transforms read or write the same tiles of all kPoints matrices V[ξ] (or M[ξ]) in
+// turn. Matrices a whole number of 4 KiB apart (16 channels × 256 tiles is 16 KiB) put all those lines in
+// one set of the L1 cache, which holds 12 (48 KiB in 64 sets of 64-byte lines), so most of them came from
+// L2: two thirds of the output transform's time went to loading M. A line of padding after each matrix
+// spreads them over kPoints sets.
+constexpr std::int64_t kPointPadding = 16;  // floats
+
+// Floats from V[ξ] to V[ξ + 1], and from M[ξ] to M[ξ + 1], for a block of `tiles` tiles.
+std::int64_t transformed_stride(const Conv2dGeometry& g, std::int64_t tiles, Layout layout) {
+  return (layout == Layout::packed ? packed::b_size(g.C, tiles) : g.C * tiles) + kPointPadding;
+}
+std::int64_t products_stride(const Conv2dGeometry& g, std::int64_t tiles) {
+  return g.K * tiles + kPointPadding;
 }
 
 // One thread's buffers. They are kept between calls (workspace() below), as fresh pages would be faulted in,
 // and zeroed, on every call.
 template <typename Tiling>
 struct Workspace {
-  static constexpr std::int64_t kOutput = Tiling::kOutput;
-
   // Sizes the buffers for a call on g in blocks of `plan`.
   void prepare(const Conv2dGeometry& g, const TilePlan& plan) {
-    // A row of tiles reads one more column of each phase than it has tiles (Note [phases]).
-    phase_length = round_up(plan.tile_cols + 1, kLanes);
-    output_length = round_up(plan.tile_cols, kLanes);
-    resize(raw, Tiling::kPoints * plan.max_tiles());
-    resize(transformed, Tiling::kPoints * packed::b_size(g.C, plan.max_tiles()));
-    resize(products, Tiling::kPoints * g.K * plan.max_tiles());
-    // The last plane is read up to a whole number of vectors past its tiles.
-    resize(outputs, kOutput * kOutput * plan.max_tiles() + kLanes);
-    row.assign(static_cast<std::size_t>(kOutput * phase_length), 0.0f);
-    gradient_row.assign(static_cast<std::size_t>(kOutput * output_length), 0.0f);
-    resize(phases, kOutput * phase_length);
-    resize(scratch, kOutput * phase_length);
-    resize(output_row, kOutput * output_length);
+    resize(transformed, Tiling::kPoints * transformed_stride(g, plan.max_tiles(), Layout::packed));
+    // The output transform reads a whole chunk of tiles, up to kChunk − 1 past the last one.
+    resize(products, Tiling::kPoints * products_stride(g, plan.max_tiles()) + kChunk);
+    // Written a chunk at a time up to the padding past the input's last column; read up to a chunk of tiles
+    // and one more tile past the last tile. What is never written stays zero: padding too.
+    column_length =
+        std::max(round_up(g.pad_w + g.W, kChunk), Tiling::kOutput * (round_up(plan.tile_cols, kChunk) + 1));
+    columns.assign(static_cast<std::size_t>(Tiling::kInput * column_length), 0.0f);
   }
   static void resize(std::vector<float>& buffer, std::int64_t size) {
     buffer.resize(static_cast<std::size_t>(size));
   }
 
-  std::int64_t phase_length = 0;    // floats per phase of an input row, a whole number of vectors
-  std::int64_t output_length = 0;   // tiles per phase of an output row, a whole number of vectors
-  std::vector<float> raw;           // [kPoints][tiles]: the input values of each tile, one channel
-  std::vector<float> transformed;   // V [kPoints][C][tiles], in either Layout
-  std::vector<float> products;      // M [kPoints][K][tiles]
-  std::vector<float> outputs;       // [kOutput²][tiles]: the outputs of each tile, one output channel
-  std::vector<float> row;           // one input row, zero padded to cover every tile and whole vectors
-  std::vector<float> gradient_row;  // one row of the output gradient, zero padded likewise
-  std::vector<float> phases;        // [kOutput][phase_length]: the row split (Note [phases])
-  std::vector<float> scratch;       // halfway through a split or a merge
-  std::vector<float> output_row;    // one output row, interleaved from the tiles' rows
+  std::vector<float> transformed;  // V [kPoints][C][tiles], in either Layout
+  std::vector<float> products;     // M [kPoints][K][tiles]
+  std::int64_t column_length = 0;  // floats per row of `columns`
+  std::vector<float> columns;      // [kInput][column_length]: Bᵀ down one tile row's input rows
 };
 
 // The calling thread's workspace, prepared for g and plan. The values its buffers hold past what a call
-// writes (the padding of the packed operands' last panels, the slack after the last output plane) are left
+// writes (the padding of the packed operands' last panels, the slack after the last product) are left
 // from earlier calls; they reach only results that are never written out.
 template <typename Tiling>
 Workspace<Tiling>& workspace(const Conv2dGeometry& g, const TilePlan& plan) {
@@ -525,95 +589,87 @@ Workspace<Tiling>& workspace(const Conv2dGeometry& g, const TilePlan& plan) {
   return work;
 }
 
-// For each tile column j of a row of tiles, the value at offset o of row `row` (the workspace's zero-padded
-// row or gradient_row, `length` floats per phase; null for a row of zeros), for o < offsets: plane o
-// (`stride` floats apart from `planes`) gets it at j, for the row's tile_cols tiles (Note [phases]).
-template <typename Tiling>
-void row_into_planes(Workspace<Tiling>& work, const float* row, std::int64_t length, std::int64_t offsets,
-                     std::int64_t tile_cols, float* planes, std::int64_t stride) {
-  constexpr std::int64_t kOutput = Tiling::kOutput;
-  if (row == nullptr) {
-    for (std::int64_t offset = 0; offset < offsets; ++offset)
-      std::fill_n(planes + offset * stride, tile_cols, 0.0f);
-    return;
-  }
-  split_phases<kOutput>(row, length, work.scratch.data(), work.phases.data());
-  for (std::int64_t offset = 0; offset < offsets; ++offset)
-    std::copy_n(work.phases.data() + offset % kOutput * length + offset / kOutput, tile_cols,
-                planes + offset * stride);
+// A chunk of successive tiles continues at most once into the next panel of the packed layout.
+static_assert(packed::kTileColumns >= kChunk);
+
+// Tiles [t, t + count) of row c of one V[ξ] (C × tiles, from `matrix`, in `layout`) from lanes [0, count)
+// of `values`. In the packed layout the run continues in the next panel past a multiple of kTileColumns.
+[[gnu::always_inline]] inline void store_tiles(float* matrix, Layout layout, std::int64_t C,
+                                               std::int64_t tiles, std::int64_t c, std::int64_t t,
+                                               std::int64_t count, const Chunk& values) {
+  if (layout == Layout::row_major) return store_chunk(matrix + c * tiles + t, values, 0, count);
+  const std::int64_t in_panel = std::min(count, packed::kTileColumns - t % packed::kTileColumns);
+  store_chunk(matrix + packed::b_index(c, t, C), values, 0, in_panel);
+  if (in_panel < count)
+    store_chunk(matrix + packed::b_index(c, t + in_panel, C) - in_panel, values, in_panel, count);
 }
 
-// How transform_block_input lays out each V[ξ] (C × tiles): row-major, for the weight gradient's GEMM, or in
-// the packed GEMM's layout of B (cpu/gemm_packed.h), which the forward's products read without a copy.
-enum class Layout { row_major, packed };
+// Step 1 of Note [transforms in registers]: Bᵀ down the columns of the kInput input rows that tile row
+// `tile_row` of `plane` reads (rows outside the image are zeros), input column w to columns[i][pad_w + w].
+// The chunks are stored where step 2 loads them, on multiples of kChunk: a load that straddles two recent
+// stores waits for both to reach the cache instead of taking their values as they leave the core (store
+// forwarding), and with stores offset by pad_w every load of step 2 straddled two.
+template <typename Tiling>
+void transform_columns(const Conv2dGeometry& g, const float* plane, std::int64_t tile_row,
+                       std::int64_t column_length, float* columns) {
+  constexpr std::int64_t kInput = Tiling::kInput;
+  const float* rows[kInput];
+  for (std::int64_t i = 0; i < kInput; ++i) {
+    const std::int64_t ih = Tiling::kOutput * tile_row - g.pad_h + i;
+    rows[i] = ih >= 0 && ih < g.H ? plane + ih * g.W : nullptr;
+  }
+  for (std::int64_t at = 0; at < g.pad_w + g.W; at += kChunk) {
+    Chunk d[kInput], e[kInput];
+    for (std::int64_t i = 0; i < kInput; ++i)
+      d[i] = rows[i] != nullptr ? load_columns(rows[i], at - g.pad_w, g.W) : Chunk{};
+    Tiling::input_points(d, 1, e, 1);
+    for (std::int64_t i = 0; i < kInput; ++i)
+      store_chunk(columns + i * column_length + at, e[i], 0, kChunk);
+  }
+}
 
-// A vector of successive tiles, from a multiple of kLanes, lies side by side in either layout.
-static_assert(packed::kTileColumns % kLanes == 0);
-
-// V[ξ][c][t] for every tile of the block (Note [tile layout]), in `layout`.
+// V[ξ][c][t] for every tile of the block (Note [tile layout]), in `layout` (Note [transforms in registers]).
 template <typename Tiling>
 void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const float* x,
                            const TileBlock& block, std::int64_t tiles, Layout layout,
                            Workspace<Tiling>& work) {
   constexpr std::int64_t kOutput = Tiling::kOutput, kInput = Tiling::kInput;
-  const std::int64_t row_width = kOutput * work.phase_length;
-  // Input columns -pad_w .. row_width - pad_w of a row; the parts outside the image stay zero.
-  const std::int64_t inside_begin = std::min(g.pad_w, row_width);
-  const std::int64_t inside_end = std::clamp(g.pad_w + g.W, inside_begin, row_width);
+  const std::int64_t point_stride = transformed_stride(g, tiles, layout);
   for (std::int64_t c = 0; c < g.C; ++c) {
     std::int64_t first_tile = 0;
-    for (std::int64_t n = block.image_begin; n < block.image_end; ++n) {
-      const float* plane = x + (n * g.C + c) * g.H * g.W;
+    for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
-           ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < kInput; ++i) {
-          // Offset o of the tiles' row i goes to raw plane kInput·i + o; rows above or below the image
-          // are zeros.
-          const std::int64_t ih = kOutput * tile_row - g.pad_h + i;
-          const bool inside = ih >= 0 && ih < g.H;
-          if (inside) {
-            const float* source = plane + ih * g.W;
-            std::copy(source + (inside_begin - g.pad_w), source + (inside_end - g.pad_w),
-                      work.row.data() + inside_begin);
+           ++tile_row, first_tile += plan.tile_cols) {
+        transform_columns<Tiling>(g, x + (n * g.C + c) * g.H * g.W, tile_row, work.column_length,
+                                  work.columns.data());
+        for (std::int64_t i = 0; i < kInput; ++i)
+          for (std::int64_t j = 0; j < plan.tile_cols; j += kChunk) {
+            Chunk d[kInput], v[kInput];
+            tile_values<Tiling>(work.columns.data() + i * work.column_length + kOutput * j, d);
+            Tiling::input_points(d, 1, v, 1);
+            const std::int64_t count = std::min(kChunk, plan.tile_cols - j);
+            for (std::int64_t o = 0; o < kInput; ++o)
+              store_tiles(work.transformed.data() + (kInput * i + o) * point_stride, layout, g.C, tiles, c,
+                          first_tile + j, count, v[o]);
           }
-          row_into_planes(work, inside ? work.row.data() : nullptr, work.phase_length, kInput, plan.tile_cols,
-                          work.raw.data() + kInput * i * plan.max_tiles() + first_tile, plan.max_tiles());
-        }
-    }
-    const bool packed_layout = layout == Layout::packed;
-    const std::int64_t point_stride = packed_layout ? packed::b_size(g.C, tiles) : g.C * tiles;
-    over_lanes(tiles, [&](std::int64_t t, auto lanes) {
-      using V = decltype(lanes);
-      V d[Tiling::kPoints], v[Tiling::kPoints];
-      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        d[point] = load<V>(work.raw.data() + point * plan.max_tiles() + t);
-      Tiling::input(d, v);
-      float* transformed =
-          work.transformed.data() + (packed_layout ? packed::b_index(c, t, g.C) : c * tiles + t);
-      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        store(transformed + point * point_stride, v[point]);
-    });
+      }
   }
 }
 
-// The output row of `count` values at offset `index` of y from `row`: + add, then epilogue.apply, a vector
-// at a time. (Applied value by value as the tiles were interleaved, the ReLU took a branch per value,
-// mispredicted on about half of outputs of either sign.)
-void finish_row(const float* row, std::int64_t count, float add, const Conv2dEpilogue& epilogue,
-                std::int64_t index, float* y) {
-  float* out = y + index;
-  const float* residual = epilogue.residual != nullptr ? epilogue.residual + index : nullptr;
-  const bool relu = epilogue.activation == Conv2dActivation::relu;
-  over_lanes(count, [&](std::int64_t q, auto lanes) {
-    using V = decltype(lanes);
-    V value = load<V>(row + q) + add;
-    if (residual != nullptr) value += load<V>(residual + q);
-    if (relu) {
-      const V zero{};
-      value = value > zero ? value : zero;  // NaN too becomes 0, as `activated` says
-    }
-    store(out + q, value);
-  });
+// `columns` output values from `index` of y, from the kOutput phases of one output row of kChunk tiles: +
+// add, then the epilogue (Note [transforms in registers]).
+[[gnu::always_inline]] inline void finish_output_row(const Chunk* phases, std::int64_t columns, float add,
+                                                     const Conv2dEpilogue& epilogue, std::int64_t index,
+                                                     float* y) {
+  Chunk row[4];
+  merge_four_phases(phases, row);
+  for (std::int64_t v = 0; v < 4 && v * kChunk < columns; ++v) {
+    const std::int64_t at = index + v * kChunk, count = std::min(kChunk, columns - v * kChunk);
+    Chunk value = row[v] + add;
+    if (epilogue.residual != nullptr) value += load_chunk(epilogue.residual + at, count);
+    if (epilogue.activation == Conv2dActivation::relu) value = relu(value);
+    store_chunk(y + at, value, 0, count);
+  }
 }
 
 // y for every tile of the block from M (Note [tile layout]), plus the bias, then the epilogue.
@@ -622,68 +678,61 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
                             const Conv2dEpilogue& epilogue, const TileBlock& block, std::int64_t tiles,
                             Workspace<Tiling>& work, float* y) {
   constexpr std::int64_t kOutput = Tiling::kOutput;
+  static_assert(kOutput == 4);
   for (std::int64_t k = 0; k < g.K; ++k) {
     const float* products = work.products.data() + k * tiles;
-    over_lanes(tiles, [&](std::int64_t t, auto lanes) {
-      using V = decltype(lanes);
-      V m[Tiling::kPoints], out[kOutput * kOutput];
-      for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
-        m[point] = load<V>(products + point * g.K * tiles + t);
-      Tiling::output(m, out);
-      for (std::int64_t i = 0; i < kOutput * kOutput; ++i)
-        store(work.outputs.data() + i * plan.max_tiles() + t, out[i]);
-    });
+    const std::int64_t point_stride = products_stride(g, tiles);
     const float add = bias != nullptr ? bias[k] : 0.0f;
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < kOutput && kOutput * tile_row + i < g.P; ++i) {
-          // Output row kOutput·tile_row + i interleaves the tiles' rows i: column kOutput·j + c of the
-          // output is column c of tile j (Note [phases]).
-          const float* tile_rows = work.outputs.data() + (kOutput * i) * plan.max_tiles() + first_tile;
-          static_assert(kOutput == 4);
-          merge_four_phases(tile_rows, plan.max_tiles(), work.output_length, work.scratch.data(),
-                            work.output_row.data());
-          finish_row(work.output_row.data(), g.Q, add, epilogue,
-                     ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q, y);
+        for (std::int64_t j = 0; j < plan.tile_cols; j += kChunk) {
+          Chunk m[Tiling::kPoints], out[kOutput * kOutput];
+          for (std::int64_t point = 0; point < Tiling::kPoints; ++point)
+            m[point] = load_chunk(products + point * point_stride + first_tile + j, kChunk);
+          Tiling::output(m, out);
+          // Output row kOutput·tile_row + i, from column kOutput·j: row i of each tile.
+          const std::int64_t columns = std::min(kOutput * kChunk, g.Q - kOutput * j);
+          for (std::int64_t i = 0; i < kOutput && kOutput * tile_row + i < g.P; ++i)
+            finish_output_row(out + kOutput * i, columns, add, epilogue,
+                              ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q + kOutput * j, y);
         }
   }
 }
 
 // M[ξ][k][t] = A dy Aᵀ for every tile of the block, dy its kOutput × kOutput output gradients (zero past
-// the output). Each output row is split into its kOutput phases, one per column of the tiles (Note
-// [phases]).
+// the output): row i of kChunk tiles is the split of kOutput vectors of output row kOutput·tile_row + i
+// (Note [transforms in registers]).
 template <typename Tiling>
 void transform_block_output_gradient(const Conv2dGeometry& g, const TilePlan& plan, const float* grad_y,
                                      const TileBlock& block, std::int64_t tiles, Workspace<Tiling>& work) {
   constexpr std::int64_t kOutput = Tiling::kOutput, kPoints = Tiling::kPoints;
   for (std::int64_t k = 0; k < g.K; ++k) {
+    float* products = work.products.data() + k * tiles;
+    const std::int64_t point_stride = products_stride(g, tiles);
     std::int64_t first_tile = 0;
     for (std::int64_t n = block.image_begin; n < block.image_end; ++n)
       for (std::int64_t tile_row = block.tile_row_begin; tile_row < block.tile_row_end;
            ++tile_row, first_tile += plan.tile_cols)
-        for (std::int64_t i = 0; i < kOutput; ++i) {
-          // Column c of the tiles' row i goes to plane kOutput·i + c; rows past the output are zeros.
-          const bool inside = kOutput * tile_row + i < g.P;
-          if (inside) {
-            const float* row = grad_y + ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q;
-            std::copy(row, row + g.Q, work.gradient_row.data());  // its tail past Q stays zero
+        for (std::int64_t j = 0; j < plan.tile_cols; j += kChunk) {
+          const std::int64_t columns = std::min(kOutput * kChunk, g.Q - kOutput * j);
+          Chunk dy[kOutput * kOutput], m[kPoints];
+          for (std::int64_t i = 0; i < kOutput; ++i) {
+            const std::int64_t p = kOutput * tile_row + i;
+            Chunk row[kOutput] = {};
+            if (p < g.P) {
+              const float* from = grad_y + ((n * g.K + k) * g.P + p) * g.Q + kOutput * j;
+              for (std::int64_t v = 0; v < kOutput && v * kChunk < columns; ++v)
+                row[v] = load_chunk(from + v * kChunk, std::min(kChunk, columns - v * kChunk));
+            }
+            split_phases<kOutput>(row, dy + kOutput * i);
           }
-          row_into_planes(work, inside ? work.gradient_row.data() : nullptr, work.output_length, kOutput,
-                          plan.tile_cols, work.outputs.data() + kOutput * i * plan.max_tiles() + first_tile,
-                          plan.max_tiles());
+          Tiling::output_adjoint(dy, m);
+          const std::int64_t count = std::min(kChunk, plan.tile_cols - j);
+          for (std::int64_t point = 0; point < kPoints; ++point)
+            store_chunk(products + point * point_stride + first_tile + j, m[point], 0, count);
         }
-    float* products = work.products.data() + k * tiles;
-    over_lanes(tiles, [&](std::int64_t t, auto lanes) {
-      using V = decltype(lanes);
-      V dy[kOutput * kOutput], m[kPoints];
-      for (std::int64_t i = 0; i < kOutput * kOutput; ++i)
-        dy[i] = load<V>(work.outputs.data() + i * plan.max_tiles() + t);
-      Tiling::output_adjoint(dy, m);
-      for (std::int64_t point = 0; point < kPoints; ++point)
-        store(products + point * g.K * tiles + t, m[point]);
-    });
   }
 }
 
@@ -704,8 +753,8 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* u, c
       transform_block_input(g, plan, x, block, tiles, Layout::packed, work);
       for (std::int64_t point = 0; point < kPoints; ++point)
         packed::gemm(g.K, tiles, g.C, u + point * packed::a_size(g.K, g.C),
-                     work.transformed.data() + point * packed::b_size(g.C, tiles), 0.0f,
-                     work.products.data() + point * g.K * tiles, tiles);
+                     work.transformed.data() + point * transformed_stride(g, tiles, Layout::packed), 0.0f,
+                     work.products.data() + point * products_stride(g, tiles), tiles);
       transform_block_output(g, plan, bias, epilogue, block, tiles, work, y);
     }
   }
@@ -752,9 +801,9 @@ void weight_gradient(const Conv2dGeometry& g, const float* x, const float* grad_
         product.transpose_b = true;
         product.lda = tiles, product.ldb = tiles, product.ldc = g.C;
         for (std::int64_t point = 0; point < kPoints; ++point)
-          gemm(product, 1.0f, work.products.data() + point * g.K * tiles,
-               work.transformed.data() + point * g.C * tiles, written ? 1.0f : 0.0f,
-               partial + point * g.K * g.C);
+          gemm(product, 1.0f, work.products.data() + point * products_stride(g, tiles),
+               work.transformed.data() + point * transformed_stride(g, tiles, Layout::row_major),
+               written ? 1.0f : 0.0f, partial + point * g.K * g.C);
         written = true;
       }
     }

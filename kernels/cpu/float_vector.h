@@ -64,23 +64,41 @@ inline Floats multiply_add(Floats a, Floats b, Floats c) {
 inline Floats relu(Floats value) {
   return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), value, _mm512_setzero_ps());
 }
-// The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1].
-inline void deinterleave(const float* from, Floats& even, Floats& odd) {
-  const Floats low = _mm512_loadu_ps(from), high = _mm512_loadu_ps(from + kLanes);
+// Lanes [0, count) from from[0..count), the others zero; reads nothing past from[count − 1]. count ≤ kLanes.
+inline Floats load_first(const float* from, std::int64_t count) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), from);
+}
+// Lanes [first, end) of `value` to to[first..end); writes nothing else. end ≤ kLanes.
+inline void store_lanes(float* to, Floats value, std::int64_t first, std::int64_t end) {
+  _mm512_mask_storeu_ps(to, static_cast<__mmask16>(((1u << end) - 1) & ~((1u << first) - 1)), value);
+}
+// The 2·kLanes floats of low then high split by parity: even[i] = (low, high)[2i], odd[i] = (low, high)[2i +
+// 1].
+inline void deinterleave(Floats low, Floats high, Floats& even, Floats& odd) {
   even = _mm512_permutex2var_ps(
       low, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), high);
   odd = _mm512_permutex2var_ps(
       low, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), high);
 }
-// The inverse: to[2i] = even[i], to[2i + 1] = odd[i], for 2·kLanes floats.
-inline void interleave(Floats even, Floats odd, float* to) {
-  _mm512_storeu_ps(to,
-                   _mm512_permutex2var_ps(
-                       even, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), odd));
-  _mm512_storeu_ps(
-      to + kLanes,
-      _mm512_permutex2var_ps(
-          even, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), odd));
+// The inverse: (low, high)[2i] = even[i], (low, high)[2i + 1] = odd[i].
+inline void interleave(Floats even, Floats odd, Floats& low, Floats& high) {
+  low = _mm512_permutex2var_ps(
+      even, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), odd);
+  high = _mm512_permutex2var_ps(
+      even, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), odd);
+}
+// value moved up by `lanes` (0 ≤ lanes < kLanes): lane l holds value[l − lanes], the first `lanes` zero.
+inline Floats shift_up(Floats value, std::int64_t lanes) {
+  const __m512i from =
+      _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                       _mm512_set1_epi32(static_cast<int>(lanes)));
+  return _mm512_maskz_permutexvar_ps(static_cast<__mmask16>(0xFFFFu << lanes), from, value);
+}
+// a[1], a[2], ..., a[kLanes − 1], b[0]: a moved down one lane, with the first lane of b shifted in. (Zero
+// masking with every lane selected, as in relu above.)
+inline Floats shift_in(Floats a, Floats b) {
+  return _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(static_cast<__mmask16>(0xFFFF), _mm512_castps_si512(b),
+                                                       _mm512_castps_si512(a), 1));
 }
 
 #elif DSCOPE_FLOAT_VECTOR
@@ -118,28 +136,64 @@ inline Floats multiply_add(Floats a, Floats b, Floats c) {
 inline Floats relu(Floats value) {
   return _mm256_max_ps(value, _mm256_setzero_ps());
 }
-// The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1]. The shuffles
-// work within 128-bit halves (giving from[0, 2, 8, 10 | 4, 6, 12, 14]); the permutation of 64-bit pairs puts
-// the halves' pairs in order.
-inline void deinterleave(const float* from, Floats& even, Floats& odd) {
-  const Floats low = _mm256_loadu_ps(from), high = _mm256_loadu_ps(from + kLanes);
+// The mask of lanes [first, end): all bits set in those lanes.
+inline __m256i lanes_mask(std::int64_t first, std::int64_t end) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(first) - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(end)), lane));
+}
+// Lanes [0, count) from from[0..count), the others zero; reads nothing past from[count − 1]. count ≤ kLanes.
+inline Floats load_first(const float* from, std::int64_t count) {
+  return _mm256_maskload_ps(from, lanes_mask(0, count));
+}
+// Lanes [first, end) of `value` to to[first..end); writes nothing else. end ≤ kLanes.
+inline void store_lanes(float* to, Floats value, std::int64_t first, std::int64_t end) {
+  _mm256_maskstore_ps(to, lanes_mask(first, end), value);
+}
+// The 2·kLanes floats of low then high split by parity: even[i] = (low, high)[2i], odd[i] = (low, high)[2i +
+// 1]. The shuffles work within 128-bit halves (giving [0, 2, 8, 10 | 4, 6, 12, 14]); the permutation of
+// 64-bit pairs puts the halves' pairs in order.
+inline void deinterleave(Floats low, Floats high, Floats& even, Floats& odd) {
   const auto in_order = [](Floats pairs) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
   };
   even = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0)));
   odd = in_order(_mm256_shuffle_ps(low, high, _MM_SHUFFLE(3, 1, 3, 1)));
 }
-// The inverse: to[2i] = even[i], to[2i + 1] = odd[i], for 2·kLanes floats. The unpacks pair lanes within
-// 128-bit halves (e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7); the permutations join the halves.
-inline void interleave(Floats even, Floats odd, float* to) {
-  const Floats low = _mm256_unpacklo_ps(even, odd), high = _mm256_unpackhi_ps(even, odd);
-  _mm256_storeu_ps(to, _mm256_permute2f128_ps(low, high, 0x20));
-  _mm256_storeu_ps(to + kLanes, _mm256_permute2f128_ps(low, high, 0x31));
+// The inverse: (low, high)[2i] = even[i], (low, high)[2i + 1] = odd[i]. The unpacks pair lanes within 128-bit
+// halves (e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7); the permutations join the halves.
+inline void interleave(Floats even, Floats odd, Floats& low, Floats& high) {
+  const Floats pairs_low = _mm256_unpacklo_ps(even, odd), pairs_high = _mm256_unpackhi_ps(even, odd);
+  low = _mm256_permute2f128_ps(pairs_low, pairs_high, 0x20);
+  high = _mm256_permute2f128_ps(pairs_low, pairs_high, 0x31);
+}
+// value moved up by `lanes` (0 ≤ lanes < kLanes): lane l holds value[l − lanes], the first `lanes` zero.
+inline Floats shift_up(Floats value, std::int64_t lanes) {
+  const __m256i from =
+      _mm256_sub_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(lanes)));
+  return _mm256_and_ps(_mm256_permutevar8x32_ps(value, from), _mm256_castsi256_ps(lanes_mask(lanes, kLanes)));
+}
+// a[1], a[2], ..., a[kLanes − 1], b[0]: a moved down one lane, with the first lane of b shifted in. The byte
+// shift works within 128-bit halves, so its upper operand is a's upper half followed by b's lower one.
+inline Floats shift_in(Floats a, Floats b) {
+  const Floats next = _mm256_permute2f128_ps(a, b, 0x21);
+  return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(next), _mm256_castps_si256(a), 4));
 }
 
 #endif
 
 #if DSCOPE_FLOAT_VECTOR
+// The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1].
+inline void deinterleave(const float* from, Floats& even, Floats& odd) {
+  deinterleave(load(from), load(from + kLanes), even, odd);
+}
+// The inverse: to[2i] = even[i], to[2i + 1] = odd[i], for 2·kLanes floats.
+inline void interleave(Floats even, Floats odd, float* to) {
+  Floats low, high;
+  interleave(even, odd, low, high);
+  store(to, low);
+  store(to + kLanes, high);
+}
 // Whether `at` lies on a vector boundary, as streaming stores need.
 inline bool is_vector_aligned(const float* at) {
   return reinterpret_cast<std::uintptr_t>(at) % (kLanes * sizeof(float)) == 0;
