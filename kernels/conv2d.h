@@ -133,11 +133,11 @@ struct Conv2dEpilogue {
 };
 
 // Same contracts as the reference, in float. These three choose a variant for the geometry and the pass:
-// Winograd where it applies and pays (3×3, stride 1, at least 64 channels each way; conv2d_uses_winograd),
-// direct convolution for stride-1 filters larger than 1×1 with fewer than 64 channels each way
-// (conv2d_uses_direct), for strided ones with 16 to 63 channels (the weight gradient only with at most 64
-// filters), and, with AVX-512, for the forward and input gradient of 64 → 64 layers on rows of at most 16
-// columns; im2col + GEMM otherwise (cpu/conv2d.cpp, Note [variant choice]).
+// Winograd where it applies and pays (3×3, stride 1, at least 16 channels each way, 32 for the weight
+// gradient; conv2d_uses_winograd), direct convolution for the other stride-1 filters larger than 1×1 with
+// fewer than 64 channels each way (conv2d_uses_direct), for strided ones with 16 to 63 channels (the weight
+// gradient only with at most 64 filters) and for the forward of strided 1×1 filters with 16 to 63 channels;
+// im2col + GEMM otherwise (cpu/conv2d.cpp, Note [variant choice]).
 // The bias is added by the kernel rather than the op because each output block is still in cache after its
 // GEMM, which saves a whole pass over y. x [N,C,H,W], w [K,C,R,S], bias [K] or null, y [N,K,P,Q]. Writes y,
 // then applies `epilogue` to it.

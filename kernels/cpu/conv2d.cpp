@@ -55,7 +55,8 @@ constexpr std::int64_t kBlockBytes = std::int64_t{4} << 20;
 constexpr std::int64_t kMinBlockColumns = 256, kMaxBlockColumns = 1024;
 
 // Note [variant choice], below.
-constexpr std::int64_t kWinogradMinChannels = 64;
+constexpr std::int64_t kWinogradMinChannels = 16, kWinogradWeightGradientMinChannels = 32;
+constexpr std::int64_t kDirectMaxChannels = 64;
 
 // Note [small convolutions]: below about a million multiply-adds (tens of microseconds of work) a
 // convolution runs on one thread. Waking a team costs more than it saves there, and far more when the
@@ -476,7 +477,7 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // ratios direct / Winograd 0.85 for the forward (5.9 → 5.0 ms) and 0.93 for the input gradient, but 1.03
 // for the weight gradient, which stays with Winograd. So with AVX-512 the forward and input gradient of
 // 64 → 64 layers whose rows are one vector go to direct convolution; wider rows and more channels (ResNet-18)
-// were not measured and keep Winograd.
+// were not measured and keep Winograd. (Superseded by the faster Winograd below.)
 //
 // The 1×1 stride-2 shortcuts had stayed with im2col + GEMM (their forward by direct convolution measured
 // 1.39 and 1.77 times slower on a 2-core Zen 5, AVX-512): with a 1×1 filter an output is 16 or 32
@@ -486,6 +487,25 @@ void conv2d_backward_weight_im2col_gemm(const Conv2dGeometry& g, const float* x,
 // direct / im2col, ResNet-8's 16 → 32 and 32 → 64 shortcuts 0.86 and 0.88 in inference, 0.89 and 0.88 in
 // the training step's forward; their gradients stay with im2col + GEMM. So the forward of a strided 1×1
 // filter with 16 to 63 channels takes direct convolution.
+//
+// Winograd's transforms had cost more than its products at 16 and 32 channels because they copied: each
+// input row into a padded buffer, into phase planes, into planes of raw tiles, and back. Done in registers
+// straight from the input rows and into the output rows (cpu/conv2d_winograd.cpp, Note [transforms in
+// registers], with Note [point stride]), the forward of ResNet-8's 16 → 16 layer on 64 × 64 ran 7.8 → 3.7
+// ms (bench_conv2d, 2 threads of a 2-core Zen 5) and Winograd overtook direct convolution from 16 channels:
+// bench_conv2d, batch 64, 3 interleaved repetitions, ms Winograd against direct, forward / input gradient /
+// weight gradient:
+//   16 channels, 64×64:  3.70 against 4.01 / 3.60 against 4.04 / 4.62 against 4.39
+//   32 channels, 32×32:  2.95 against 3.53 / 2.98 against 3.39 / 2.83 against 4.01
+//   64 channels, 16×16:  2.78 against 3.35 / 2.68 against 3.28 / 2.99 against 4.29
+// In whole steps (bench_training, DSCOPE_CPU_PROFILE, medians of the paired ratios Winograd / before, the
+// weight gradient of 16 → 16 left to direct convolution): ResNet-8 inference, 6 runs, forwards 0.87 (16 →
+// 16), 0.89 (32 → 32), 0.92 (64 → 64, which had been direct on its short rows), the pass 0.92; training
+// step, 8 runs, forwards 0.91 / 0.96 / 0.93, input gradients 0.88 / 0.92 / 0.90, the 32 → 32 weight
+// gradient 0.78, the step 0.96; the 16 → 16 weight gradient by Winograd had measured 1.16. So Winograd takes
+// every 3×3 stride-1 layer with at least 16 channels each way, its weight gradient from 32; direct
+// convolution keeps the stride-1 layers below that (the 3-channel stem, the 16 → 16 weight gradient), the
+// strided ones and the strided 1×1 forwards as above, all with fewer than 64 channels.
 namespace {
 
 constexpr std::int64_t kStridedDirectMinChannels = 16;
@@ -494,37 +514,24 @@ bool is_strided(const Conv2dGeometry& g) {
   return g.stride_h > 1 || g.stride_w > 1;
 }
 
-// With AVX-512, direct convolution's two-row tiles (cpu/conv2d_direct.cpp, Note [two-row tiles]) take the
-// forward and input gradient of 64 → 64 layers whose input and output rows are one vector, from Winograd.
-#if defined(__AVX512F__)
-constexpr std::int64_t kShortRowColumns = 16;
-#else
-constexpr std::int64_t kShortRowColumns = 0;
-#endif
-
-bool direct_on_short_rows(const Conv2dGeometry& g, Conv2dPass pass) {
-  return pass != Conv2dPass::weight_gradient && !is_strided(g) && g.C == kWinogradMinChannels &&
-         g.K == kWinogradMinChannels && g.Q <= kShortRowColumns && g.W <= kShortRowColumns;
-}
-
 }  // namespace
 
 bool conv2d_uses_winograd(const Conv2dGeometry& g, Conv2dPass pass) {
-  return conv2d_winograd_supports(g) && g.C >= kWinogradMinChannels && g.K >= kWinogradMinChannels &&
-         !direct_on_short_rows(g, pass);
+  const std::int64_t min_channels =
+      pass == Conv2dPass::weight_gradient ? kWinogradWeightGradientMinChannels : kWinogradMinChannels;
+  return conv2d_winograd_supports(g) && g.C >= min_channels && g.K >= min_channels;
 }
 
 bool conv2d_uses_direct(const Conv2dGeometry& g, Conv2dPass pass) {
-  if (!conv2d_direct_supports(g)) return false;
+  if (!conv2d_direct_supports(g) || conv2d_uses_winograd(g, pass)) return false;
   if (g.R * g.S == 1)
     return pass == Conv2dPass::forward && is_strided(g) && g.C >= kStridedDirectMinChannels &&
-           g.C < kWinogradMinChannels;
-  if (direct_on_short_rows(g, pass)) return true;
-  if (g.C >= kWinogradMinChannels) return false;
+           g.C < kDirectMaxChannels;
+  if (g.C >= kDirectMaxChannels) return false;
   if (is_strided(g))
     return g.C >= kStridedDirectMinChannels &&
-           (g.K <= kWinogradMinChannels || pass != Conv2dPass::weight_gradient);
-  return g.K < kWinogradMinChannels;
+           (g.K <= kDirectMaxChannels || pass != Conv2dPass::weight_gradient);
+  return g.K < kDirectMaxChannels;
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y,

@@ -315,11 +315,10 @@ void with_filter_size(const Correlation& c, const Body& body) {
 // 0.92 (the strided input gradients 0.98 and 0.99, their phases not streamed), and the batch norm
 // statistics that read the stem's output 1.01. With the machine at its best the pass measured 0.97 and the
 // forward of 16 → 16 1.02 in the training step. The strided input gradient's tiles write scratch rows that
-// are read back at once (Note [strided input gradient by phases]) and never stream.
-constexpr std::int64_t kStreamingMinBytes = std::int64_t{4} << 20;
-
+// are read back at once (Note [strided input gradient by phases]) and never stream. (The threshold,
+// simd::kStreamingMinBytes, serves the Winograd forward's outputs too.)
 bool streams_output(const Correlation& c) {
-  return c.N * c.K * c.P * c.Q * static_cast<std::int64_t>(sizeof(float)) >= kStreamingMinBytes;
+  return c.N * c.K * c.P * c.Q * static_cast<std::int64_t>(sizeof(float)) >= simd::kStreamingMinBytes;
 }
 
 // How a tile stores its outputs: clamped at zero (`relu`), and with streaming stores where a vector lies on

@@ -657,10 +657,11 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
 }
 
 // `columns` output values from `index` of y, from the kOutput phases of one output row of kChunk tiles: +
-// add, then the epilogue (Note [transforms in registers]).
+// add, then the epilogue (Note [transforms in registers]); whole vectors on a vector boundary by streaming
+// stores when `streaming` (cpu/conv2d_direct.cpp, Note [streaming stores]).
 [[gnu::always_inline]] inline void finish_output_row(const Chunk* phases, std::int64_t columns, float add,
-                                                     const Conv2dEpilogue& epilogue, std::int64_t index,
-                                                     float* y) {
+                                                     const Conv2dEpilogue& epilogue, bool streaming,
+                                                     std::int64_t index, float* y) {
   Chunk row[4];
   merge_four_phases(phases, row);
   for (std::int64_t v = 0; v < 4 && v * kChunk < columns; ++v) {
@@ -668,6 +669,12 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
     Chunk value = row[v] + add;
     if (epilogue.residual != nullptr) value += load_chunk(epilogue.residual + at, count);
     if (epilogue.activation == Conv2dActivation::relu) value = relu(value);
+#if DSCOPE_FLOAT_VECTOR
+    if (streaming && count == kChunk && simd::is_vector_aligned(y + at)) {
+      simd::store_streaming(y + at, value);
+      continue;
+    }
+#endif
     store_chunk(y + at, value, 0, count);
   }
 }
@@ -679,6 +686,8 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
                             Workspace<Tiling>& work, float* y) {
   constexpr std::int64_t kOutput = Tiling::kOutput;
   static_assert(kOutput == 4);
+  const bool streaming =
+      g.N * g.K * g.P * g.Q * static_cast<std::int64_t>(sizeof(float)) >= simd::kStreamingMinBytes;
   for (std::int64_t k = 0; k < g.K; ++k) {
     const float* products = work.products.data() + k * tiles;
     const std::int64_t point_stride = products_stride(g, tiles);
@@ -695,10 +704,13 @@ void transform_block_output(const Conv2dGeometry& g, const TilePlan& plan, const
           // Output row kOutput·tile_row + i, from column kOutput·j: row i of each tile.
           const std::int64_t columns = std::min(kOutput * kChunk, g.Q - kOutput * j);
           for (std::int64_t i = 0; i < kOutput && kOutput * tile_row + i < g.P; ++i)
-            finish_output_row(out + kOutput * i, columns, add, epilogue,
+            finish_output_row(out + kOutput * i, columns, add, epilogue, streaming,
                               ((n * g.K + k) * g.P + kOutput * tile_row + i) * g.Q + kOutput * j, y);
         }
   }
+#if DSCOPE_FLOAT_VECTOR
+  if (streaming) simd::finish_streaming_stores();
+#endif
 }
 
 // M[ξ][k][t] = A dy Aᵀ for every tile of the block, dy its kOutput × kOutput output gradients (zero past

@@ -182,6 +182,10 @@ inline Floats shift_in(Floats a, Floats b) {
 
 #endif
 
+// Outputs of at least this many bytes are written by streaming stores (cpu/conv2d_direct.cpp, Note
+// [streaming stores]).
+inline constexpr std::int64_t kStreamingMinBytes = std::int64_t{4} << 20;
+
 #if DSCOPE_FLOAT_VECTOR
 // The 2·kLanes floats from `from` split by parity: even[i] = from[2i], odd[i] = from[2i + 1].
 inline void deinterleave(const float* from, Floats& even, Floats& odd) {

@@ -75,7 +75,7 @@ const Case kCases[] = {
     {2, 2, 2, 1100, 2, 1, 3, 1, 1, 0, 1},       // output rows longer than a block
     {2, 5, 7, 9, 4, 3, 3, 1, 1, 0, 0},          // Winograd: no padding, odd output width
     {3, 6, 6, 5, 7, 3, 3, 1, 1, 2, 2},          // Winograd: padding 2, odd output height
-    {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // 64 channels, rows of 10: direct (AVX-512) or Winograd
+    {2, 64, 9, 10, 64, 3, 3, 1, 1, 1, 1},       // 64 channels, rows of 10: Winograd, one chunk of tiles
     {2, 64, 9, 20, 64, 3, 3, 1, 1, 1, 1},       // Winograd chosen: enough channels, odd height
     {9, 33, 4, 4, 40, 3, 3, 1, 1, 1, 1},        // Winograd over blocks of several images
     {1, 257, 5, 6, 256, 3, 3, 1, 1, 1, 1},      // Winograd: 257 rows of filters, a partial last panel of U
