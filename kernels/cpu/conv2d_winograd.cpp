@@ -660,10 +660,11 @@ void transform_block_input(const Conv2dGeometry& g, const TilePlan& plan, const 
 
 // `columns` output values from `index` of y, from the kOutput phases of one output row of kChunk tiles: +
 // add, then the epilogue (Note [transforms in registers]); whole vectors on a vector boundary by streaming
-// stores when `streaming` (cpu/conv2d_direct.cpp, Note [streaming stores]).
+// stores when `streaming` (cpu/conv2d_direct.cpp, Note [streaming stores]; only with vectors).
 [[gnu::always_inline]] inline void finish_output_row(const Chunk* phases, std::int64_t columns, float add,
-                                                     const Conv2dEpilogue& epilogue, bool streaming,
-                                                     std::int64_t index, float* y) {
+                                                     const Conv2dEpilogue& epilogue,
+                                                     [[maybe_unused]] bool streaming, std::int64_t index,
+                                                     float* y) {
   Chunk row[4];
   merge_four_phases(phases, row);
   for (std::int64_t v = 0; v < 4 && v * kChunk < columns; ++v) {
