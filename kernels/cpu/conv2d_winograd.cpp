@@ -365,9 +365,17 @@ struct TilePlan {
 // Note [Winograd block size]: a block's V and M (16·(C + K) floats per tile) are written by one step and
 // read by the next, so they should stay in cache, while a block keeps at least 128 tiles so its 16 GEMMs stay
 // wide. On the ResNet shapes of bench_conv2d, 2 MiB was as fast as 4 or 8 MiB or faster (64 and 128
-// channels gained most), and 16 MiB or more was slower.
+// channels gained most), and 16 MiB or more was slower. So an image with twice that many tiles or more is cut
+// into blocks of tile rows. Smaller images had been grouped up to the same 2 MiB; once the transforms ran in
+// registers (Note [transforms in registers]) one image per block, or as few as make kImageGroupTiles tiles,
+// was faster: bench_training, DSCOPE_CPU_PROFILE, 6 and 4 alternating runs on a 2-core Zen 5 (1 MiB of L2
+// per core), medians of the paired ratios, forwards of ResNet-8 inference 0.80 (32 → 32 on 32 × 32, 3 images
+// a block → 1), 0.90 (64 → 64 on 16 × 16, 7 → 4), of ResNet-18 0.83 (128 → 128 on 32 × 32, 2 → 1), 0.90
+// (256 → 256 on 16 × 16, 8 → 4), 0.99 (512 → 512 on 8 × 8, 32 → 16). Cutting ResNet-18's 64 × 64 images
+// into blocks of 4 tile rows rather than 8 measured 1.09, and ResNet-8's 16 → 16 layer into 8 rather than
+// whole images 1.18.
 constexpr std::int64_t kWorkspaceBytes = std::int64_t{2} << 20;
-constexpr std::int64_t kMinBlockTiles = 128, kMaxBlockTiles = 1024;
+constexpr std::int64_t kMinBlockTiles = 128, kMaxBlockTiles = 1024, kImageGroupTiles = 64;
 
 template <typename Tiling>
 TilePlan plan_tiles(const Conv2dGeometry& g) {
@@ -376,12 +384,12 @@ TilePlan plan_tiles(const Conv2dGeometry& g) {
   const std::int64_t tile_bytes = Tiling::kPoints * (g.C + g.K) * static_cast<std::int64_t>(sizeof(float));
   const std::int64_t target = std::clamp(kWorkspaceBytes / tile_bytes, kMinBlockTiles, kMaxBlockTiles);
   const std::int64_t image_tiles = plan.tile_rows * plan.tile_cols;
-  if (image_tiles >= target) {
+  if (image_tiles >= 2 * target) {
     plan.rows = std::clamp<std::int64_t>(target / plan.tile_cols, 1, plan.tile_rows);
   } else {
-    // Several images per block, but not so many that a thread is left without a block.
+    // Images whole, grouped when small, but not so many that a thread is left without a block.
     const std::int64_t images_per_thread = ceil_div(std::max<std::int64_t>(g.N, 1), omp_get_max_threads());
-    plan.images = std::clamp<std::int64_t>(target / image_tiles, 1, images_per_thread);
+    plan.images = std::clamp<std::int64_t>(ceil_div(kImageGroupTiles, image_tiles), 1, images_per_thread);
     plan.rows = plan.tile_rows;
   }
   return plan;
