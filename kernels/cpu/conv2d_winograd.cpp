@@ -457,14 +457,14 @@ constexpr std::int64_t kChunk = 1;
 #endif
 }
 
-// Lane l = row[begin + l] where 0 ≤ begin + l < length, zero elsewhere (begin > −kChunk); reads only
-// row[0..length).
+// Lane l = row[begin + l] where 0 ≤ begin + l < length, zero elsewhere; reads only row[0..length). begin is
+// −pad_w at the least, so with vectors it is above −kChunk.
 [[gnu::always_inline]] inline Chunk load_columns(const float* row, std::int64_t begin, std::int64_t length) {
   if (begin >= 0) return begin < length ? load_chunk(row + begin, std::min(kChunk, length - begin)) : Chunk{};
 #if DSCOPE_FLOAT_VECTOR
   return simd::shift_up(load_chunk(row, std::min(kChunk + begin, length)), -begin);
 #else
-  return 0.0f;  // begin > −1 is 0 here
+  return 0.0f;  // one lane, left of the row: padding
 #endif
 }
 
