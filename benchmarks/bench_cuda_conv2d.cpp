@@ -1,9 +1,11 @@
 // conv2d on the GPU at the ResNet layer shapes of bench_conv2d.cpp (3×3 filters, padding 1), at batch 128:
 // the three kernels kernels::cuda::conv2d_forward, _backward_input and _backward_weight, each with our own
 // kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
-// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors).
+// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors). The FP32 weight
+// gradient, which ours computes by Winograd on the stride-1 layers, is also timed as our direct product
+// (`direct`).
 // benchmarks/torch_cuda_reference.py times the same passes through PyTorch (in BF16 on bf16 tensors), and
-// benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32|bf16>/<own|cudnn>.
+// benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32|bf16>/<own|direct|cudnn>.
 //
 // TFLOP/s counts 2·N·K·P·Q·C·R·S operations per pass (one multiply and one add per filter tap per output
 // element), whatever the algorithm. Before a shape is timed in a setting, the GPU result at batch 2 is
@@ -58,9 +60,6 @@ const char* name_of(Pass pass) {
   return pass == Pass::Forward         ? "conv2d_forward"
          : pass == Pass::BackwardInput ? "conv2d_backward_input"
                                        : "conv2d_backward_weight";
-}
-const char* name_of(cuda::ConvBackend backend) {
-  return backend == cuda::ConvBackend::Own ? "own" : "cudnn";
 }
 
 // The shape as in benchmark names, in torch_cuda_reference.py and in bench_conv2d, e.g.
@@ -171,7 +170,8 @@ void release_buffers() {
 // Computed once per shape and setting.
 const std::string& cpu_check(const Layer& layer, const Setting& setting) {
   static std::map<std::string, std::string> results;
-  const std::string key = label(layer, kCheckBatch) + name_of(setting.backend) + cuda::name_of(setting.math);
+  const std::string key =
+      label(layer, kCheckBatch) + cuda::name_of(setting.backend) + cuda::name_of(setting.math);
   if (const auto found = results.find(key); found != results.end()) return found->second;
   const double tolerance = setting.math == cuda::MathMode::FP32   ? 1e-3
                            : setting.math == cuda::MathMode::TF32 ? 1e-2
@@ -193,7 +193,7 @@ const std::string& cpu_check(const Layer& layer, const Setting& setting) {
     const double relative = error / std::max(largest, 1e-30);
     if (!(relative <= tolerance)) {
       std::ostringstream out;
-      out << name_of(pass) << " " << name_of(setting.backend) << " " << cuda::name_of(setting.math)
+      out << name_of(pass) << " " << cuda::name_of(setting.backend) << " " << cuda::name_of(setting.math)
           << " differs from kernels::cpu at " << label(layer, kCheckBatch) << ": max error " << error
           << " over max |cpu| " << largest << " = " << relative << " > " << tolerance;
       result = out.str();
@@ -238,11 +238,16 @@ void register_benchmarks() {
   for (const Layer& layer : kLayers)
     for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight})
       for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16})
-        for (cuda::ConvBackend backend : {cuda::ConvBackend::Own, cuda::ConvBackend::Cudnn}) {
+        for (cuda::ConvBackend backend :
+             {cuda::ConvBackend::Own, cuda::ConvBackend::Direct, cuda::ConvBackend::Cudnn}) {
           // cuDNN has no bf16 products on float tensors; PyTorch's bf16 convolutions are the reference.
           if (math == cuda::MathMode::BF16 && backend == cuda::ConvBackend::Cudnn) continue;
+          // Our direct product differs from `own` only where Winograd takes over: the FP32 weight gradient.
+          if (backend == cuda::ConvBackend::Direct &&
+              (pass != Pass::BackwardWeight || math != cuda::MathMode::FP32))
+            continue;
           const std::string name = std::string(name_of(pass)) + "/" + label(layer, kBatch) + "/" +
-                                   cuda::name_of(math) + "/" + name_of(backend);
+                                   cuda::name_of(math) + "/" + cuda::name_of(backend);
           benchmark::RegisterBenchmark(name.c_str(), time_pass, layer, pass, Setting{backend, math})
               ->Unit(benchmark::kMillisecond)
               ->UseManualTime()

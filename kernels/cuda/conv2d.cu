@@ -15,11 +15,17 @@
 // reduction runs over the filters innermost, on a copy of the weights laid out [C, R, S, K], so that four
 // neighbouring k are neighbours in memory and travel in one 16-byte copy.
 // Indices are 32-bit, which the entry points check the tensors fit; the shared kernel splits the weight
-// gradient's long reduction across blocks.
-// With DSCOPE_CONV=cudnn (settings.h) the three passes run through cuDNN instead (conv2d_cudnn.cu).
+// gradient's long reduction across blocks. In the FP32 math mode the weight gradient of a 3×3 stride-1
+// layer runs by Winograd's F(4×4, 3×3) instead (conv2d_winograd.cuh): 4 times fewer multiplications. The
+// input gradient of an input with a few channels (an image's three) runs one thread per input position
+// (conv2d_few_channels.cuh), where the products' tiles would be almost all padding.
+// With DSCOPE_CONV=direct (settings.h) every pass runs as the products above; with DSCOPE_CONV=cudnn
+// the three passes run through cuDNN instead (conv2d_cudnn.cu).
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_cudnn.h"  // used only when DSCOPE_WITH_CUDNN
+#include "kernels/cuda/conv2d_few_channels.cuh"
 #include "kernels/cuda/conv2d_operands.cuh"
+#include "kernels/cuda/conv2d_winograd.cuh"
 
 namespace dscope::kernels::cuda {
 namespace {
@@ -45,6 +51,9 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
 #if DSCOPE_WITH_CUDNN
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_weight(g, x, grad_y, grad_w);
 #endif
+  if (conv_backend() == ConvBackend::Own && math_mode() == MathMode::FP32 &&
+      winograd::weight_gradient_applies(g))
+    return winograd::conv2d_backward_weight(g, x, grad_y, grad_w);
   run_implicit_gemm(backward_weight_operands(ConvShape(g), x, grad_y, grad_w), "conv2d_backward_weight");
 }
 
@@ -52,6 +61,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 #if DSCOPE_WITH_CUDNN
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_input(g, grad_y, w, grad_x);
 #endif
+  if (conv_backend() == ConvBackend::Own && few_channels::input_gradient_applies(g))
+    return few_channels::conv2d_backward_input(g, grad_y, w, grad_x);
   const ConvShape shape(g);
   const cudaStream_t stream = current_stream();
   // The weights as [C, R, S, K]: the taps' reduction then runs along k, four neighbours at a time.

@@ -26,7 +26,7 @@ int from_environment(const char* name, std::initializer_list<const char*> words)
   throw std::runtime_error(std::string(name) + "=" + value + ": expected " + expected);
 }
 
-// Holds the MathMode's value: the words are listed in the enum's order.
+// Hold the enums' values: the words are listed in the enums' order.
 std::atomic<int>& math_setting() {
   static std::atomic<int> value{from_environment(
       "DSCOPE_CUDA_MATH", {name_of(MathMode::FP32), name_of(MathMode::TF32), name_of(MathMode::BF16)})};
@@ -38,8 +38,10 @@ std::atomic<int>& gemm_setting() {
 }
 std::atomic<int>& conv_setting() {
   static std::atomic<int> value{[] {
-    const int wanted = from_environment("DSCOPE_CONV", {"own", "cudnn"});
-    if (wanted == 1 && !cudnn_built())
+    const int wanted = from_environment(
+        "DSCOPE_CONV",
+        {name_of(ConvBackend::Own), name_of(ConvBackend::Direct), name_of(ConvBackend::Cudnn)});
+    if (wanted == static_cast<int>(ConvBackend::Cudnn) && !cudnn_built())
       throw std::runtime_error("DSCOPE_CONV=cudnn: this build of dscope was configured without cuDNN");
     return wanted;
   }()};
@@ -73,13 +75,25 @@ void set_gemm_backend(GemmBackend backend) {
   gemm_setting() = backend == GemmBackend::Own ? 0 : 1;
 }
 
+const char* name_of(ConvBackend backend) {
+  switch (backend) {
+    case ConvBackend::Own:
+      return "own";
+    case ConvBackend::Direct:
+      return "direct";
+    case ConvBackend::Cudnn:
+      return "cudnn";
+  }
+  return "unknown";
+}
+
 ConvBackend conv_backend() {
-  return conv_setting() == 0 ? ConvBackend::Own : ConvBackend::Cudnn;
+  return static_cast<ConvBackend>(conv_setting().load());
 }
 void set_conv_backend(ConvBackend backend) {
   if (backend == ConvBackend::Cudnn && !cudnn_built())
     throw std::runtime_error("conv backend cudnn: this build of dscope was configured without cuDNN");
-  conv_setting() = backend == ConvBackend::Own ? 0 : 1;
+  conv_setting() = static_cast<int>(backend);
 }
 
 bool cudnn_built() {

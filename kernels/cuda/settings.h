@@ -5,7 +5,7 @@
 // Defaults come from the environment when the first CUDA kernel asks:
 //   DSCOPE_CUDA_MATH=fp32|tf32|bf16   (default fp32: exact float products, comparable with the CPU)
 //   DSCOPE_GEMM=own|cublas       (default own)
-//   DSCOPE_CONV=own|cudnn        (default own; cudnn only where this build found cuDNN)
+//   DSCOPE_CONV=own|direct|cudnn (default own; cudnn only where this build found cuDNN)
 // Plain declarations: defined only in CUDA builds (kernels/cuda/settings.cu).
 #pragma once
 
@@ -20,7 +20,13 @@ enum class MathMode { FP32, TF32, BF16 };
 // "fp32", "tf32", "bf16".
 const char* name_of(MathMode mode);
 enum class GemmBackend { Own, Cublas };
-enum class ConvBackend { Own, Cudnn };
+// Own: our kernels, each pass by the algorithm that suits its shape (the FP32 weight gradient of 3×3
+// stride-1 layers by Winograd, conv2d_winograd.cuh; the input gradient of inputs with few channels by
+// conv2d_few_channels.cuh; the rest as products on the shared tiled kernel, implicit_gemm.cuh). Direct:
+// every pass on the shared tiled kernel, to compare with. Cudnn: cuDNN, where this build found it.
+enum class ConvBackend { Own, Direct, Cudnn };
+// "own", "direct", "cudnn".
+const char* name_of(ConvBackend backend);
 
 MathMode math_mode();
 void set_math_mode(MathMode mode);

@@ -65,6 +65,21 @@ TEST(CudaSettings, EveryMathModeIsKeptAndNamed) {
   }
 }
 
+TEST(CudaSettings, EveryConvBackendIsKeptAndNamed) {
+  using kernels::cuda::ConvBackend;
+  for (const auto& [backend, name] :
+       {std::pair{ConvBackend::Own, "own"}, std::pair{ConvBackend::Direct, "direct"},
+        std::pair{ConvBackend::Cudnn, "cudnn"}}) {
+    EXPECT_STREQ(kernels::cuda::name_of(backend), name);
+    if (backend == ConvBackend::Cudnn && !kernels::cuda::cudnn_built()) {
+      EXPECT_THROW(kernels::cuda::set_conv_backend(backend), std::runtime_error);
+      continue;
+    }
+    const testing::ScopedConvBackend scoped(backend);
+    EXPECT_EQ(kernels::cuda::conv_backend(), backend);
+  }
+}
+
 TEST_F(TensorCuda, RoundTripKeepsEveryBit) {
   Generator generator(1);
   const Tensor x = Tensor::randn({3, 1000, 7}, generator);
@@ -339,8 +354,16 @@ void check_convolutions(const std::vector<ConvCase>& cases, const testing::Toler
 const ConvCase kResNetConv = {
     "ResNet stage N=8 C=64 32x32 K=64", 8, 64, 32, 32, 64, 3, 3, conv_options(1, 1), false};
 
+// In FP32 the weight gradient of the 3×3 stride-1 cases runs by Winograd (kernels/cuda/conv2d_winograd.cuh).
 TEST_F(ConvCuda, ForwardAndBackwardMatchCpu) {
   check_convolutions(kConvCases, kAccumulated, "");
+}
+
+// Every pass as a direct product, Winograd's cases included.
+TEST_F(ConvCuda, DirectBackendMatchesCpu) {
+  const testing::ScopedConvBackend direct(kernels::cuda::ConvBackend::Direct);
+  check_convolutions(kConvCases, kAccumulated, " (direct)");
+  check_convolutions({kResNetConv}, kAccumulated, " (direct)");
 }
 
 TEST_F(ConvCuda, ResNetSizedShapeMatchesCpu) {

@@ -1,0 +1,257 @@
+// The weight gradient of a 3×3, stride-1 convolution by Winograd's F(4×4, 3×3) on the GPU, in exact-FP32
+// math: the arithmetic and the plan, apart from the launches (conv2d_winograd.cu) so that a test can run
+// them on the host, without a GPU, against the reference convolution (tests/cuda/test_conv_winograd.cu).
+//
+// Per 4×4 tile of outputs, which reads a 6×6 tile d of the input, the forward pass is
+//   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+// (the matrices of kernels/cpu/conv2d_winograd.cpp, Lavin and Gray's points 0, ±1, ±2, ∞), so the gradient
+// of the filter g is Gᵀ [ Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B) ] G. Summed over the tiles of every image, the 36
+// element-wise products become 36 matrix products, one per transformed point ξ:
+//   M[ξ] (K × C) = U[ξ] (K × tiles) · V[ξ]ᵀ (tiles × C),   U = A dy Aᵀ,  V = Bᵀ d B,
+// 4 times fewer multiplications than the direct product's 9 taps per output (cuDNN's FP32 weight gradient
+// runs faster than the GPU's FP32 peak allows a direct product, so it too saves multiplications somehow).
+// Three steps:
+//   1. transform_input_tile writes V[ξ][c][t], transform_gradient_tile U[ξ][k][t] (tile t numbers (image,
+//      tile row, tile column) row-major; tiles past the last, up to `depth`, are zero);
+//   2. the 36 products run as one split product on the shared tiled kernel (implicit_gemm.cuh): its
+//      reduction index is (ξ, t), and each split is a chunk of one point's tiles, so the partial products the
+//      kernel writes, one per split, are exactly M[ξ]'s parts (point_products);
+//   3. filter_gradient adds a point's parts and takes Gᵀ M G for each (k, c).
+// The price is memory: U and V hold 36 values per tile for each filter and channel (2.25 times the tensors
+// they come from), and rounding: the coefficients (4, 5, 8, 1/24) add error to the sums (the CPU's F(4×4)
+// measures 1.5e-5 to 4e-5 of the outputs' spread, kernels/cpu/conv2d_winograd.cpp); FP32 training
+// tolerates far more. Only the FP32 math mode takes this path: the tensor-core modes already round their
+// operands to 10 or 8 bits, and the transforms would add to that.
+//
+// Included only by .cu files.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+
+#include "kernels/conv2d.h"
+#include "kernels/cuda/implicit_gemm.cuh"
+
+namespace dscope::kernels::cuda::winograd {
+
+constexpr int kOutputTile = 4, kInputTile = 6, kPoints = kInputTile * kInputTile;
+
+// The layout of the transformed tiles and of the split product.
+struct WeightGradientPlan {
+  int N, C, H, W, K, P, Q, pad_h, pad_w;
+  int tile_rows, tile_cols, tiles;  // per image, per image, in all
+  int splits, chunk, depth;  // each point's tiles in `splits` chunks of `chunk`; depth = splits · chunk
+  int tile_m;                // the shared kernel's rows per block (64 or 128)
+
+  // Floats in U (K · 36 · depth), in V (C · 36 · depth), and in the products (36 · splits · K · C).
+  std::int64_t gradient_floats() const { return static_cast<std::int64_t>(kPoints) * K * depth; }
+  std::int64_t input_floats() const { return static_cast<std::int64_t>(kPoints) * C * depth; }
+  std::int64_t product_floats() const { return static_cast<std::int64_t>(kPoints) * splits * K * C; }
+};
+
+// Rows per block of the shared kernel: 64 where the filters fit (as run_implicit_gemm chooses).
+inline int tile_rows_for(int K) {
+  return K <= 64 ? 64 : 128;
+}
+
+// How the tiles split: enough blocks for about two per multiprocessor, each chunk at least kMinimumChunk
+// tiles (shorter ones spend more on the parts than they save) and a whole number of the kernel's slices.
+inline WeightGradientPlan plan_weight_gradient(const Conv2dGeometry& g, int multiprocessors) {
+  constexpr int kMinimumChunk = 256;
+  WeightGradientPlan plan;
+  plan.N = static_cast<int>(g.N), plan.C = static_cast<int>(g.C), plan.H = static_cast<int>(g.H);
+  plan.W = static_cast<int>(g.W), plan.K = static_cast<int>(g.K), plan.P = static_cast<int>(g.P);
+  plan.Q = static_cast<int>(g.Q), plan.pad_h = static_cast<int>(g.pad_h),
+  plan.pad_w = static_cast<int>(g.pad_w);
+  plan.tile_rows = (plan.P + kOutputTile - 1) / kOutputTile;
+  plan.tile_cols = (plan.Q + kOutputTile - 1) / kOutputTile;
+  plan.tiles = plan.N * plan.tile_rows * plan.tile_cols;
+  plan.tile_m = tile_rows_for(plan.K);
+  const long long blocks_per_split = static_cast<long long>(kPoints) *
+                                     ((plan.K + plan.tile_m - 1) / plan.tile_m) *
+                                     ((plan.C + implicit_gemm::kTileN - 1) / implicit_gemm::kTileN);
+  long long splits = (2LL * multiprocessors + blocks_per_split - 1) / blocks_per_split;
+  if (splits > plan.tiles / kMinimumChunk) splits = plan.tiles / kMinimumChunk;
+  if (splits < 1) splits = 1;
+  const int slice = implicit_gemm::kSliceK;
+  long long chunk = (plan.tiles + splits - 1) / splits;
+  chunk = (chunk + slice - 1) / slice * slice;
+  plan.splits = static_cast<int>((plan.tiles + chunk - 1) / chunk);
+  plan.chunk = static_cast<int>(chunk);
+  plan.depth = plan.splits * plan.chunk;
+  return plan;
+}
+
+// Whether the weight gradient of g can run this way: 3×3 filters, stride 1, no dilation; every index of U and
+// V within the 32-bit range of the kernels, and U and V together within kMaxTransformedBytes (they are
+// scratch memory for the one call; past that the direct product, which needs none, runs instead).
+constexpr std::int64_t kMaxTransformedBytes = std::int64_t{2} << 30;
+inline bool weight_gradient_applies(const Conv2dGeometry& g) {
+  if (g.R != 3 || g.S != 3 || g.stride_h != 1 || g.stride_w != 1 || g.dilation_h != 1 || g.dilation_w != 1)
+    return false;
+  if (g.N < 1 || g.C < 1 || g.K < 1 || g.P < 1 || g.Q < 1) return false;
+  const std::int64_t tiles =
+      g.N * ((g.P + kOutputTile - 1) / kOutputTile) * ((g.Q + kOutputTile - 1) / kOutputTile);
+  // depth is tiles rounded up to whole slices in each split; far fewer than 64 splits are ever chosen.
+  const std::int64_t depth = tiles + 64 * implicit_gemm::kSliceK;
+  const std::int64_t widest = g.C > g.K ? g.C : g.K;
+  return kPoints * widest * depth <= INT_MAX &&
+         kPoints * (g.C + g.K) * depth * static_cast<std::int64_t>(sizeof(float)) <= kMaxTransformedBytes;
+}
+
+// ---- The transforms, one dimension at a time --------------------------------------------------------------
+// v = Bᵀ d, Bᵀ = [[4,0,−5,0,1,0], [0,−4,−4,1,1,0], [0,4,−4,−1,1,0], [0,−2,−1,2,1,0], [0,2,−1,−2,1,0],
+// [0,4,0,−5,0,1]]; d is 6 values `stride` apart, v 6 values `stride` apart.
+__host__ __device__ inline void input_points(const float* d, float* v, int stride) {
+  const float d0 = d[0], d1 = d[stride], d2 = d[2 * stride], d3 = d[3 * stride], d4 = d[4 * stride],
+              d5 = d[5 * stride];
+  v[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  v[stride] = -4.0f * (d1 + d2) + d3 + d4;
+  v[2 * stride] = 4.0f * (d1 - d2) - d3 + d4;
+  v[3 * stride] = 2.0f * (d3 - d1) - d2 + d4;
+  v[4 * stride] = 2.0f * (d1 - d3) - d2 + d4;
+  v[5 * stride] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+// u = A y, A = (Aᵀ)ᵀ with Aᵀ = [[1,1,1,1,1,0], [0,1,−1,2,−2,0], [0,1,1,4,4,0], [0,1,−1,8,−8,1]]: the adjoint
+// of the forward's output transform; y is 4 values, u 6, each `stride` apart.
+__host__ __device__ inline void gradient_points(const float* y, float* u, int stride) {
+  const float y0 = y[0], y1 = y[stride], y2 = y[2 * stride], y3 = y[3 * stride];
+  const float even = y0 + y2, odd = y1 + y3, even_4 = y0 + 4.0f * y2, odd_8 = 2.0f * y1 + 8.0f * y3;
+  u[0] = y0;
+  u[stride] = even + odd;
+  u[2 * stride] = even - odd;
+  u[3 * stride] = even_4 + odd_8;
+  u[4 * stride] = even_4 - odd_8;
+  u[5 * stride] = y3;
+}
+
+// g = Gᵀ m, G = [[¼,0,0], [−⅙,−⅙,−⅙], [−⅙,⅙,−⅙], [1/24,1/12,⅙], [1/24,−1/12,⅙], [0,0,1]]: the adjoint of the
+// forward's filter transform; m is 6 values, g 3, each `stride` apart.
+__host__ __device__ inline void filter_taps(const float* m, float* g, int stride) {
+  const float m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride], m4 = m[4 * stride],
+              m5 = m[5 * stride];
+  const float sum_12 = m1 + m2, sum_34 = m3 + m4;
+  g[0] = 0.25f * m0 - sum_12 / 6.0f + sum_34 / 24.0f;
+  g[stride] = (m2 - m1) / 6.0f + (m3 - m4) / 12.0f;
+  g[2 * stride] = (sum_34 - sum_12) / 6.0f + m5;
+}
+
+// ---- Step 1: the transformed tiles ---------------------------------------------------------------------
+// Tile t's image and top-left output position.
+struct TileOrigin {
+  int n, p0, q0;
+};
+__host__ __device__ inline TileOrigin tile_origin(const WeightGradientPlan& plan, int t) {
+  const int per_image = plan.tile_rows * plan.tile_cols, n = t / per_image, in_image = t % per_image;
+  return {n, (in_image / plan.tile_cols) * kOutputTile, (in_image % plan.tile_cols) * kOutputTile};
+}
+
+// V[ξ][c][t] = (Bᵀ d B)[ξ] for tile t of channel c, d = x[n, c, p0 − pad_h + i, q0 − pad_w + j] (zero
+// outside the image), i, j < 6; zero for t ≥ tiles.
+__host__ __device__ inline void transform_input_tile(const WeightGradientPlan& plan, const float* x, int c,
+                                                     int t, float* transformed) {
+  float d[kPoints] = {};
+  if (t < plan.tiles) {
+    const TileOrigin o = tile_origin(plan, t);
+    const float* plane = x + (static_cast<std::int64_t>(o.n) * plan.C + c) * plan.H * plan.W;
+    for (int i = 0; i < kInputTile; ++i) {
+      const int h = o.p0 - plan.pad_h + i;
+      if (h < 0 || h >= plan.H) continue;
+      for (int j = 0; j < kInputTile; ++j) {
+        const int w = o.q0 - plan.pad_w + j;
+        if (w >= 0 && w < plan.W) d[i * kInputTile + j] = plane[h * plan.W + w];
+      }
+    }
+  }
+  float columns[kPoints], v[kPoints];
+  for (int j = 0; j < kInputTile; ++j)
+    input_points(d + j, columns + j, kInputTile);  // Bᵀ d: down each column
+  for (int i = 0; i < kInputTile; ++i)
+    input_points(columns + i * kInputTile, v + i * kInputTile, 1);  // (Bᵀ d) B: along each row
+  const std::int64_t point_stride = static_cast<std::int64_t>(plan.C) * plan.depth;
+  float* out = transformed + static_cast<std::int64_t>(c) * plan.depth + t;
+  for (int xi = 0; xi < kPoints; ++xi)
+    out[xi * point_stride] = v[xi];
+}
+
+// U[ξ][k][t] = (A dy Aᵀ)[ξ] for tile t of filter k, dy = grad_y[n, k, p0 + i, q0 + j] (zero past the
+// output's edge), i, j < 4; zero for t ≥ tiles.
+__host__ __device__ inline void transform_gradient_tile(const WeightGradientPlan& plan, const float* grad_y,
+                                                        int k, int t, float* transformed) {
+  constexpr int kOut = kOutputTile;
+  float dy[kOut * kOut] = {};
+  if (t < plan.tiles) {
+    const TileOrigin o = tile_origin(plan, t);
+    const float* plane = grad_y + (static_cast<std::int64_t>(o.n) * plan.K + k) * plan.P * plan.Q;
+    for (int i = 0; i < kOut && o.p0 + i < plan.P; ++i)
+      for (int j = 0; j < kOut && o.q0 + j < plan.Q; ++j)
+        dy[i * kOut + j] = plane[(o.p0 + i) * plan.Q + o.q0 + j];
+  }
+  float columns[kInputTile * kOut], u[kPoints];
+  for (int j = 0; j < kOut; ++j)
+    gradient_points(dy + j, columns + j, kOut);  // A dy: down each column, 6 rows of 4
+  for (int i = 0; i < kInputTile; ++i)
+    gradient_points(columns + i * kOut, u + i * kInputTile, 1);  // (A dy) Aᵀ: along each row
+  const std::int64_t point_stride = static_cast<std::int64_t>(plan.K) * plan.depth;
+  float* out = transformed + static_cast<std::int64_t>(k) * plan.depth + t;
+  for (int xi = 0; xi < kPoints; ++xi)
+    out[xi * point_stride] = u[xi];
+}
+
+// ---- Step 2: the 36 products as one split product --------------------------------------------------------
+// M = filters (lines of U), N = channels (lines of V), reduction (ξ, t) over 36 · depth. The product always
+// runs split at least once per point, so the kernel writes every block's part to the workspace, part
+// z = ξ · splits + s at [z][k][c]; store() is never called.
+struct PointProducts {
+  int M, N, K;
+  implicit_gemm::Gather a, b;
+  __host__ __device__ void store(int, int, float) const {}
+};
+
+// One transformed operand (U or V) as a Gather: `lines` lines of depth 36 · depth, line l's point ξ and
+// tile t at ξ · lines · depth + l · depth + t.
+inline implicit_gemm::Gather transformed_operand(const float* data, int lines, int depth) {
+  implicit_gemm::Gather g;
+  g.data = data;
+  g.line.outer_stride = depth;
+  g.depth.inner_extent = FastDivmod(depth), g.depth.inner_stride = 1, g.depth.outer_stride = lines * depth;
+  g.contiguous_in_depth = true;
+  g.four_in_a_row = depth % 4 == 0 && aligned_16(data);
+  return g;
+}
+
+inline PointProducts point_products(const WeightGradientPlan& plan, const float* transformed_gradient,
+                                    const float* transformed_input) {
+  PointProducts ops;
+  ops.M = plan.K, ops.N = plan.C, ops.K = kPoints * plan.depth;
+  ops.a = transformed_operand(transformed_gradient, plan.K, plan.depth);
+  ops.b = transformed_operand(transformed_input, plan.C, plan.depth);
+  return ops;
+}
+
+// ---- Step 3: the filter gradient -------------------------------------------------------------------------
+// grad_w[k, c, ·, ·] = Gᵀ M G, M[ξ] = Σ_s products[ξ · splits + s][k][c], the parts added in order.
+__host__ __device__ inline void filter_gradient(const WeightGradientPlan& plan, const float* products, int k,
+                                                int c, float* grad_w) {
+  const std::int64_t part_stride = static_cast<std::int64_t>(plan.K) * plan.C;
+  const float* parts = products + static_cast<std::int64_t>(k) * plan.C + c;
+  // Splits outermost, so that the loop over the points unrolls and m stays in registers.
+  float m[kPoints] = {};
+  for (int s = 0; s < plan.splits; ++s)
+    for (int xi = 0; xi < kPoints; ++xi)
+      m[xi] += parts[(static_cast<std::int64_t>(xi) * plan.splits + s) * part_stride];
+  float columns[3 * kInputTile], taps[9];
+  for (int j = 0; j < kInputTile; ++j)
+    filter_taps(m + j, columns + j, kInputTile);  // Gᵀ M: down each column, 3 rows of 6
+  for (int i = 0; i < 3; ++i)
+    filter_taps(columns + i * kInputTile, taps + 3 * i, 1);  // (Gᵀ M) G: along each row
+  float* out = grad_w + (static_cast<std::int64_t>(k) * plan.C + c) * 9;
+  for (int rs = 0; rs < 9; ++rs)
+    out[rs] = taps[rs];
+}
+
+// Runs the three steps on the current stream (conv2d_winograd.cu), where weight_gradient_applies(g).
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
+
+}  // namespace dscope::kernels::cuda::winograd
