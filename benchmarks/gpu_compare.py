@@ -140,23 +140,26 @@ def conv_table(figures):
         lines += ["", f"dscope's cuDNN backend / PyTorch's cuDNN (a check of the method): {summary}."]
     lines += ["", "In bf16 PyTorch convolves bf16 tensors (half the memory traffic); ours reads float tensors and "
               "rounds the operands to bf16 on their way into the tensor cores."]
-    return lines + [""] + winograd_table(figures, labels)
+    return lines + [""] + departures_table(figures, labels)
 
 
-def winograd_table(figures, labels):
-    """Our fp32 weight gradient (Winograd where the layer allows) against our direct product."""
+def departures_table(figures, labels):
+    """Our kernels against our plain products (`direct`) where they depart from them."""
     rows = []
     for label in labels:
-        case = f"conv2d_backward_weight/{label}"
-        own, direct, theirs = (figures.get((case, "fp32", name)) for name in ("own", "direct", "torch"))
-        if direct is not None:
-            rows.append(f"| {shape_of(label)} | {number(own)} | {number(direct)} | {ratio(own, direct)} | "
-                        f"{number(theirs)} | {ratio(own, theirs)} |")
+        for pass_name, pass_title in PASSES.items():
+            case = f"{pass_name}/{label}"
+            for math in ("fp32", "tf32", "bf16"):
+                own, direct, theirs = (figures.get((case, math, name)) for name in ("own", "direct", "torch"))
+                if direct is not None:
+                    rows.append(f"| {shape_of(label)} | {pass_title} | {math} | {number(own)} | {number(direct)} | "
+                                f"{ratio(own, direct)} | {number(theirs)} | {ratio(own, theirs)} |")
     if not rows:
         return []
-    return ["### fp32 weight gradient: own (Winograd F(4×4, 3×3) on stride-1 layers) and our direct product, "
-            "TFLOP/s", "", "| shape | own | direct | own / direct | PyTorch | own / PyTorch |",
-            "|---|---:|---:|---:|---:|---:|"] + rows + [""]
+    return ["### own against our plain products (direct), TFLOP/s: Winograd for the fp32 weight gradient of "
+            "stride-1 layers, channels-last copies for the tf32 forward and input gradient", "",
+            "| shape | pass | math | own | direct | own / direct | PyTorch | own / PyTorch |",
+            "|---|---|---|---:|---:|---:|---:|---:|"] + rows + [""]
 
 
 def gemm_table(figures):

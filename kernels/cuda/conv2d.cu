@@ -15,12 +15,18 @@
 // reduction runs over the filters innermost, on a copy of the weights laid out [C, R, S, K], so that four
 // neighbouring k are neighbours in memory and travel in one 16-byte copy.
 // Indices are 32-bit, which the entry points check the tensors fit; the shared kernel splits the weight
-// gradient's long reduction across blocks. In the FP32 math mode the weight gradient of a 3×3 stride-1
-// layer runs by Winograd's F(4×4, 3×3) instead (conv2d_winograd.cuh): 4 times fewer multiplications. The
-// input gradient of an input with a few channels (an image's three) runs one thread per input position
-// (conv2d_few_channels.cuh), where the products' tiles would be almost all padding.
-// With DSCOPE_CONV=direct (settings.h) every pass runs as the products above; with DSCOPE_CONV=cudnn
-// the three passes run through cuDNN instead (conv2d_cudnn.cu).
+// gradient's long reduction across blocks.
+//
+// Three departures where the plain products fit badly, all with DSCOPE_CONV=own (the default):
+//   - on the tensor cores (TF32, BF16), the forward and input-gradient passes read channels-last copies of
+//     x and grad_y, made first, so that four channels travel in one copy (Note [channels-last copies],
+//     conv2d_operands.cuh);
+//   - in FP32, the weight gradient of a 3×3 stride-1 layer runs by Winograd's F(4×4, 3×3)
+//     (conv2d_winograd.cuh): 4 times fewer multiplications;
+//   - the input gradient of an input with a few channels (an image's three) runs one thread per input
+//     position (conv2d_few_channels.cuh), where the products' tiles would be almost all padding.
+// DSCOPE_CONV=direct (settings.h) runs every pass as the products above, on the NCHW tensors, to compare
+// with; DSCOPE_CONV=cudnn runs the three passes through cuDNN instead (conv2d_cudnn.cu).
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_cudnn.h"  // used only when DSCOPE_WITH_CUDNN
 #include "kernels/cuda/conv2d_few_channels.cuh"
@@ -30,12 +36,45 @@
 namespace dscope::kernels::cuda {
 namespace {
 
-// w_by_channel[crs, k] = w[k, crs]: the weights with the filter index innermost.
-__global__ void transpose_weights_kernel(int K, int CRS, const float* w, float* w_by_channel) {
-  DSCOPE_GRID_STRIDE_LOOP(at, static_cast<std::int64_t>(K) * CRS) {
-    const std::int64_t crs = at / K, k = at % K;
-    w_by_channel[at] = w[k * CRS + crs];
+constexpr int kTransposeTile = 32, kTransposeRows = 8;
+
+// dst[b, j, i] = src[b, i, j] for `rows` × `cols` matrices b: a 32 × 32 tile per block, through shared
+// memory so that both the reads and the writes run along rows (the extra column keeps the tile's columns in
+// different banks).
+__global__ void transpose_kernel(int rows, int cols, const float* src, float* dst) {
+  __shared__ float tile[kTransposeTile][kTransposeTile + 1];
+  const std::int64_t matrix = (static_cast<std::int64_t>(rows) * cols) * blockIdx.z;
+  const int i0 = blockIdx.y * kTransposeTile, j0 = blockIdx.x * kTransposeTile;
+  for (int di = threadIdx.y; di < kTransposeTile; di += kTransposeRows) {
+    const int i = i0 + di, j = j0 + threadIdx.x;
+    if (i < rows && j < cols) tile[di][threadIdx.x] = src[matrix + static_cast<std::int64_t>(i) * cols + j];
   }
+  __syncthreads();
+  for (int dj = threadIdx.y; dj < kTransposeTile; dj += kTransposeRows) {
+    const int j = j0 + dj, i = i0 + threadIdx.x;
+    if (i < rows && j < cols) dst[matrix + static_cast<std::int64_t>(j) * rows + i] = tile[threadIdx.x][dj];
+  }
+}
+
+// transpose_kernel over `matrices` matrices, at most 65535 per launch (the grid's z).
+void transpose(int matrices, int rows, int cols, const float* src, float* dst, const char* name) {
+  if (rows == 0 || cols == 0) return;
+  constexpr int kMaxZ = 65535;
+  const std::int64_t size = static_cast<std::int64_t>(rows) * cols;
+  for (int first = 0; first < matrices; first += kMaxZ) {
+    const dim3 grid((cols + kTransposeTile - 1) / kTransposeTile,
+                    (rows + kTransposeTile - 1) / kTransposeTile,
+                    matrices - first < kMaxZ ? matrices - first : kMaxZ);
+    transpose_kernel<<<grid, dim3(kTransposeTile, kTransposeRows), 0, current_stream()>>>(
+        rows, cols, src + first * size, dst + first * size);
+    check_launch(name);
+  }
+}
+
+// Whether the passes that can read channels-last copies should (Note [channels-last copies],
+// conv2d_operands.cuh): our own kernels on the tensor cores.
+bool channels_last_pays() {
+  return conv_backend() == ConvBackend::Own && math_mode() != MathMode::FP32;
 }
 
 }  // namespace
@@ -44,7 +83,19 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
 #if DSCOPE_WITH_CUDNN
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_forward(g, x, w, bias, y);
 #endif
-  run_implicit_gemm(forward_operands(ConvShape(g), x, w, bias, y), "conv2d_forward");
+  const ConvShape shape(g);
+  if (channels_last_pays() && forward_channels_last_fits(shape)) {
+    const cudaStream_t stream = current_stream();
+    const Scratch<float> x_channels_last(static_cast<std::size_t>(shape.N) * shape.C * shape.HW, stream);
+    const Scratch<float> w_channels_last(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
+    transpose(shape.N, shape.C, shape.HW, x, x_channels_last.get(), "conv2d_forward input to channels-last");
+    transpose(shape.K, shape.C, shape.RS, w, w_channels_last.get(),
+              "conv2d_forward weights to channels-last");
+    return run_implicit_gemm(
+        forward_operands_channels_last(shape, x_channels_last.get(), w_channels_last.get(), bias, y),
+        "conv2d_forward");
+  }
+  run_implicit_gemm(forward_operands(shape, x, w, bias, y), "conv2d_forward");
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
@@ -67,14 +118,18 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
   const cudaStream_t stream = current_stream();
   // The weights as [C, R, S, K]: the taps' reduction then runs along k, four neighbours at a time.
   const Scratch<float> w_by_channel(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
-  if (shape.K * shape.CRS > 0) {
-    transpose_weights_kernel<<<blocks_for(static_cast<std::int64_t>(shape.K) * shape.CRS), kThreadsPerBlock,
-                               0, stream>>>(shape.K, shape.CRS, w, w_by_channel.get());
-    check_launch("conv2d_backward_input weights");
-  }
+  transpose(1, shape.K, shape.CRS, w, w_by_channel.get(), "conv2d_backward_input weights");
+  // And grad_y as [N, P, Q, K] where that pays, so that its reduction runs along k too.
+  const bool channels_last = channels_last_pays() && shape.K % 4 == 0;
+  const Scratch<float> grad_y_channels_last(
+      channels_last ? static_cast<std::size_t>(shape.N) * shape.K * shape.PQ : 0, stream);
+  if (channels_last)
+    transpose(shape.N, shape.K, shape.PQ, grad_y, grad_y_channels_last.get(),
+              "conv2d_backward_input gradient to channels-last");
   // A phase no tap reaches still runs, with K = 0: its gradient is zero and must be written.
   for (const BackwardInputOperands& phase :
-       backward_input_operands(shape, grad_y, w_by_channel.get(), grad_x))
+       backward_input_operands(shape, channels_last ? grad_y_channels_last.get() : grad_y, w_by_channel.get(),
+                               grad_x, channels_last))
     run_implicit_gemm(phase, "conv2d_backward_input");
 }
 

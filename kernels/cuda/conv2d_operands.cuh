@@ -129,6 +129,57 @@ inline ForwardOperands forward_operands(const ConvShape& shape, const float* x, 
   return ops;
 }
 
+// Note [channels-last copies]: on the tensor cores the copies into shared memory, not the products, bound
+// the forward and input-gradient passes (Nsight Compute, 128 → 128 forward in TF32: the integer pipe the
+// busiest, L1 busy with the 4-byte copies of the input's gathers; benchmarks/README.md, "GPU"). Along an
+// NCHW tensor a gather moves by output position, and a tap's shift (s·dw − pw) leaves those runs unaligned,
+// so each element is a copy of its own with its own bounds check. On a channels-last copy ([N, H, W, C],
+// made first by conv2d.cu's transpose) the reduction can run over (r, s, c) with c innermost instead: four
+// neighbouring k are four channels of one pixel, aligned, and inside or outside the image together, so they
+// travel in one 16-byte copy with one check (four_in_a_row). It costs a pass over the tensor (and over the
+// weights, into [K, R, S, C]), which the products' 4 times fewer copies are expected to repay; the tile
+// layout in shared memory, and so the tensor-core part, is unchanged. The CUDA cores' FP32 tile stores its
+// slices k by k and copies 4 bytes at a time either way, so it keeps the NCHW gathers.
+
+// Whether the forward pass of `shape` can read channels-last copies four channels at a time.
+inline bool forward_channels_last_fits(const ConvShape& shape) {
+  return shape.C % 4 == 0;
+}
+
+// Output positions (n, p, q) as an axis of a channels-last x: offset of x[n, p·sh − ph, q·sw − pw, 0].
+inline implicit_gemm::Axis channels_last_positions(const ConvShape& g) {
+  implicit_gemm::Axis axis = input_positions(g);
+  axis.outer_stride = g.HW * g.C, axis.middle_stride = g.stride_h * g.W * g.C;
+  axis.inner_stride = g.stride_w * g.C, axis.offset = (-g.pad_h * g.W - g.pad_w) * g.C;
+  return axis;
+}
+
+// Filter taps (r, s, c), c innermost, as an axis of a channels-last x: offset of x[·, r·dh, s·dw, c].
+inline implicit_gemm::Axis channels_last_taps(const ConvShape& g) {
+  implicit_gemm::Axis axis;
+  axis.inner_extent = FastDivmod(g.C), axis.middle_extent = FastDivmod(g.S);
+  axis.outer_stride = g.dilation_h * g.W * g.C, axis.middle_stride = g.dilation_w * g.C,
+  axis.inner_stride = 1;
+  axis.row_outer = g.dilation_h, axis.col_middle = g.dilation_w;
+  return axis;
+}
+
+// The forward pass on channels-last copies x [N, H, W, C] and w [K, R, S, C] (Note [channels-last copies]):
+// K filters × N·P·Q output positions, reducing over R·S·C taps.
+inline ForwardOperands forward_operands_channels_last(const ConvShape& shape, const float* x_channels_last,
+                                                      const float* w_channels_last, const float* bias,
+                                                      float* y) {
+  ForwardOperands ops;
+  ops.M = shape.K, ops.N = shape.N * shape.PQ, ops.K = shape.CRS;
+  ops.a = implicit_gemm::matrix(w_channels_last, shape.CRS, true, shape.CRS);
+  ops.b.data = x_channels_last, ops.b.line = channels_last_positions(shape);
+  ops.b.depth = channels_last_taps(shape);
+  ops.b.rows = shape.H, ops.b.cols = shape.W, ops.b.contiguous_in_depth = true;
+  ops.b.four_in_a_row = shape.C % 4 == 0 && aligned_16(x_channels_last);
+  ops.y = y, ops.bias = bias, ops.positions = FastDivmod(shape.PQ);
+  return ops;
+}
+
 // The weight gradient as a product: K filters × C·R·S taps, reducing over N·P·Q output positions.
 inline BackwardWeightOperands backward_weight_operands(const ConvShape& shape, const float* x,
                                                        const float* grad_y, float* grad_w) {
@@ -149,8 +200,11 @@ inline BackwardWeightOperands backward_weight_operands(const ConvShape& shape, c
 // The input gradient as stride_h · stride_w products, one per phase (h mod sh, w mod sw): C channels × the
 // phase's positions, reducing over the taps that reach them and the K filters. w_by_channel is the weights
 // laid out [C, R, S, K].
+// With grad_y_channels_last set, grad_y is read from that channels-last copy [N, P, Q, K] instead (Note
+// [channels-last copies]): the filters k are innermost in both operands' reduction, four at a time.
 inline std::vector<BackwardInputOperands> backward_input_operands(const ConvShape& shape, const float* grad_y,
-                                                                  const float* w_by_channel, float* grad_x) {
+                                                                  const float* w_by_channel, float* grad_x,
+                                                                  bool grad_y_channels_last = false) {
   std::vector<BackwardInputOperands> phases;
   for (int first_h = 0; first_h < shape.stride_h && first_h < shape.H; ++first_h)
     for (int first_w = 0; first_w < shape.stride_w && first_w < shape.W; ++first_w) {
@@ -173,17 +227,23 @@ inline std::vector<BackwardInputOperands> backward_input_operands(const ConvShap
       ops.a.depth.inner_stride = 1, ops.a.depth.offset = (rows.r0 * shape.S + cols.r0) * shape.K;
       ops.a.four_in_a_row = shape.K % 4 == 0 && aligned_16(w_by_channel);
       // grad_y as the phase's positions (n, h', w') at grad_y[n, ·, h', w'], and the taps moving to
-      // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s].
+      // grad_y[·, k, base_r − j·shift_r, base_s − i·shift_s]. A pixel of grad_y is `pixel` apart from the
+      // next along q, and filter k at k·filter_stride: 1 and P·Q in NCHW, K and 1 channels-last.
+      const int pixel = grad_y_channels_last ? shape.K : 1;
+      const int filter_stride = grad_y_channels_last ? 1 : shape.PQ;
       ops.b.data = grad_y;
       ops.b.line.inner_extent = FastDivmod(phase_w), ops.b.line.middle_extent = FastDivmod(phase_h);
-      ops.b.line.outer_stride = shape.K * shape.PQ, ops.b.line.middle_stride = shape.Q;
-      ops.b.line.inner_stride = 1, ops.b.line.row_middle = 1, ops.b.line.col_inner = 1;
+      ops.b.line.outer_stride = shape.K * shape.PQ, ops.b.line.middle_stride = shape.Q * pixel;
+      ops.b.line.inner_stride = pixel, ops.b.line.row_middle = 1, ops.b.line.col_inner = 1;
       ops.b.depth = taps;
-      ops.b.depth.outer_stride = -rows.shift * shape.Q, ops.b.depth.middle_stride = -cols.shift;
-      ops.b.depth.inner_stride = shape.PQ, ops.b.depth.offset = rows.base * shape.Q + cols.base;
+      ops.b.depth.outer_stride = -rows.shift * shape.Q * pixel,
+      ops.b.depth.middle_stride = -cols.shift * pixel;
+      ops.b.depth.inner_stride = filter_stride,
+      ops.b.depth.offset = (rows.base * shape.Q + cols.base) * pixel;
       ops.b.depth.row_outer = -rows.shift, ops.b.depth.row_start = rows.base;
       ops.b.depth.col_middle = -cols.shift, ops.b.depth.col_start = cols.base;
-      ops.b.rows = shape.P, ops.b.cols = shape.Q, ops.b.contiguous_in_depth = false;
+      ops.b.rows = shape.P, ops.b.cols = shape.Q, ops.b.contiguous_in_depth = grad_y_channels_last;
+      ops.b.four_in_a_row = grad_y_channels_last && shape.K % 4 == 0 && aligned_16(grad_y);
       ops.grad_x = grad_x, ops.phase_w = FastDivmod(phase_w), ops.phase_h = FastDivmod(phase_h);
       ops.HW = shape.HW, ops.W = shape.W, ops.first_h = first_h, ops.first_w = first_w;
       ops.stride_h = shape.stride_h, ops.stride_w = shape.stride_w;

@@ -26,8 +26,9 @@
 //     of the next slices overlap the products of this one;
 //   - each of the 256 threads owns a few lines of each operand for the whole walk, so the line part of
 //     their addresses is worked out once; the k part costs two multiply-shift divisions (FastDivmod) per
-//     k per slice. Where four neighbouring k are neighbours in memory (a weight row, a gradient plane),
-//     they travel as one 16-byte copy: a quarter of the copies and of the address arithmetic;
+//     k per slice. Where four neighbouring k are neighbours in memory (a weight row, a gradient plane,
+//     a pixel's channels in a channels-last copy), they travel as one 16-byte copy: a quarter of the
+//     copies and of the address arithmetic;
 //   - TF32: slices are stored line by line, 32 values of k and 4 floats of padding per line (144 bytes),
 //     so that eight lines start in eight different groups of 4 banks. mma.sync m16n8k8 on the tensor cores,
 //     each of 8 warps owning a 64 × 32 (or 32 × 32) block of results; ldmatrix reads a whole 16 × 8
@@ -94,7 +95,8 @@ struct Gather {
   // along the lines (output positions of the input image). The copy loops put neighbouring threads there.
   bool contiguous_in_depth = true;
   // Set only where it holds: every four k from a multiple of 4 are neighbours in memory, 16-byte aligned,
-  // with no bounds (rows = cols = 1), and K is a multiple of 4. Then they travel in one 16-byte copy.
+  // all present or all absent (no bounds, or four channels of one pixel of a channels-last tensor), and K is
+  // a multiple of 4. Then they travel in one 16-byte copy.
   bool four_in_a_row = false;
 
   // Whether the element at data[at_line.offset + at_k.offset] exists (else it reads as zero).
@@ -193,9 +195,8 @@ class SliceCopier {
       const Coordinate d = k < k_end ? g.depth.at(k) : Coordinate{0, kOutside, kOutside};
 #pragma unroll
       for (int j = 0; j < kLinesPerThread; ++j) {
-        const bool present = static_cast<unsigned>(line_[j].row + d.row) < static_cast<unsigned>(g.rows);
         copy_async_16(&tile[slice_index<kLineMajor>(line_base_ + 32 * j, k_base_, kLines)],
-                      g.data + (line_[j].offset + d.offset), present);
+                      g.data + (line_[j].offset + d.offset), g.present(line_[j], d));
       }
       return;
     }

@@ -13,6 +13,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv2d.h"
@@ -150,6 +151,49 @@ TEST(ConvOperands, ForwardProductIsTheConvolution) {
   }
 }
 
+// [batches][rows][cols] → [batches][cols][rows]: the channels-last copies that conv2d.cu's transpose makes.
+std::vector<float> transposed(const std::vector<float>& values, std::int64_t batches, std::int64_t rows,
+                              std::int64_t cols) {
+  std::vector<float> out(values.size());
+  for (std::int64_t b = 0; b < batches; ++b)
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = 0; j < cols; ++j)
+        out[(b * cols + j) * rows + i] = values[(b * rows + i) * cols + j];
+  return out;
+}
+
+// The case with its channel and filter counts rounded up to multiples of 4, as the channels-last paths need.
+Case in_fours(Case c) {
+  c.C = (c.C + 3) / 4 * 4, c.K = (c.K + 3) / 4 * 4;
+  return c;
+}
+
+TEST(ConvOperands, ForwardProductOnChannelsLastCopiesIsTheConvolution) {
+  std::mt19937 random(8);
+  for (const Case& original : kCases) {
+    const Case c = in_fours(original);
+    const Conv2dGeometry g = geometry_of(c);
+    const ConvShape shape(g);
+    ASSERT_TRUE(forward_channels_last_fits(shape)) << c.name;
+    const std::vector<float> x = random_values(g.N * g.C * g.H * g.W, random);
+    const std::vector<float> w = random_values(g.K * g.C * g.R * g.S, random);
+    const std::vector<float> bias = random_values(g.K, random);
+    const std::vector<float> x_channels_last = transposed(x, g.N, g.C, g.H * g.W);
+    const std::vector<float> w_channels_last = transposed(w, g.K, g.C, g.R * g.S);
+    std::vector<float> y(g.N * g.K * g.P * g.Q, std::numeric_limits<float>::quiet_NaN());
+    const ForwardOperands ops = forward_operands_channels_last(shape, x_channels_last.data(),
+                                                               w_channels_last.data(), bias.data(), y.data());
+    ASSERT_TRUE(ops.b.four_in_a_row) << c.name;  // a std::vector's data is 16-byte aligned
+    expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " channels-last forward A");
+    expect_four_in_a_row_holds(ops.b, ops.N, ops.K, c.name + " channels-last forward B");
+    evaluate(ops);
+    std::vector<double> want(y.size());
+    reference::conv2d_forward(g, as_double(x).data(), as_double(w).data(), as_double(bias).data(),
+                              want.data());
+    EXPECT_LT(relative_error(y, want), 1e-5) << c.name;
+  }
+}
+
 TEST(ConvOperands, WeightGradientProductIsTheConvolutions) {
   std::mt19937 random(6);
   for (const Case& c : kCases) {
@@ -167,9 +211,15 @@ TEST(ConvOperands, WeightGradientProductIsTheConvolutions) {
   }
 }
 
+// Every case in NCHW, then with channel and filter counts in fours on a channels-last grad_y.
 TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
   std::mt19937 random(7);
-  for (const Case& c : kCases) {
+  std::vector<std::pair<Case, bool>> runs;
+  for (const Case& c : kCases)
+    runs.emplace_back(c, false);
+  for (const Case& c : kCases)
+    runs.emplace_back(in_fours(c), true);
+  for (const auto& [c, channels_last] : runs) {
     const Conv2dGeometry g = geometry_of(c);
     const std::vector<float> grad_y = random_values(g.N * g.K * g.P * g.Q, random);
     const std::vector<float> w = random_values(g.K * g.C * g.R * g.S, random);
@@ -180,13 +230,17 @@ TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
       for (std::int64_t crs = 0; crs < CRS; ++crs)
         w_by_channel[crs * g.K + k] = w[k * CRS + crs];
     std::vector<float> grad_x(g.N * g.C * g.H * g.W, std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> grad_y_channels_last = transposed(grad_y, g.N, g.K, g.P * g.Q);
     const std::vector<BackwardInputOperands> phases =
-        backward_input_operands(ConvShape(g), grad_y.data(), w_by_channel.data(), grad_x.data());
+        backward_input_operands(ConvShape(g), channels_last ? grad_y_channels_last.data() : grad_y.data(),
+                                w_by_channel.data(), grad_x.data(), channels_last);
     EXPECT_EQ(static_cast<std::int64_t>(phases.size()),
               std::min(g.stride_h, g.H) * std::min(g.stride_w, g.W));
     int total_positions = 0;
     for (const BackwardInputOperands& ops : phases) {
       expect_four_in_a_row_holds(ops.a, ops.M, ops.K, c.name + " backward input A");
+      expect_four_in_a_row_holds(ops.b, ops.N, ops.K, c.name + " backward input B");
+      if (channels_last) EXPECT_TRUE(ops.b.four_in_a_row) << c.name;
       total_positions += ops.N;
       evaluate(ops);
     }

@@ -319,7 +319,10 @@ Conv2dOptions conv_options(std::int64_t stride, std::int64_t padding, std::int64
 }
 
 // The shapes ResNet uses and the awkward ones: 1×1, stride 2, 7×7 stem, dilation, rectangular filters with
-// different strides per axis, batch 1, and odd extents that leave ragged tiles everywhere.
+// different strides per axis, batch 1, and odd extents that leave ragged tiles everywhere. In FP32 the
+// weight gradient of the 3×3 stride-1 cases runs by Winograd; inputs of up to 8 channels take the
+// few-channel input gradient; in TF32 and BF16 the forward and input gradient read channels-last copies
+// where the counts are multiples of 4 (kernels/cuda/conv2d.cu).
 const std::vector<ConvCase> kConvCases = {
     {"3x3 stride 1 padding 1, bias", 2, 3, 8, 8, 4, 3, 3, conv_options(1, 1), true},
     {"3x3 stride 2 padding 1", 2, 4, 9, 9, 6, 3, 3, conv_options(2, 1), false},
@@ -332,6 +335,10 @@ const std::vector<ConvCase> kConvCases = {
     {"odd sizes, stride 2", 3, 5, 11, 13, 7, 3, 3, conv_options(2, 1), false},
     {"3x5 filter, strides 2/1, padding 1/2", 2, 3, 9, 11, 4, 3, 5, {2, 1, 1, 2, 1, 1}, true},
     {"batch 1, 33 channels", 1, 33, 6, 6, 17, 3, 3, conv_options(1, 1), false},
+    // Channel and filter counts in fours past the few-channel kernel's 8: the tensor cores' channels-last
+    // copies, forward and input gradient, with a stride, dilation and ragged edges.
+    {"12 channels, stride 2, dilation 2, K 8", 2, 12, 11, 10, 8, 3, 3, conv_options(2, 2, 2), true},
+    {"16 channels, odd sizes, K 12", 3, 16, 9, 7, 12, 3, 3, conv_options(1, 1), false},
 };
 
 // conv2d over `cases` on both devices, with a bias input only where the case has one.
@@ -354,16 +361,18 @@ void check_convolutions(const std::vector<ConvCase>& cases, const testing::Toler
 const ConvCase kResNetConv = {
     "ResNet stage N=8 C=64 32x32 K=64", 8, 64, 32, 32, 64, 3, 3, conv_options(1, 1), false};
 
-// In FP32 the weight gradient of the 3×3 stride-1 cases runs by Winograd (kernels/cuda/conv2d_winograd.cuh).
 TEST_F(ConvCuda, ForwardAndBackwardMatchCpu) {
   check_convolutions(kConvCases, kAccumulated, "");
 }
 
-// Every pass as a direct product, Winograd's cases included.
+// Every pass as the plain product on the NCHW tensors, in FP32 and TF32.
 TEST_F(ConvCuda, DirectBackendMatchesCpu) {
   const testing::ScopedConvBackend direct(kernels::cuda::ConvBackend::Direct);
   check_convolutions(kConvCases, kAccumulated, " (direct)");
   check_convolutions({kResNetConv}, kAccumulated, " (direct)");
+  const testing::ScopedMathMode tf32(kernels::cuda::MathMode::TF32);
+  check_convolutions(kConvCases, kTf32, " (direct, TF32)");
+  check_convolutions({kResNetConv}, kTf32, " (direct, TF32)");
 }
 
 TEST_F(ConvCuda, ResNetSizedShapeMatchesCpu) {
