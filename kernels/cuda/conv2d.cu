@@ -32,44 +32,10 @@
 #include "kernels/cuda/conv2d_few_channels.cuh"
 #include "kernels/cuda/conv2d_operands.cuh"
 #include "kernels/cuda/conv2d_winograd.cuh"
+#include "kernels/cuda/transpose.cuh"
 
 namespace dscope::kernels::cuda {
 namespace {
-
-constexpr int kTransposeTile = 32, kTransposeRows = 8;
-
-// dst[b, j, i] = src[b, i, j] for `rows` × `cols` matrices b: a 32 × 32 tile per block, through shared
-// memory so that both the reads and the writes run along rows (the extra column keeps the tile's columns in
-// different banks).
-__global__ void transpose_kernel(int rows, int cols, const float* src, float* dst) {
-  __shared__ float tile[kTransposeTile][kTransposeTile + 1];
-  const std::int64_t matrix = (static_cast<std::int64_t>(rows) * cols) * blockIdx.z;
-  const int i0 = blockIdx.y * kTransposeTile, j0 = blockIdx.x * kTransposeTile;
-  for (int di = threadIdx.y; di < kTransposeTile; di += kTransposeRows) {
-    const int i = i0 + di, j = j0 + threadIdx.x;
-    if (i < rows && j < cols) tile[di][threadIdx.x] = src[matrix + static_cast<std::int64_t>(i) * cols + j];
-  }
-  __syncthreads();
-  for (int dj = threadIdx.y; dj < kTransposeTile; dj += kTransposeRows) {
-    const int j = j0 + dj, i = i0 + threadIdx.x;
-    if (i < rows && j < cols) dst[matrix + static_cast<std::int64_t>(j) * rows + i] = tile[threadIdx.x][dj];
-  }
-}
-
-// transpose_kernel over `matrices` matrices, at most 65535 per launch (the grid's z).
-void transpose(int matrices, int rows, int cols, const float* src, float* dst, const char* name) {
-  if (rows == 0 || cols == 0) return;
-  constexpr int kMaxZ = 65535;
-  const std::int64_t size = static_cast<std::int64_t>(rows) * cols;
-  for (int first = 0; first < matrices; first += kMaxZ) {
-    const dim3 grid((cols + kTransposeTile - 1) / kTransposeTile,
-                    (rows + kTransposeTile - 1) / kTransposeTile,
-                    matrices - first < kMaxZ ? matrices - first : kMaxZ);
-    transpose_kernel<<<grid, dim3(kTransposeTile, kTransposeRows), 0, current_stream()>>>(
-        rows, cols, src + first * size, dst + first * size);
-    check_launch(name);
-  }
-}
 
 // Whether the passes that can read channels-last copies should (Note [channels-last copies],
 // conv2d_operands.cuh): our own kernels on the tensor cores.
@@ -88,8 +54,9 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
     const cudaStream_t stream = current_stream();
     const Scratch<float> x_channels_last(static_cast<std::size_t>(shape.N) * shape.C * shape.HW, stream);
     const Scratch<float> w_channels_last(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
-    transpose(shape.N, shape.C, shape.HW, x, x_channels_last.get(), "conv2d_forward input to channels-last");
-    transpose(shape.K, shape.C, shape.RS, w, w_channels_last.get(),
+    transpose(shape.N, shape.C, shape.HW, shape.HW, x, x_channels_last.get(),
+              "conv2d_forward input to channels-last");
+    transpose(shape.K, shape.C, shape.RS, shape.RS, w, w_channels_last.get(),
               "conv2d_forward weights to channels-last");
     return run_implicit_gemm(
         forward_operands_channels_last(shape, x_channels_last.get(), w_channels_last.get(), bias, y),
@@ -118,13 +85,13 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
   const cudaStream_t stream = current_stream();
   // The weights as [C, R, S, K]: the taps' reduction then runs along k, four neighbours at a time.
   const Scratch<float> w_by_channel(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
-  transpose(1, shape.K, shape.CRS, w, w_by_channel.get(), "conv2d_backward_input weights");
+  transpose(1, shape.K, shape.CRS, shape.CRS, w, w_by_channel.get(), "conv2d_backward_input weights");
   // And grad_y as [N, P, Q, K] where that pays, so that its reduction runs along k too.
   const bool channels_last = channels_last_pays() && shape.K % 4 == 0;
   const Scratch<float> grad_y_channels_last(
       channels_last ? static_cast<std::size_t>(shape.N) * shape.K * shape.PQ : 0, stream);
   if (channels_last)
-    transpose(shape.N, shape.K, shape.PQ, grad_y, grad_y_channels_last.get(),
+    transpose(shape.N, shape.K, shape.PQ, shape.PQ, grad_y, grad_y_channels_last.get(),
               "conv2d_backward_input gradient to channels-last");
   // A phase no tap reaches still runs, with K = 0: its gradient is zero and must be written.
   for (const BackwardInputOperands& phase :

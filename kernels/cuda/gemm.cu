@@ -1,6 +1,7 @@
 // GEMM on the GPU: see kernels/gemm.h. Ours runs on the shared tiled kernel (implicit_gemm.cuh) with operands
-// that read A and B through their transposes and leading dimensions; with DSCOPE_GEMM=cublas (settings.h)
-// cuBLAS runs it instead, as the reference to compare against.
+// that read A and B through their transposes and leading dimensions (on the tensor cores, from copies turned
+// round where that lets them travel four values at a time); with DSCOPE_GEMM=cublas (settings.h) cuBLAS runs
+// it instead, as the reference to compare against.
 #include <cublas_v2.h>
 
 #include <climits>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "kernels/cuda/implicit_gemm.cuh"
+#include "kernels/cuda/transpose.cuh"
 #include "kernels/gemm.h"
 
 #define DSCOPE_CUBLAS_CHECK(call)                                                                 \
@@ -89,8 +91,21 @@ void gemm(const GemmGeometry& g, float alpha, const float* a, const float* b, fl
   check_extent(g.transpose_b ? g.N : g.K, g.ldb, g.transpose_b ? g.K : g.N, "B");
   GemmOperands ops;
   ops.M = static_cast<int>(g.M), ops.N = static_cast<int>(g.N), ops.K = static_cast<int>(g.K);
-  ops.a = implicit_gemm::matrix(a, static_cast<int>(g.lda), !g.transpose_a, ops.K);
-  ops.b = implicit_gemm::matrix(b, static_cast<int>(g.ldb), g.transpose_b, ops.K);
+  // On the tensor cores an operand whose lines run along memory (A transposed, B not) is first copied
+  // turned round, so that its four neighbouring k travel in one copy as the other's do (the same trade as
+  // conv2d's channels-last copies, Note [channels-last copies] in conv2d_operands.cuh: one pass over the
+  // operand for four times fewer copies into shared memory).
+  const bool turn = math_mode() != MathMode::FP32 && ops.K % 4 == 0;
+  const bool turn_a = turn && g.transpose_a, turn_b = turn && !g.transpose_b;
+  const cudaStream_t stream = current_stream();
+  const Scratch<float> a_turned(turn_a ? static_cast<std::size_t>(g.M) * g.K : 0, stream);
+  const Scratch<float> b_turned(turn_b ? static_cast<std::size_t>(g.N) * g.K : 0, stream);
+  if (turn_a) transpose(1, ops.K, ops.M, static_cast<int>(g.lda), a, a_turned.get(), "gemm A turned round");
+  if (turn_b) transpose(1, ops.K, ops.N, static_cast<int>(g.ldb), b, b_turned.get(), "gemm B turned round");
+  ops.a = turn_a ? implicit_gemm::matrix(a_turned.get(), ops.K, true, ops.K)
+                 : implicit_gemm::matrix(a, static_cast<int>(g.lda), !g.transpose_a, ops.K);
+  ops.b = turn_b ? implicit_gemm::matrix(b_turned.get(), ops.K, true, ops.K)
+                 : implicit_gemm::matrix(b, static_cast<int>(g.ldb), g.transpose_b, ops.K);
   ops.c_data = c, ops.ldc = g.ldc, ops.alpha = alpha, ops.beta = beta;
   run_implicit_gemm(ops, "gemm");
 }
