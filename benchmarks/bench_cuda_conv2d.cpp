@@ -3,8 +3,8 @@
 // kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
 // FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors). Where our
 // kernels depart from the plain product on the NCHW tensors (the FP32 weight gradient, by Winograd on the
-// stride-1 layers; the TF32 forward and input gradient, on channels-last copies), that product is timed
-// too (`direct`), so that each departure is measured against what it replaced.
+// stride-1 layers; every TF32 pass, on layout copies made first), that product is timed too (`direct`), so
+// that each departure is measured against what it replaced.
 // benchmarks/torch_cuda_reference.py times the same passes through PyTorch (in BF16 on bf16 tensors), and
 // benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32|bf16>/<own|direct|cudnn>.
 //
@@ -244,9 +244,9 @@ void register_benchmarks() {
           // cuDNN has no bf16 products on float tensors; PyTorch's bf16 convolutions are the reference.
           if (math == cuda::MathMode::BF16 && backend == cuda::ConvBackend::Cudnn) continue;
           // Our plain products differ from `own` where it departs from them (kernels/cuda/conv2d.cu): the
-          // FP32 weight gradient (Winograd), TF32's forward and input gradient (channels-last copies).
+          // FP32 weight gradient (Winograd), and every TF32 pass (layout copies).
           const bool departs =
-              pass == Pass::BackwardWeight ? math == cuda::MathMode::FP32 : math == cuda::MathMode::TF32;
+              math == cuda::MathMode::TF32 || (pass == Pass::BackwardWeight && math == cuda::MathMode::FP32);
           if (backend == cuda::ConvBackend::Direct && !departs) continue;
           const std::string name = std::string(name_of(pass)) + "/" + label(layer, kBatch) + "/" +
                                    cuda::name_of(math) + "/" + cuda::name_of(backend);

@@ -157,7 +157,7 @@ def departures_table(figures, labels):
     if not rows:
         return []
     return ["### own against our plain products (direct), TFLOP/s: Winograd for the fp32 weight gradient of "
-            "stride-1 layers, channels-last copies for the tf32 forward and input gradient", "",
+            "stride-1 layers, layout copies (channels-last, shifted) for every tf32 pass", "",
             "| shape | pass | math | own | direct | own / direct | PyTorch | own / PyTorch |",
             "|---|---|---|---:|---:|---:|---:|---:|"] + rows + [""]
 

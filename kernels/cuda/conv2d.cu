@@ -18,9 +18,10 @@
 // gradient's long reduction across blocks.
 //
 // Three departures where the plain products fit badly, all with DSCOPE_CONV=own (the default):
-//   - on the tensor cores (TF32, BF16), the forward and input-gradient passes read channels-last copies of
-//     x and grad_y, made first, so that four channels travel in one copy (Note [channels-last copies],
-//     conv2d_operands.cuh);
+//   - on the tensor cores (TF32, BF16), the passes read copies of their inputs made first, so that four
+//     values travel in one copy: the forward and input gradient channels-last copies of x and grad_y (Note
+//     [channels-last copies], conv2d_operands.cuh), the weight gradient S copies of x shifted by each
+//     filter column (Note [shifted copies]);
 //   - in FP32, the weight gradient of a 3×3 stride-1 layer runs by Winograd's F(4×4, 3×3)
 //     (conv2d_winograd.cuh): 4 times fewer multiplications;
 //   - the input gradient of an input with a few channels (an image's three) runs one thread per input
@@ -37,10 +38,16 @@
 namespace dscope::kernels::cuda {
 namespace {
 
-// Whether the passes that can read channels-last copies should (Note [channels-last copies],
-// conv2d_operands.cuh): our own kernels on the tensor cores.
-bool channels_last_pays() {
+// Whether the passes that can read layout copies should (Notes [channels-last copies] and [shifted
+// copies], conv2d_operands.cuh): our own kernels on the tensor cores.
+bool layout_copies_pay() {
   return conv_backend() == ConvBackend::Own && math_mode() != MathMode::FP32;
+}
+
+__global__ void shifted_copies_kernel(ConvShape g, const float* x, float* x_shifted) {
+  DSCOPE_GRID_STRIDE_LOOP(at, shifted_copy_floats(g)) {
+    x_shifted[at] = shifted_copy_element(g, x, at);
+  }
 }
 
 }  // namespace
@@ -50,7 +57,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_forward(g, x, w, bias, y);
 #endif
   const ConvShape shape(g);
-  if (channels_last_pays() && forward_channels_last_fits(shape)) {
+  if (layout_copies_pay() && forward_channels_last_fits(shape)) {
     const cudaStream_t stream = current_stream();
     const Scratch<float> x_channels_last(static_cast<std::size_t>(shape.N) * shape.C * shape.HW, stream);
     const Scratch<float> w_channels_last(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
@@ -72,7 +79,17 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
   if (conv_backend() == ConvBackend::Own && math_mode() == MathMode::FP32 &&
       winograd::weight_gradient_applies(g))
     return winograd::conv2d_backward_weight(g, x, grad_y, grad_w);
-  run_implicit_gemm(backward_weight_operands(ConvShape(g), x, grad_y, grad_w), "conv2d_backward_weight");
+  const ConvShape shape(g);
+  if (layout_copies_pay() && weight_gradient_shifted_fits(shape)) {
+    const cudaStream_t stream = current_stream();
+    const Scratch<float> x_shifted(static_cast<std::size_t>(shifted_copy_floats(shape)), stream);
+    shifted_copies_kernel<<<blocks_for(shifted_copy_floats(shape)), kThreadsPerBlock, 0, stream>>>(
+        shape, x, x_shifted.get());
+    check_launch("conv2d_backward_weight shifted copies");
+    return run_implicit_gemm(backward_weight_operands_shifted(shape, x_shifted.get(), grad_y, grad_w),
+                             "conv2d_backward_weight");
+  }
+  run_implicit_gemm(backward_weight_operands(shape, x, grad_y, grad_w), "conv2d_backward_weight");
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x) {
@@ -87,7 +104,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
   const Scratch<float> w_by_channel(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
   transpose(1, shape.K, shape.CRS, shape.CRS, w, w_by_channel.get(), "conv2d_backward_input weights");
   // And grad_y as [N, P, Q, K] where that pays, so that its reduction runs along k too.
-  const bool channels_last = channels_last_pays() && shape.K % 4 == 0;
+  const bool channels_last = layout_copies_pay() && shape.K % 4 == 0;
   const Scratch<float> grad_y_channels_last(
       channels_last ? static_cast<std::size_t>(shape.N) * shape.K * shape.PQ : 0, stream);
   if (channels_last)

@@ -197,6 +197,56 @@ inline BackwardWeightOperands backward_weight_operands(const ConvShape& shape, c
   return ops;
 }
 
+// Note [shifted copies]: the weight gradient reduces over output positions, and along them its input
+// operand x[n, c, p·sh − ph + r·dh, q·sw − pw + s·dw] runs unaligned (by the tap's column shift) and
+// bounded, one copy per element, as the forward's did. Channels-last does not help here: the channels are
+// its lines, not its reduction. Instead, on the tensor cores, it reads S copies of x made first, copy s
+// holding each row's columns q·sw − pw + s·dw for q < Q (zero outside the image): in copy s, tap (c, r, s)
+// at position (n, p, q) is at [n, c, p·sh − ph + r·dh, q], so four neighbouring q are neighbours in memory
+// and in the image's columns, and they travel in one 16-byte copy with one check of the row, where Q is a
+// multiple of 4. S times the memory of x, written once per call.
+
+__host__ __device__ inline std::int64_t shifted_copy_floats(const ConvShape& g) {
+  return static_cast<std::int64_t>(g.S) * g.N * g.C * g.H * g.Q;
+}
+
+// Whether the weight gradient of `shape` can read shifted copies four positions at a time, within 2 GiB of
+// scratch memory (and so within the kernels' 32-bit offsets).
+inline bool weight_gradient_shifted_fits(const ConvShape& shape) {
+  return shape.Q % 4 == 0 && shifted_copy_floats(shape) <= (std::int64_t{1} << 29);
+}
+
+// Element `at` of the shifted copies [S, N, C, H, Q] of x (Note [shifted copies]).
+__host__ __device__ inline float shifted_copy_element(const ConvShape& g, const float* x, std::int64_t at) {
+  const int q = static_cast<int>(at % g.Q);
+  const std::int64_t row = at / g.Q;  // (s, n, c, h)
+  const std::int64_t image_rows = static_cast<std::int64_t>(g.N) * g.C * g.H;
+  const int s = static_cast<int>(row / image_rows);
+  const int column = q * g.stride_w - g.pad_w + s * g.dilation_w;
+  return column >= 0 && column < g.W ? x[(row % image_rows) * g.W + column] : 0.0f;
+}
+
+// The weight gradient on shifted copies of x (Note [shifted copies]): as backward_weight_operands, with x's
+// tap (c, r, s) at s·N·C·H·Q + c·H·Q + r·dh·Q and position (n, p, q) at n·C·H·Q + (p·sh − ph)·Q + q.
+inline BackwardWeightOperands backward_weight_operands_shifted(const ConvShape& shape, const float* x_shifted,
+                                                               const float* grad_y, float* grad_w) {
+  BackwardWeightOperands ops = backward_weight_operands(shape, x_shifted, grad_y, grad_w);
+  const int plane = shape.H * shape.Q;
+  implicit_gemm::Axis taps;
+  taps.inner_extent = FastDivmod(shape.S), taps.middle_extent = FastDivmod(shape.R);
+  taps.outer_stride = plane, taps.middle_stride = shape.dilation_h * shape.Q;
+  taps.inner_stride = shape.N * shape.C * plane, taps.row_middle = shape.dilation_h;
+  implicit_gemm::Axis positions;
+  positions.inner_extent = FastDivmod(shape.Q), positions.middle_extent = FastDivmod(shape.P);
+  positions.outer_stride = shape.C * plane, positions.middle_stride = shape.stride_h * shape.Q;
+  positions.inner_stride = 1, positions.offset = -shape.pad_h * shape.Q;
+  positions.row_middle = shape.stride_h, positions.row_start = -shape.pad_h;
+  ops.b.line = taps, ops.b.depth = positions;
+  ops.b.rows = shape.H, ops.b.cols = 1, ops.b.contiguous_in_depth = true;
+  ops.b.four_in_a_row = shape.Q % 4 == 0 && aligned_16(x_shifted);
+  return ops;
+}
+
 // The input gradient as stride_h · stride_w products, one per phase (h mod sh, w mod sw): C channels × the
 // phase's positions, reducing over the taps that reach them and the K filters. w_by_channel is the weights
 // laid out [C, R, S, K].

@@ -211,6 +211,36 @@ TEST(ConvOperands, WeightGradientProductIsTheConvolutions) {
   }
 }
 
+// Every case, on the S shifted copies of x made with the kernel's own shifted_copy_element; the 16-byte
+// copies' claim checked wherever Q is a multiple of 4 (widths made so for a second round).
+TEST(ConvOperands, WeightGradientOnShiftedCopiesIsTheConvolution) {
+  std::mt19937 random(9);
+  std::vector<Case> cases = kCases;
+  for (Case c : kCases) {
+    while (geometry_of(c).Q % 4 != 0)
+      ++c.W;
+    cases.push_back(c);
+  }
+  for (const Case& c : cases) {
+    const Conv2dGeometry g = geometry_of(c);
+    const ConvShape shape(g);
+    const std::vector<float> x = random_values(g.N * g.C * g.H * g.W, random);
+    const std::vector<float> grad_y = random_values(g.N * g.K * g.P * g.Q, random);
+    std::vector<float> x_shifted(shifted_copy_floats(shape));
+    for (std::int64_t at = 0; at < shifted_copy_floats(shape); ++at)
+      x_shifted[at] = shifted_copy_element(shape, x.data(), at);
+    std::vector<float> grad_w(g.K * g.C * g.R * g.S, std::numeric_limits<float>::quiet_NaN());
+    const BackwardWeightOperands ops =
+        backward_weight_operands_shifted(shape, x_shifted.data(), grad_y.data(), grad_w.data());
+    EXPECT_EQ(ops.b.four_in_a_row, g.Q % 4 == 0) << c.name;
+    expect_four_in_a_row_holds(ops.b, ops.N, ops.K, c.name + " shifted copies B");
+    evaluate(ops);
+    std::vector<double> want(grad_w.size());
+    reference::conv2d_backward_weight(g, as_double(x).data(), as_double(grad_y).data(), want.data());
+    EXPECT_LT(relative_error(grad_w, want), 1e-5) << c.name << " (Q " << g.Q << ")";
+  }
+}
+
 // Every case in NCHW, then with channel and filter counts in fours on a channels-last grad_y.
 TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
   std::mt19937 random(7);
