@@ -8,7 +8,7 @@
 // is test_cuda's job.
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -19,9 +19,17 @@
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_operands.cuh"
 #include "kernels/cuda/fast_divmod.cuh"
+#include "tests/cuda/host_conv_check.h"
 
 namespace dscope::kernels::cuda {
 namespace {
+
+using host_check::as_double;
+using host_check::element;
+using host_check::geometry_of;
+using host_check::random_values;
+using host_check::relative_error;
+using Case = host_check::ConvCase;
 
 TEST(FastDivmod, MatchesIntegerDivisionOverTheWholeRange) {
   std::mt19937 random(3);
@@ -43,12 +51,6 @@ TEST(FastDivmod, MatchesIntegerDivisionOverTheWholeRange) {
     }
   }
   EXPECT_THROW(FastDivmod(0), std::invalid_argument);
-}
-
-// Element (line, k) of a Gather as the kernel reads it: zero where it is not present.
-float element(const implicit_gemm::Gather& g, int line, int k) {
-  const implicit_gemm::Coordinate l = g.line.at(line), d = g.depth.at(k);
-  return g.present(l, d) ? g.data[l.offset + d.offset] : 0.0f;
 }
 
 // The claim four_in_a_row makes: from every multiple of 4, four k are neighbours in memory, with one answer
@@ -80,44 +82,6 @@ void evaluate(const Operands& ops) {
         sum += static_cast<double>(element(ops.a, m, k)) * element(ops.b, n, k);
       ops.store(m, n, static_cast<float>(sum));
     }
-}
-
-std::vector<double> as_double(const std::vector<float>& values) {
-  return std::vector<double>(values.begin(), values.end());
-}
-
-std::vector<float> random_values(std::size_t count, std::mt19937& random) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> values(count);
-  for (float& value : values)
-    value = normal(random);
-  return values;
-}
-
-// Largest |got − want| over the largest |want|; NaN (an element nothing wrote) makes it NaN.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-  double error = 0.0, scale = 1e-30;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double difference = std::abs(static_cast<double>(got[i]) - want[i]);
-    if (std::isnan(difference)) return difference;
-    error = std::max(error, difference), scale = std::max(scale, std::abs(want[i]));
-  }
-  return error / scale;
-}
-
-struct Case {
-  std::string name;
-  std::int64_t N, C, H, W, K, R, S, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
-};
-
-Conv2dGeometry geometry_of(const Case& c) {
-  Conv2dGeometry g;
-  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = c.R, g.S = c.S;
-  g.stride_h = c.stride_h, g.stride_w = c.stride_w, g.pad_h = c.pad_h, g.pad_w = c.pad_w;
-  g.dilation_h = c.dilation_h, g.dilation_w = c.dilation_w;
-  g.P = conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
-  g.Q = conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
-  return g;
 }
 
 // Strides 1–3 per axis, with phases that no tap reaches (1×1 stride 2, 2×2 stride 3), dilation, uneven

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -18,35 +17,23 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv2d_winograd.cuh"
+#include "tests/cuda/host_conv_check.h"
 
 namespace dscope::kernels::cuda::winograd {
 namespace {
 
+using host_check::element;
+using host_check::random_values;
+using host_check::relative_error;
+
+// A 3×3, stride-1 case with the same padding on both axes.
 struct Case {
   std::string name;
   std::int64_t N, C, H, W, K, pad;
 };
 
 Conv2dGeometry geometry_of(const Case& c) {
-  Conv2dGeometry g;
-  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.K = c.K, g.R = g.S = 3;
-  g.pad_h = g.pad_w = c.pad;
-  g.P = conv2d_output_size(g.H, g.R, g.stride_h, g.pad_h, g.dilation_h);
-  g.Q = conv2d_output_size(g.W, g.S, g.stride_w, g.pad_w, g.dilation_w);
-  return g;
-}
-
-std::vector<float> random_values(std::size_t count, std::mt19937& random) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> values(count);
-  for (float& value : values)
-    value = normal(random);
-  return values;
-}
-
-float element(const implicit_gemm::Gather& g, int line, int k) {
-  const implicit_gemm::Coordinate l = g.line.at(line), d = g.depth.at(k);
-  return g.present(l, d) ? g.data[l.offset + d.offset] : 0.0f;
+  return host_check::geometry_of({c.name, c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.pad, c.pad, 1, 1});
 }
 
 // Steps 1 to 3 on the host, with `multiprocessors` deciding the splits as the GPU's count would.
@@ -81,17 +68,6 @@ std::vector<float> winograd_weight_gradient(const Conv2dGeometry& g, const std::
   return grad_w;
 }
 
-// Largest |got − want| over the largest |want|; NaN (an element nothing wrote) makes it NaN.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-  double error = 0.0, scale = 1e-30;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double difference = std::abs(static_cast<double>(got[i]) - want[i]);
-    if (std::isnan(difference)) return difference;
-    error = std::max(error, difference), scale = std::max(scale, std::abs(want[i]));
-  }
-  return error / scale;
-}
-
 // Outputs that fill whole tiles and outputs that do not (P, Q not multiples of 4), paddings 0 to 2, one
 // image and several, and enough tiles (N = 8 at 34×36: 648) for the reduction to split in two.
 const std::vector<Case> kCases = {
@@ -112,8 +88,8 @@ TEST(ConvWinograd, WeightGradientMatchesTheReferenceOnTheHost) {
     EXPECT_EQ(plan.depth % implicit_gemm::kSliceK, 0) << c.name;
     EXPECT_GE(plan.depth, plan.tiles) << c.name;
     std::vector<double> want(grad_w.size());
-    const std::vector<double> x_double(x.begin(), x.end()), grad_y_double(grad_y.begin(), grad_y.end());
-    reference::conv2d_backward_weight(g, x_double.data(), grad_y_double.data(), want.data());
+    reference::conv2d_backward_weight(g, host_check::as_double(x).data(),
+                                      host_check::as_double(grad_y).data(), want.data());
     // The transforms' rounding is about 1e-6 of the largest value here (the products are summed in double).
     EXPECT_LT(relative_error(grad_w, want), 1e-5) << c.name << " (" << plan.splits << " splits)";
     if (c.N == 8) EXPECT_EQ(plan.splits, 2) << c.name;
