@@ -1,10 +1,9 @@
 // conv2d on the GPU at the ResNet layer shapes of bench_conv2d.cpp (3×3 filters, padding 1), at batch 128:
 // the three kernels kernels::cuda::conv2d_forward, _backward_input and _backward_weight, each with our own
 // kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
-// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors). Where our
-// kernels depart from the plain product on the NCHW tensors (the FP32 weight gradient, by Winograd on the
-// stride-1 layers; every TF32 pass, on layout copies made first), that product is timed too (`direct`), so
-// that each departure is measured against what it replaced.
+// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors). Our plain
+// products on the NCHW tensors are timed too (`direct`, in FP32 and TF32), so that each departure of `own`
+// from them (Winograd, layout copies, the few-channel input gradient) is measured against what it replaced.
 // benchmarks/torch_cuda_reference.py times the same passes through PyTorch (in BF16 on bf16 tensors), and
 // benchmarks/gpu_compare.py joins both by name: <pass>/<shape>/<fp32|tf32|bf16>/<own|direct|cudnn>.
 //
@@ -243,11 +242,10 @@ void register_benchmarks() {
              {cuda::ConvBackend::Own, cuda::ConvBackend::Direct, cuda::ConvBackend::Cudnn}) {
           // cuDNN has no bf16 products on float tensors; PyTorch's bf16 convolutions are the reference.
           if (math == cuda::MathMode::BF16 && backend == cuda::ConvBackend::Cudnn) continue;
-          // Our plain products differ from `own` where it departs from them (kernels/cuda/conv2d.cu): the
-          // FP32 weight gradient (Winograd), and every TF32 pass (layout copies).
-          const bool departs =
-              math == cuda::MathMode::TF32 || (pass == Pass::BackwardWeight && math == cuda::MathMode::FP32);
-          if (backend == cuda::ConvBackend::Direct && !departs) continue;
+          // Our plain products, beside `own` in FP32 and TF32, where it departs from them on most of these
+          // layers (kernels/cuda/conv2d.cu): Winograd in FP32, layout copies in TF32 (BF16 takes the same
+          // copies as TF32).
+          if (backend == cuda::ConvBackend::Direct && math == cuda::MathMode::BF16) continue;
           const std::string name = std::string(name_of(pass)) + "/" + label(layer, kBatch) + "/" +
                                    cuda::name_of(math) + "/" + cuda::name_of(backend);
           benchmark::RegisterBenchmark(name.c_str(), time_pass, layer, pass, Setting{backend, math})

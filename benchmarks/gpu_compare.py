@@ -156,8 +156,8 @@ def departures_table(figures, labels):
                                 f"{ratio(own, direct)} | {number(theirs)} | {ratio(own, theirs)} |")
     if not rows:
         return []
-    return ["### own against our plain products (direct), TFLOP/s: Winograd for the fp32 weight gradient of "
-            "stride-1 layers, layout copies (channels-last, shifted) for every tf32 pass", "",
+    return ["### own against our plain products (direct), TFLOP/s: Winograd in fp32 from 64 channels, layout "
+            "copies (channels-last, shifted) in tf32, the few-channel input gradient for the stem", "",
             "| shape | pass | math | own | direct | own / direct | PyTorch | own / PyTorch |",
             "|---|---|---|---:|---:|---:|---:|---:|"] + rows + [""]
 

@@ -22,8 +22,8 @@
 //     values travel in one copy: the forward and input gradient channels-last copies of x and grad_y (Note
 //     [channels-last copies], conv2d_operands.cuh), the weight gradient S copies of x shifted by each
 //     filter column (Note [shifted copies]);
-//   - in FP32, the weight gradient of a 3×3 stride-1 layer runs by Winograd's F(4×4, 3×3)
-//     (conv2d_winograd.cuh): 4 times fewer multiplications;
+//   - in FP32, the three passes of a 3×3 stride-1 layer with 64 channels or more run by Winograd's
+//     F(4×4, 3×3) (conv2d_winograd.cuh): 4 times fewer multiplications;
 //   - the input gradient of an input with a few channels (an image's three) runs one thread per input
 //     position (conv2d_few_channels.cuh), where the products' tiles would be almost all padding.
 // DSCOPE_CONV=direct (settings.h) runs every pass as the products above, on the NCHW tensors, to compare
@@ -44,6 +44,12 @@ bool layout_copies_pay() {
   return conv_backend() == ConvBackend::Own && math_mode() != MathMode::FP32;
 }
 
+// Whether Winograd's F(4×4, 3×3) should run where it can: our own kernels in FP32, from 64 channels
+// (winograd::pays).
+bool winograd_pays(const Conv2dGeometry& g) {
+  return conv_backend() == ConvBackend::Own && math_mode() == MathMode::FP32 && winograd::pays(g);
+}
+
 __global__ void shifted_copies_kernel(ConvShape g, const float* x, float* x_shifted) {
   DSCOPE_GRID_STRIDE_LOOP(at, shifted_copy_floats(g)) {
     x_shifted[at] = shifted_copy_element(g, x, at);
@@ -56,6 +62,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
 #if DSCOPE_WITH_CUDNN
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_forward(g, x, w, bias, y);
 #endif
+  if (winograd_pays(g) && winograd::forward_fits(g)) return winograd::conv2d_forward(g, x, w, bias, y);
   const ConvShape shape(g);
   if (layout_copies_pay() && forward_channels_last_fits(shape)) {
     const cudaStream_t stream = current_stream();
@@ -76,8 +83,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
 #if DSCOPE_WITH_CUDNN
   if (conv_backend() == ConvBackend::Cudnn) return cudnn::conv2d_backward_weight(g, x, grad_y, grad_w);
 #endif
-  if (conv_backend() == ConvBackend::Own && math_mode() == MathMode::FP32 &&
-      winograd::weight_gradient_applies(g))
+  if (winograd_pays(g) && winograd::weight_gradient_fits(g))
     return winograd::conv2d_backward_weight(g, x, grad_y, grad_w);
   const ConvShape shape(g);
   if (layout_copies_pay() && weight_gradient_shifted_fits(shape)) {
@@ -98,6 +104,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 #endif
   if (conv_backend() == ConvBackend::Own && few_channels::input_gradient_applies(g))
     return few_channels::conv2d_backward_input(g, grad_y, w, grad_x);
+  if (winograd_pays(g) && winograd::input_gradient_fits(g))
+    return winograd::conv2d_backward_input(g, grad_y, w, grad_x);
   const ConvShape shape(g);
   const cudaStream_t stream = current_stream();
   // The weights as [C, R, S, K]: the taps' reduction then runs along k, four neighbours at a time.

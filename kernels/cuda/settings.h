@@ -21,9 +21,9 @@ enum class MathMode { FP32, TF32, BF16 };
 const char* name_of(MathMode mode);
 enum class GemmBackend { Own, Cublas };
 // Own: our kernels, each pass by the algorithm that suits its shape (conv2d.cu lists where they depart from
-// the plain products on the shared tiled kernel: channels-last copies on the tensor cores, Winograd for the
-// FP32 weight gradient of 3×3 stride-1 layers, a kernel of its own for the input gradient of inputs with
-// few channels). Direct: every pass as the plain product on the NCHW tensors, to compare with. Cudnn:
+// the plain products on the shared tiled kernel: layout copies on the tensor cores, Winograd in FP32 for 3×3
+// stride-1 layers from 64 channels, a kernel of its own for the input gradient of inputs with few
+// channels). Direct: every pass as the plain product on the NCHW tensors, to compare with. Cudnn:
 // cuDNN, where this build found it.
 enum class ConvBackend { Own, Direct, Cudnn };
 // "own", "direct", "cudnn".

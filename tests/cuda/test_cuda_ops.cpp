@@ -319,8 +319,8 @@ Conv2dOptions conv_options(std::int64_t stride, std::int64_t padding, std::int64
 }
 
 // The shapes ResNet uses and the awkward ones: 1×1, stride 2, 7×7 stem, dilation, rectangular filters with
-// different strides per axis, batch 1, and odd extents that leave ragged tiles everywhere. In FP32 the
-// weight gradient of the 3×3 stride-1 cases runs by Winograd; inputs of up to 8 channels take the
+// different strides per axis, batch 1, and odd extents that leave ragged tiles everywhere. In FP32 the 3×3
+// stride-1 cases with 64 channels and filters run by Winograd; inputs of up to 8 channels take the
 // few-channel input gradient; in TF32 and BF16 the forward and input gradient read channels-last copies
 // where the counts are multiples of 4 (kernels/cuda/conv2d.cu).
 const std::vector<ConvCase> kConvCases = {
@@ -339,6 +339,9 @@ const std::vector<ConvCase> kConvCases = {
     // copies, forward and input gradient, with a stride, dilation and ragged edges.
     {"12 channels, stride 2, dilation 2, K 8", 2, 12, 11, 10, 8, 3, 3, conv_options(2, 2, 2), true},
     {"16 channels, odd sizes, K 12", 3, 16, 9, 7, 12, 3, 3, conv_options(1, 1), false},
+    // 64 channels and filters: Winograd's three passes in FP32, with ragged tiles and no padding (the input
+    // gradient's turned padding 2).
+    {"64 channels, 11x9, no padding, K 64, bias", 2, 64, 11, 9, 64, 3, 3, conv_options(1, 0), true},
 };
 
 // conv2d over `cases` on both devices, with a bias input only where the case has one.
