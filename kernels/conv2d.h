@@ -188,10 +188,11 @@ void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* x, cons
 }  // namespace cpu
 
 namespace cuda {
-// Same contracts as the reference, on device pointers. Each pass is one implicit GEMM
+// Same contracts as the reference, on device pointers. Each pass is an implicit GEMM by default
 // (kernels/cuda/conv2d.cu): the im2col matrix is never stored, each tile of it is gathered from the input
-// into shared memory. The precision (exact FP32 or TF32 tensor cores) and the implementation (ours or cuDNN)
-// follow kernels/cuda/settings.h.
+// into shared memory; conv2d.cu lists where our kernels depart from that (layout copies on the tensor cores,
+// Winograd in FP32, the few-channel input gradient). The precision (exact FP32, TF32 or BF16 tensor cores)
+// and the implementation (ours, our plain products, or cuDNN) follow kernels/cuda/settings.h.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x);
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
