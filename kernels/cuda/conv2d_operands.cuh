@@ -129,16 +129,17 @@ inline ForwardOperands forward_operands(const ConvShape& shape, const float* x, 
   return ops;
 }
 
-// Note [channels-last copies]: on the tensor cores the copies into shared memory, not the products, bound
-// the forward and input-gradient passes (Nsight Compute, 128 → 128 forward in TF32: the integer pipe the
-// busiest, L1 busy with the 4-byte copies of the input's gathers; benchmarks/README.md, "GPU"). Along an
-// NCHW tensor a gather moves by output position, and a tap's shift (s·dw − pw) leaves those runs unaligned,
-// so each element is a copy of its own with its own bounds check. On a channels-last copy ([N, H, W, C],
-// made first by conv2d.cu's transpose) the reduction can run over (r, s, c) with c innermost instead: four
-// neighbouring k are four channels of one pixel, aligned, and inside or outside the image together, so they
-// travel in one 16-byte copy with one check (four_in_a_row). It costs a pass over the tensor (and over the
-// weights, into [K, R, S, C]), which the products' 4 times fewer copies are expected to repay; the tile
-// layout in shared memory, and so the tensor-core part, is unchanged. The CUDA cores' FP32 tile stores its
+// Note [channels-last copies]: on the tensor cores the copies into shared memory look like the bound, not
+// the products: Nsight Compute on the 128 → 128 forward in TF32 found the integer pipe the busiest and L1
+// busy with the 4-byte copies of the input's gathers (benchmarks/README.md, "GPU"), and the input
+// gradient's gathers are alike. Along an NCHW tensor a gather moves by output position, and a tap's shift
+// (s·dw − pw) leaves those runs unaligned, so each element is a copy of its own with its own bounds check.
+// On a channels-last copy ([N, H, W, C], made first by conv2d.cu's transpose) the reduction can run over
+// (r, s, c) with c innermost instead: four neighbouring k are four channels of one pixel, aligned, and
+// inside or outside the image together, so they travel in one 16-byte copy with one check (four_in_a_row).
+// It costs a pass over the tensor (and over the weights, into [K, R, S, C]), which 4 times fewer copies
+// into shared memory are expected to repay (not yet measured); the tile layout in shared memory, and so the
+// tensor-core part, is unchanged. The CUDA cores' FP32 tile stores its
 // slices k by k and copies 4 bytes at a time either way, so it keeps the NCHW gathers.
 
 // Whether the forward pass of `shape` can read channels-last copies four channels at a time.
