@@ -281,8 +281,9 @@ struct PointProducts {
   __host__ __device__ void store(int, int, float) const {}
 };
 
-// One transformed operand (U or V) as a Gather: `lines` lines of depth 36 · depth, line l's point ξ and
-// tile t at ξ · lines · depth + l · depth + t.
+// A transformed operand laid out [ξ][line][i] as a Gather of `lines` lines and depth 36 · `depth`: line l's
+// point ξ and index i (a tile of the weight gradient's U and V, a channel of the forward's filters) at
+// ξ · lines · depth + l · depth + i.
 inline implicit_gemm::Gather transformed_operand(const float* data, int lines, int depth) {
   implicit_gemm::Gather g;
   g.data = data;
@@ -351,11 +352,8 @@ inline PointProducts forward_products(const Plan& plan, const float* transformed
                                       const float* transformed_input) {
   PointProducts ops;
   ops.M = plan.K, ops.N = plan.tiles, ops.K = kPoints * plan.C;
-  // U[ξ][k][c]: line k at k · C, (ξ, c) at ξ · K · C + c.
-  ops.a.data = transformed_filters, ops.a.line.outer_stride = plan.C;
-  ops.a.depth.inner_extent = FastDivmod(plan.C), ops.a.depth.inner_stride = 1;
-  ops.a.depth.outer_stride = plan.K * plan.C;
-  ops.a.four_in_a_row = plan.C % 4 == 0 && aligned_16(transformed_filters);
+  // U[ξ][k][c]: K lines of depth 36 · C, laid out as the weight gradient's transformed tiles are.
+  ops.a = transformed_operand(transformed_filters, plan.K, plan.C);
   // V[ξ][c][t]: line t at t, (ξ, c) at ξ · C · depth + c · depth; the lines run along memory.
   ops.b.data = transformed_input, ops.b.line.outer_stride = 1;
   ops.b.depth.inner_extent = FastDivmod(plan.C), ops.b.depth.inner_stride = plan.depth;
