@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
+
 namespace dscope::kernels {
 
 inline constexpr int kMaxRank = 8;
@@ -17,8 +19,8 @@ struct CopyGeometry {
 };
 
 namespace cpu {
-// dst[i] = src[i] for every index i of `shape`, each side read through its strides. T is float or
-// std::int64_t. dst must not overlap src, and no two indices may map to the same dst element.
+// dst[i] = src[i] for every index i of `shape`, each side read through its strides. T is float,
+// std::int64_t or BFloat16. dst must not overlap src, and no two indices may map to the same dst element.
 template <typename T>
 void copy(const CopyGeometry& geometry, const T* src, T* dst);
 // dst[n] = value.
@@ -27,7 +29,7 @@ void fill(std::int64_t n, T value, T* dst);
 }  // namespace cpu
 
 namespace cuda {
-// Same contracts, on device pointers (instantiated for float and std::int64_t).
+// Same contracts, on device pointers (instantiated for float, std::int64_t and BFloat16).
 template <typename T>
 void copy(const CopyGeometry& geometry, const T* src, T* dst);
 template <typename T>

@@ -1,6 +1,7 @@
 #include "nn/linear.h"
 
 #include "nn/init.h"
+#include "tensor/ops/cast.h"
 #include "tensor/ops/matmul.h"
 
 namespace dscope::nn {
@@ -13,7 +14,9 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 }
 
 Tensor Linear::forward(const Tensor& input) {
-  return linear(input, weight, bias);
+  // Activations that arrive in bfloat16 (mixed precision, tensor/autocast.h) are cast back: the head is a
+  // small product, and the logits and the loss after it keep float32's precision.
+  return linear(input.dtype() == DType::BFloat16 ? cast(input, DType::Float32) : input, weight, bias);
 }
 
 std::string Linear::describe() const {

@@ -1,12 +1,17 @@
-// Element types. float32 carries activations and parameters, int64 carries class labels; the 16-bit
-// types are named now so that mixed precision (the CUDA backend) only adds kernels, not a new enum.
+// Element types. float32 carries activations and parameters, int64 carries class labels, bfloat16 carries
+// activations under mixed precision (tensor/autocast.h; the format and its rounding: kernels/bfloat16.h).
+// float16 is named for completeness and has no kernels.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/bfloat16.h"
+
 namespace dscope {
+
+using kernels::BFloat16;
 
 enum class DType : std::uint8_t { Float32, Int64, BFloat16, Float16 };
 
@@ -48,6 +53,10 @@ constexpr DType dtype_of<float>() {
 template <>
 constexpr DType dtype_of<std::int64_t>() {
   return DType::Int64;
+}
+template <>
+constexpr DType dtype_of<BFloat16>() {
+  return DType::BFloat16;
 }
 
 }  // namespace dscope

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/convert.h"
 #include "kernels/copy.h"
 #include "tensor/dispatch.h"
 #include "tensor/random.h"
@@ -73,6 +74,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
     fill_with(tensor, 0.0f);
   else if (dtype == DType::Int64)
     fill_with(tensor, std::int64_t{0});
+  else if (dtype == DType::BFloat16)
+    fill_with(tensor, kernels::to_bfloat16(0.0f));
   else
     throw DTypeError(detail::concat("zeros: ", dtype_name(dtype), " tensors are not supported yet"));
   return tensor;
@@ -84,6 +87,8 @@ Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
     fill_with(tensor, 1.0f);
   else if (dtype == DType::Int64)
     fill_with(tensor, std::int64_t{1});
+  else if (dtype == DType::BFloat16)
+    fill_with(tensor, kernels::to_bfloat16(1.0f));
   else
     throw DTypeError(detail::concat("ones: ", dtype_name(dtype), " tensors are not supported yet"));
   return tensor;
@@ -169,6 +174,7 @@ template float Tensor::item<float>() const;
 template std::int64_t Tensor::item<std::int64_t>() const;
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
 
 Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
@@ -240,6 +246,20 @@ Tensor dense_copy(const Tensor& x) {
   return out;
 }
 
+Tensor dense_as(const Tensor& x, DType dtype) {
+  const Tensor dense = x.is_contiguous() ? x.detach() : dense_copy(x);
+  if (dense.dtype() == dtype) return dense;
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device());
+  if (x.dtype() == DType::Float32 && dtype == DType::BFloat16)
+    DSCOPE_DISPATCH(x.device(), float_to_bfloat16, x.numel(), dense.data<float>(), y.data<BFloat16>());
+  else if (x.dtype() == DType::BFloat16 && dtype == DType::Float32)
+    DSCOPE_DISPATCH(x.device(), bfloat16_to_float, x.numel(), dense.data<BFloat16>(), y.data<float>());
+  else
+    throw DTypeError(detail::concat("convert: no conversion from ", dtype_name(x.dtype()), " to ",
+                                    dtype_name(dtype), " (shape ", x.shape(), ")"));
+  return y;
+}
+
 void copy_elements(const Tensor& source, const Tensor& destination) {
   DSCOPE_CHECK(source.shape() == destination.shape(), ShapeError, "copy: source ", source.shape(),
                " and destination ", destination.shape(), " differ in shape");
@@ -259,6 +279,9 @@ void copy_elements(const Tensor& source, const Tensor& destination) {
   } else if (source.dtype() == DType::Int64) {
     DSCOPE_DISPATCH(source.device(), copy<std::int64_t>, geometry, source.data<std::int64_t>(),
                     destination.data<std::int64_t>());
+  } else if (source.dtype() == DType::BFloat16) {
+    DSCOPE_DISPATCH(source.device(), copy<BFloat16>, geometry, source.data<BFloat16>(),
+                    destination.data<BFloat16>());
   } else {
     throw DTypeError(detail::concat("copy: ", dtype_name(source.dtype()), " tensors are not supported yet"));
   }

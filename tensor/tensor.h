@@ -146,6 +146,12 @@ class Tensor {
 // A dense, row-major copy of x on the same device, without autograd history. The building block of
 // contiguous(), to() and clone-like operations.
 Tensor dense_copy(const Tensor& x);
+// x's values as a dense tensor of `dtype`, without autograd history: x itself (detached) when it is already
+// dense and of that dtype, else a copy, converted between float32 and bfloat16 where they differ (rounded to
+// nearest, ties to even, when narrowing: kernels/bfloat16.h). How ops that compute in float32 read bfloat16
+// operands and store bfloat16 results (mixed precision: tensor/autocast.h). Throws DTypeError for another
+// pair of dtypes.
+Tensor dense_as(const Tensor& x, DType dtype);
 // Copies the elements of `source` into `destination` (same shape, dtype and device; any strides, but no
 // two destination elements may share memory). No autograd: for ops that assemble their outputs.
 void copy_elements(const Tensor& source, const Tensor& destination);

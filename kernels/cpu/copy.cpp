@@ -35,5 +35,7 @@ template void copy<float>(const CopyGeometry&, const float*, float*);
 template void copy<std::int64_t>(const CopyGeometry&, const std::int64_t*, std::int64_t*);
 template void fill<float>(std::int64_t, float, float*);
 template void fill<std::int64_t>(std::int64_t, std::int64_t, std::int64_t*);
+template void copy<BFloat16>(const CopyGeometry&, const BFloat16*, BFloat16*);
+template void fill<BFloat16>(std::int64_t, BFloat16, BFloat16*);
 
 }  // namespace dscope::kernels::cpu

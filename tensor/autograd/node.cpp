@@ -5,11 +5,11 @@
 
 namespace dscope::autograd {
 
-Node::Node(std::string name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes,
+Node::Node(std::string name, std::vector<std::shared_ptr<Node>> next, std::vector<InputSignature> inputs,
            BackwardFunction backward)
     : name_(std::move(name)),
       next_(std::move(next)),
-      input_shapes_(std::move(input_shapes)),
+      inputs_(std::move(inputs)),
       backward_(std::move(backward)) {}
 
 Gradients Node::apply(const Tensor& grad_output) {
@@ -21,9 +21,12 @@ Gradients Node::apply(const Tensor& grad_output) {
                gradients.size(), " gradients for ", next_.size(), " inputs");
   for (std::size_t i = 0; i < gradients.size(); ++i) {
     if (!next_[i] || !gradients[i].defined()) continue;
-    DSCOPE_CHECK(gradients[i].shape() == input_shapes_[i], ShapeError, "autograd: ", name_,
+    DSCOPE_CHECK(gradients[i].shape() == inputs_[i].shape, ShapeError, "autograd: ", name_,
                  " returned a gradient of shape ", gradients[i].shape(), " for input ", i, " of shape ",
-                 input_shapes_[i]);
+                 inputs_[i].shape);
+    DSCOPE_CHECK(gradients[i].dtype() == inputs_[i].dtype, DTypeError, "autograd: ", name_, " returned a ",
+                 dtype_name(gradients[i].dtype()), " gradient for input ", i, ", which is ",
+                 dtype_name(inputs_[i].dtype), " (shape ", inputs_[i].shape, ")");
   }
   return gradients;
 }
@@ -61,16 +64,17 @@ Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>&
               BackwardFunction backward) {
   if (!grad_enabled()) return output;
   std::vector<std::shared_ptr<Node>> next;
-  std::vector<Shape> shapes;
+  std::vector<Node::InputSignature> signatures;
   bool any_requires_grad = false;
   for (const Tensor& input : inputs) {
     next.push_back(edge_to(input));
-    shapes.push_back(input.defined() ? input.shape() : Shape{});
+    signatures.push_back(input.defined() ? Node::InputSignature{input.shape(), input.dtype()}
+                                         : Node::InputSignature{});
     any_requires_grad = any_requires_grad || next.back() != nullptr;
   }
   if (!any_requires_grad) return output;
   output.impl()->grad_fn =
-      std::make_shared<Node>(name, std::move(next), std::move(shapes), std::move(backward));
+      std::make_shared<Node>(name, std::move(next), std::move(signatures), std::move(backward));
   output.impl()->requires_grad = true;
   return output;
 }

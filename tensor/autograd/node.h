@@ -25,11 +25,17 @@ using BackwardFunction = std::function<Gradients(const Tensor& grad_output)>;
 
 class Node {
  public:
-  Node(std::string name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes,
+  // What each input's gradient must be: its shape and dtype.
+  struct InputSignature {
+    Shape shape;
+    DType dtype = DType::Float32;
+  };
+
+  Node(std::string name, std::vector<std::shared_ptr<Node>> next, std::vector<InputSignature> inputs,
        BackwardFunction backward);
   virtual ~Node() = default;
 
-  // Gradients of the inputs, in input order, validated against the input shapes.
+  // Gradients of the inputs, in input order, validated against the inputs' shapes and dtypes.
   virtual Gradients apply(const Tensor& grad_output);
   // Frees what the backward function saved; apply() afterwards throws AutogradError.
   virtual void release() { backward_ = nullptr; }
@@ -40,7 +46,7 @@ class Node {
  private:
   std::string name_;
   std::vector<std::shared_ptr<Node>> next_;
-  std::vector<Shape> input_shapes_;
+  std::vector<InputSignature> inputs_;
   BackwardFunction backward_;
 };
 

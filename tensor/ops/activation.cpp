@@ -1,5 +1,7 @@
 // relu and sigmoid (see activation.h). Each saves only its output y, because the derivative is a cheap
-// function of y (relu' = [y > 0], sigmoid' = y(1 − y)); the input can be freed after the forward.
+// function of y (relu' = [y > 0], sigmoid' = y(1 − y)); the input can be freed after the forward. relu and
+// add_relu also take bfloat16 activations (tensor/autocast.h): computed in float, stored in the input's
+// dtype, and so are their gradients.
 #include "tensor/ops/activation.h"
 
 #include "kernels/activation.h"
@@ -10,21 +12,22 @@
 namespace dscope {
 
 namespace {
-// relu's gradient from its output: grad_y where y > 0, else 0.
+// relu's gradient from its output: grad_y where y > 0, else 0, in y's dtype.
 Tensor relu_gradient(const Tensor& grad_y, const Tensor& y) {
-  const Tensor grad = grad_y.contiguous();
+  const Tensor grad = dense_as(grad_y, DType::Float32), y_values = dense_as(y, DType::Float32);
   Tensor grad_x = Tensor::empty(y.shape(), DType::Float32, y.device());
-  DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(), y.data<float>(),
+  DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(), y_values.data<float>(),
                   grad_x.data<float>());
-  return grad_x;
+  return dense_as(grad_x, y.dtype());
 }
 }  // namespace
 
 Tensor relu(const Tensor& x) {
-  detail::check_float(x, "relu", "x");
-  const Tensor dense = x.contiguous();
-  Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
-  DSCOPE_DISPATCH(x.device(), relu_forward, x.numel(), dense.data<float>(), y.data<float>());
+  detail::check_floating(x, "relu", "x");
+  const Tensor dense = dense_as(x, DType::Float32);
+  Tensor y_values = Tensor::empty(x.shape(), DType::Float32, x.device());
+  DSCOPE_DISPATCH(x.device(), relu_forward, x.numel(), dense.data<float>(), y_values.data<float>());
+  const Tensor y = dense_as(y_values, x.dtype());
   const Tensor y_saved = y.detach();
   return autograd::record("relu", y, {x}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
     return {relu_gradient(grad_y, y_saved)};
@@ -32,15 +35,17 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor add_relu(const Tensor& a, const Tensor& b) {
-  detail::check_float(a, "add_relu", "a");
-  detail::check_float(b, "add_relu", "b");
+  detail::check_floating(a, "add_relu", "a");
+  detail::check_floating(b, "add_relu", "b");
   detail::check_same_device(a, b, "add_relu");
-  DSCOPE_CHECK(a.shape() == b.shape(), ShapeError, "add_relu: a ", a.shape(), " and b ", b.shape(),
-               " must have the same shape");
-  const Tensor a_dense = a.contiguous(), b_dense = b.contiguous();
-  Tensor y = Tensor::empty(a.shape(), DType::Float32, a.device());
+  DSCOPE_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(), ShapeError, "add_relu: a ", a.shape(), " ",
+               dtype_name(a.dtype()), " and b ", b.shape(), " ", dtype_name(b.dtype()),
+               " must have the same shape and dtype");
+  const Tensor a_dense = dense_as(a, DType::Float32), b_dense = dense_as(b, DType::Float32);
+  Tensor y_values = Tensor::empty(a.shape(), DType::Float32, a.device());
   DSCOPE_DISPATCH(a.device(), add_relu_forward, a.numel(), a_dense.data<float>(), b_dense.data<float>(),
-                  y.data<float>());
+                  y_values.data<float>());
+  const Tensor y = dense_as(y_values, a.dtype());
   const Tensor y_saved = y.detach();
   return autograd::record("add_relu", y, {a, b}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
     const Tensor grad = relu_gradient(grad_y, y_saved);

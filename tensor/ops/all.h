@@ -1,10 +1,12 @@
 // Every op of the engine in one include, for programs and tests.
 #pragma once
 
+#include "tensor/autocast.h"
 #include "tensor/autograd/grad_mode.h"
 #include "tensor/ops/activation.h"
 #include "tensor/ops/arithmetic.h"
 #include "tensor/ops/batch_norm2d.h"
+#include "tensor/ops/cast.h"
 #include "tensor/ops/concat.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/cross_entropy.h"

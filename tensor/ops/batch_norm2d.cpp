@@ -7,6 +7,10 @@
 // when backward reads x (and, with the fused ReLU, so is the output whose sign masks the gradient). In
 // evaluation the saved mean is a copy of running_mean, because a later training step updates the buffer in
 // place before this backward may run.
+//
+// A bfloat16 input (mixed precision, tensor/autocast.h) gives a bfloat16 output, and a bfloat16 input (and
+// residual) gradient; the statistics and all arithmetic are float32 on widened copies, the saved x is the
+// bfloat16 input itself. weight, bias and the running buffers are float32 always.
 #include "tensor/ops/batch_norm2d.h"
 
 #include <cmath>
@@ -50,17 +54,18 @@ struct SavedBatchNorm {
   Tensor x, mean, inv_std, gamma, beta;
   bool needs_grad_x = false, needs_grad_gamma = false, needs_grad_beta = false;
 
-  // grad_x, grad_gamma and grad_beta (each undefined where not needed) from grad, the gradient of the batch
-  // norm's output (with g.relu, of the ReLU's after it).
+  // grad_x (in x's dtype), grad_gamma and grad_beta (each undefined where not needed) from grad, the dense
+  // float32 gradient of the batch norm's output (with g.relu, of the ReLU's after it).
   autograd::Gradients backward(const Tensor& grad) const {
     const Device on = grad.device();
+    const Tensor x_values = dense_as(x, DType::Float32);
     const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
     const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
     const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-    DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x.data<float>(),
+    DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x_values.data<float>(),
                     mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
                     optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
-    return {grad_x, grad_gamma, grad_beta};
+    return {grad_x.defined() ? dense_as(grad_x, x.dtype()) : grad_x, grad_gamma, grad_beta};
   }
 };
 
@@ -73,12 +78,13 @@ Tensor record_with_residual(SavedBatchNorm saved, const Tensor& y, const Tensor&
   const Tensor y_saved = y.detach();
   return autograd::record("batch_norm2d_add_relu", y, {input, weight, bias, residual},
                           [saved, y_saved](const Tensor& grad_y) -> autograd::Gradients {
-                            const Tensor grad = grad_y.contiguous();
+                            const Tensor grad = dense_as(grad_y, DType::Float32);
+                            const Tensor y_values = dense_as(y_saved, DType::Float32);
                             Tensor masked = Tensor::empty(y_saved.shape(), DType::Float32, grad.device());
                             DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(),
-                                            y_saved.data<float>(), masked.data<float>());
+                                            y_values.data<float>(), masked.data<float>());
                             autograd::Gradients gradients = saved.backward(masked);
-                            gradients.push_back(masked);
+                            gradients.push_back(dense_as(masked, y_saved.dtype()));
                             return gradients;
                           });
 }
@@ -88,13 +94,16 @@ Tensor record_with_residual(SavedBatchNorm saved, const Tensor& y, const Tensor&
 Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                const Tensor& running_mean, const Tensor& running_var, const Tensor& residual,
                                bool training, float momentum, float eps, bool relu) {
-  detail::check_float(input, kOp, "input");
+  detail::check_floating(input, kOp, "input");
   detail::check_rank(input, 4, kOp, "input");
   if (residual.defined()) {
-    detail::check_float(residual, kOp, "residual");
+    detail::check_floating(residual, kOp, "residual");
     detail::check_same_device(residual, input, kOp);
     DSCOPE_CHECK(residual.shape() == input.shape(), ShapeError, kOp, ": residual ", residual.shape(),
                  " must have the shape of input ", input.shape());
+    DSCOPE_CHECK(residual.dtype() == input.dtype(), DTypeError, kOp, ": residual is ",
+                 dtype_name(residual.dtype()), " but input is ", dtype_name(input.dtype()), " (shape ",
+                 input.shape(), ")");
   }
   check_channel_vector(weight, input, "weight");
   check_channel_vector(bias, input, "bias");
@@ -125,11 +134,12 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
 
   const Device device = input.device();
   const Tensor x = dense_data(input);
+  const Tensor x_values = dense_as(x, DType::Float32);
   Tensor mean = Tensor::empty({g.C}, DType::Float32, device);
   Tensor inv_std = Tensor::empty({g.C}, DType::Float32, device);
   if (training) {
     const Tensor variance = Tensor::empty({g.C}, DType::Float32, device);
-    DSCOPE_DISPATCH(device, batch_norm2d_statistics, g, x.data<float>(), mean.data<float>(),
+    DSCOPE_DISPATCH(device, batch_norm2d_statistics, g, x_values.data<float>(), mean.data<float>(),
                     variance.data<float>());
     if (running_mean.defined())
       DSCOPE_DISPATCH(device, batch_norm2d_update_running_statistics, g, momentum, mean.data<float>(),
@@ -143,10 +153,12 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   }
   const Tensor gamma = weight.defined() ? dense_data(weight) : Tensor();
   const Tensor beta = bias.defined() ? dense_data(bias) : Tensor();
-  Tensor y = Tensor::empty(input.shape(), DType::Float32, device);
-  const Tensor added = residual.defined() ? dense_data(residual) : Tensor();
-  DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<float>(), mean.data<float>(), inv_std.data<float>(),
-                  optional_data(gamma), optional_data(beta), optional_data(added), y.data<float>());
+  Tensor y_values = Tensor::empty(input.shape(), DType::Float32, device);
+  const Tensor added = residual.defined() ? dense_as(residual, DType::Float32) : Tensor();
+  DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x_values.data<float>(), mean.data<float>(),
+                  inv_std.data<float>(), optional_data(gamma), optional_data(beta), optional_data(added),
+                  y_values.data<float>());
+  const Tensor y = dense_as(y_values, input.dtype());
   // With the fused ReLU the backward masks the gradient where the output was zero, which it recomputes from
   // x (kernels/batch_norm2d.h), so it keeps beta and not the output.
   const SavedBatchNorm saved{g,
@@ -160,9 +172,10 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
                              weight.defined() && weight.requires_grad(),
                              bias.defined() && bias.requires_grad()};
   if (residual.defined()) return record_with_residual(saved, y, input, weight, bias, residual);
-  return autograd::record(
-      relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
-      [saved](const Tensor& grad_y) -> autograd::Gradients { return saved.backward(grad_y.contiguous()); });
+  return autograd::record(relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
+                          [saved](const Tensor& grad_y) -> autograd::Gradients {
+                            return saved.backward(dense_as(grad_y, DType::Float32));
+                          });
 }
 
 }  // namespace

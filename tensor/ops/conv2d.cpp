@@ -7,15 +7,22 @@
 // one (grad_x spreads grad_y back through w), nothing else. What the kernels derive from them (im2col
 // columns, Winograd tiles) is rebuilt rather than kept: it is several times larger than the input (9 times
 // for a 3×3 filter), and rebuilding it costs a small part of the GEMMs that read it.
+//
+// Mixed precision (tensor/autocast.h): under autocast a float32 input is cast to bfloat16 first. A bfloat16
+// input gives a bfloat16 output and input gradient, and is what the backward saves (half the memory); the
+// kernels compute in float32 on widened copies. Weights and bias are float32 always, and so are their
+// gradients.
 #include "tensor/ops/conv2d.h"
 
 #include <string>
 
 #include "kernels/conv2d.h"
+#include "tensor/autocast.h"
 #include "tensor/autograd/grad_mode.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
 #include "tensor/ops/activation.h"
+#include "tensor/ops/cast.h"
 #include "tensor/ops/checks.h"
 #include "tensor/ops/reduction.h"
 
@@ -24,7 +31,7 @@ namespace {
 
 kernels::Conv2dGeometry checked_geometry(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                          const Conv2dOptions& options) {
-  detail::check_float(input, "conv2d", "input");
+  detail::check_floating(input, "conv2d", "input");
   detail::check_float(weight, "conv2d", "weight");
   detail::check_rank(input, 4, "conv2d", "input [N, C, H, W]");
   detail::check_rank(weight, 4, "conv2d", "weight [K, C, R, S]");
@@ -73,7 +80,7 @@ std::string describe(const kernels::Conv2dGeometry& g) {
   return text;
 }
 
-// The checked geometry, contiguous operands, and the output to write.
+// The checked geometry, dense float32 operands, and the float32 output to write.
 struct Operands {
   kernels::Conv2dGeometry g;
   Tensor x, w, b, y;
@@ -83,7 +90,7 @@ Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
                  const Conv2dOptions& options) {
   Operands o;
   o.g = checked_geometry(input, weight, bias, options);
-  o.x = input.contiguous(), o.w = weight.contiguous();
+  o.x = dense_as(input, DType::Float32), o.w = weight.contiguous();
   o.b = bias.defined() ? bias.contiguous() : Tensor();
   o.y = Tensor::empty({o.g.N, o.g.K, o.g.P, o.g.Q}, DType::Float32, input.device());
   return o;
@@ -92,31 +99,38 @@ Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
-  const auto [g, x, w, b, y] = prepare(input, weight, bias, options);
+  if (input.defined() && input.dtype() == DType::Float32 && autocast_dtype() != DType::Float32)
+    return conv2d(cast(input, autocast_dtype()), weight, bias, options);
+  const auto [g, x, w, b, y_values] = prepare(input, weight, bias, options);
   DSCOPE_DISPATCH_DESCRIBED(input.device(), describe(g), conv2d_forward, g, x.data<float>(), w.data<float>(),
-                            b.defined() ? b.data<float>() : nullptr, y.data<float>());
+                            b.defined() ? b.data<float>() : nullptr, y_values.data<float>());
+  const DType stored = input.dtype();
+  const Tensor y = dense_as(y_values, stored);
 
   const bool input_needs_grad = input.requires_grad(), weight_needs_grad = weight.requires_grad();
   const bool bias_needs_grad = bias.defined() && bias.requires_grad();
-  const Tensor x_saved = weight_needs_grad ? x.detach() : Tensor();
+  // The input as it came (bfloat16 under autocast), not its float32 copy.
+  const Tensor x_saved = weight_needs_grad ? dense_as(input, stored) : Tensor();
   const Tensor w_saved = input_needs_grad ? w.detach() : Tensor();
   const std::vector<Tensor> inputs =
       bias.defined() ? std::vector<Tensor>{input, weight, bias} : std::vector<Tensor>{input, weight};
   return autograd::record(
       "conv2d", y, inputs,
-      [g, x_saved, w_saved, bias_needs_grad,
+      [g, x_saved, w_saved, bias_needs_grad, stored,
        has_bias = bias.defined()](const Tensor& grad_y) -> autograd::Gradients {
-        const Tensor grad = grad_y.contiguous();
+        const Tensor grad = dense_as(grad_y, DType::Float32);
         autograd::Gradients grads(has_bias ? 3 : 2);
         if (w_saved.defined()) {
-          grads[0] = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
+          const Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
           DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_input, g, grad.data<float>(),
-                                    w_saved.data<float>(), grads[0].data<float>());
+                                    w_saved.data<float>(), grad_x.data<float>());
+          grads[0] = dense_as(grad_x, stored);
         }
         if (x_saved.defined()) {
+          const Tensor x_values = dense_as(x_saved, DType::Float32);
           grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
           DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_weight, g,
-                                    x_saved.data<float>(), grad.data<float>(), grads[1].data<float>());
+                                    x_values.data<float>(), grad.data<float>(), grads[1].data<float>());
         }
         if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
         return grads;
@@ -127,7 +141,9 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
                    const Conv2dOptions& options) {
   const bool recorded = grad_enabled() && (input.requires_grad() || weight.requires_grad() ||
                                            (bias.defined() && bias.requires_grad()));
-  if (recorded || !input.device().is_cpu()) return relu(conv2d(input, weight, bias, options));
+  if (recorded || !input.device().is_cpu() || input.dtype() != DType::Float32 ||
+      autocast_dtype() != DType::Float32)
+    return relu(conv2d(input, weight, bias, options));
   const Operands o = prepare(input, weight, bias, options);
   // A CPU kernel called without DSCOPE_DISPATCH, so timed here.
   const profiler::KernelScope timed("conv2d_forward", [&] { return describe(o.g); });
@@ -142,7 +158,9 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
   const bool recorded =
       grad_enabled() && (input.requires_grad() || weight.requires_grad() ||
                          (bias.defined() && bias.requires_grad()) || residual.requires_grad());
-  if (recorded || !input.device().is_cpu()) return add_relu(conv2d(input, weight, bias, options), residual);
+  if (recorded || !input.device().is_cpu() || input.dtype() != DType::Float32 ||
+      residual.dtype() != DType::Float32 || autocast_dtype() != DType::Float32)
+    return add_relu(conv2d(input, weight, bias, options), residual);
   const Operands o = prepare(input, weight, bias, options);
   DSCOPE_CHECK(residual.shape() == o.y.shape() && residual.dtype() == DType::Float32 &&
                    residual.device() == o.y.device(),

@@ -5,7 +5,8 @@
 // / stride + 1, rounded down. max_pool2d saves only the int64 argmax of each output (not x): its backward
 // scatters grad_y to those positions. avg_pool2d saves nothing but the geometry. global_avg_pool2d is mean
 // over {H, W}, whose reduction kernel already runs one contiguous sum per plane, and whose backward is an
-// expand of grad_y.
+// expand of grad_y. Each also takes bfloat16 activations (tensor/autocast.h): computed in float32, output
+// and input gradient stored in the input's dtype.
 #include "tensor/ops/pooling.h"
 
 #include <string>
@@ -14,16 +15,12 @@
 #include "tensor/autograd/grad_mode.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
+#include "tensor/ops/cast.h"
 #include "tensor/ops/checks.h"
 #include "tensor/ops/reduction.h"
 
 namespace dscope {
 namespace {
-
-// A dense handle with no autograd history: the tensor itself when already dense, else a copy.
-Tensor dense_data(const Tensor& x) {
-  return x.is_contiguous() ? x.detach() : dense_copy(x);
-}
 
 std::string describe(const Pool2dOptions& o) {
   return detail::concat("kernel [", o.kernel_h, ",", o.kernel_w, "], stride [", o.stride_h, ",", o.stride_w,
@@ -31,7 +28,7 @@ std::string describe(const Pool2dOptions& o) {
 }
 
 kernels::Pool2dGeometry pool2d_geometry(const char* op, const Tensor& input, const Pool2dOptions& o) {
-  detail::check_float(input, op, "input");
+  detail::check_floating(input, op, "input");
   detail::check_rank(input, 4, op, "input");
   DSCOPE_CHECK(o.kernel_h >= 1 && o.kernel_w >= 1 && o.stride_h >= 1 && o.stride_w >= 1, ValueError, op,
                ": kernel and stride must be positive, got ", describe(o), " (input ", input.shape(), ")");
@@ -57,42 +54,48 @@ kernels::Pool2dGeometry pool2d_geometry(const char* op, const Tensor& input, con
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const kernels::Pool2dGeometry g = pool2d_geometry("max_pool2d", input, options);
   const Device device = input.device();
-  const Tensor x = dense_data(input);
+  const DType stored = input.dtype();
+  const Tensor x = dense_as(input, DType::Float32);
   Tensor y = Tensor::empty({g.N, g.C, g.P, g.Q}, DType::Float32, device);
   // Without a backward to read it (inference), the argmax is not stored.
   const bool needs_argmax = input.requires_grad() && grad_enabled();
   const Tensor argmax = needs_argmax ? Tensor::empty({g.N, g.C, g.P, g.Q}, DType::Int64, device) : Tensor();
   DSCOPE_DISPATCH(device, max_pool2d_forward, g, x.data<float>(), y.data<float>(),
                   needs_argmax ? argmax.data<std::int64_t>() : nullptr);
-  return autograd::record("max_pool2d", y, {input}, [g, argmax](const Tensor& grad_y) -> autograd::Gradients {
-    const Tensor grad = grad_y.contiguous();
-    Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
-    DSCOPE_DISPATCH(grad.device(), max_pool2d_backward, g, grad.data<float>(), argmax.data<std::int64_t>(),
-                    grad_x.data<float>());
-    return {grad_x};
-  });
+  return autograd::record(
+      "max_pool2d", dense_as(y, stored), {input},
+      [g, argmax, stored](const Tensor& grad_y) -> autograd::Gradients {
+        const Tensor grad = dense_as(grad_y, DType::Float32);
+        Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
+        DSCOPE_DISPATCH(grad.device(), max_pool2d_backward, g, grad.data<float>(),
+                        argmax.data<std::int64_t>(), grad_x.data<float>());
+        return {dense_as(grad_x, stored)};
+      });
 }
 
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const kernels::Pool2dGeometry g = pool2d_geometry("avg_pool2d", input, options);
   const Device device = input.device();
-  const Tensor x = dense_data(input);
+  const DType stored = input.dtype();
+  const Tensor x = dense_as(input, DType::Float32);
   Tensor y = Tensor::empty({g.N, g.C, g.P, g.Q}, DType::Float32, device);
   DSCOPE_DISPATCH(device, avg_pool2d_forward, g, x.data<float>(), y.data<float>());
-  return autograd::record("avg_pool2d", y, {input}, [g](const Tensor& grad_y) -> autograd::Gradients {
-    const Tensor grad = grad_y.contiguous();
-    Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
-    DSCOPE_DISPATCH(grad.device(), avg_pool2d_backward, g, grad.data<float>(), grad_x.data<float>());
-    return {grad_x};
-  });
+  return autograd::record(
+      "avg_pool2d", dense_as(y, stored), {input}, [g, stored](const Tensor& grad_y) -> autograd::Gradients {
+        const Tensor grad = dense_as(grad_y, DType::Float32);
+        Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
+        DSCOPE_DISPATCH(grad.device(), avg_pool2d_backward, g, grad.data<float>(), grad_x.data<float>());
+        return {dense_as(grad_x, stored)};
+      });
 }
 
 Tensor global_avg_pool2d(const Tensor& input) {
-  detail::check_float(input, "global_avg_pool2d", "input");
+  detail::check_floating(input, "global_avg_pool2d", "input");
   detail::check_rank(input, 4, "global_avg_pool2d", "input");
   DSCOPE_CHECK(input.size(2) * input.size(3) > 0, ShapeError,
                "global_avg_pool2d: input has an empty spatial plane (input ", input.shape(), ")");
-  return mean(input, {2, 3});
+  // The casts save nothing, and mean saves nothing either: the float32 copy lives only for this call.
+  return cast(mean(cast(input, DType::Float32), {2, 3}), input.dtype());
 }
 
 }  // namespace dscope

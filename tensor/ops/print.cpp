@@ -54,6 +54,11 @@ std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
     print_values(out, tensor.to_vector<float>(), tensor.shape(), summarise);
   } else if (tensor.dtype() == DType::Int64) {
     print_values(out, tensor.to_vector<std::int64_t>(), tensor.shape(), summarise);
+  } else if (tensor.dtype() == DType::BFloat16) {
+    std::vector<float> widened;
+    for (const BFloat16 value : tensor.to_vector<BFloat16>())
+      widened.push_back(kernels::to_float(value));
+    print_values(out, widened, tensor.shape(), summarise);
   } else {
     out << "<" << dtype_name(tensor.dtype()) << " values>";
   }

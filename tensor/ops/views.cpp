@@ -144,7 +144,7 @@ Tensor Tensor::narrow(std::int64_t axis, std::int64_t start, std::int64_t length
                           [input_shape, at, start, length](const Tensor& grad_y) -> autograd::Gradients {
                             // The slice's gradient lands in its place; the rest of the input got no gradient,
                             // i.e. zero.
-                            Tensor grad_x = Tensor::zeros(input_shape, DType::Float32, grad_y.device());
+                            Tensor grad_x = Tensor::zeros(input_shape, grad_y.dtype(), grad_y.device());
                             copy_elements(grad_y, grad_x.narrow(at, start, length));
                             return {grad_x};
                           });

@@ -46,6 +46,13 @@ inline constexpr Tolerance kTf32{0.0, 0.0, 5e-3};
 // times TF32's, so a dot product is off by about 4e-3 of its terms' size; 3e-2·max|cpu| leaves the same
 // margin. A wrong fragment layout (operands paired with the wrong k) is off by the whole result.
 inline constexpr Tolerance kBf16{0.0, 0.0, 3e-2};
+// bfloat16 activations (mixed precision, tensor/autocast.h) with float32 products: both devices compute in
+// float32 and round each stored tensor to bfloat16 once. Where their float32 results differ in the last
+// bits (kAccumulated), the rounding can land one bfloat16 step apart, up to 2^-7 ≈ 7.8e-3 of the value; a
+// gradient has passed through one more such rounding on its way back. A wrong widening or a dropped
+// rounding is off by far more, or (bit layout) by the whole value.
+inline constexpr Tolerance kBf16Storage{1e-5, 8e-3, 1e-3};
+inline constexpr Tolerance kBf16StorageGradient{1e-5, 1.6e-2, 1e-2};
 
 // Element by element against the CPU result, after checking that `gpu` is on a CUDA device and has cpu's
 // shape and dtype (float32 or int64). On failure the message names `context` and the first mismatches.

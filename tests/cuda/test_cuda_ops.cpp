@@ -2,7 +2,7 @@
 // arithmetic with broadcasting, exp/log, reductions, activations, matmul and linear (own GEMM, cuBLAS, TF32),
 // conv2d over a table of awkward shapes (also in TF32, with the cuBLAS GEMM and with cuDNN where built),
 // batch norm, pooling, log-softmax, cross-entropy, dropout (the same mask bit for bit), contiguous and
-// concat.
+// concat, and the casts and layers of mixed precision on bfloat16 activations.
 //
 // Inputs come from a seeded generator on the CPU and are copied, so both devices start from the same bits;
 // the tolerances are explained where they are defined (cuda_comparison.h). Without a CUDA device every test
@@ -24,6 +24,8 @@ namespace {
 using testing::expect_matches_cpu;
 using testing::kAccumulated;
 using testing::kBf16;
+using testing::kBf16Storage;
+using testing::kBf16StorageGradient;
 using testing::kElementwise;
 using testing::kExact;
 using testing::kTf32;
@@ -41,6 +43,7 @@ using PoolCuda = testing::CudaTest;
 using LogSoftmaxCuda = testing::CudaTest;
 using CrossEntropyCuda = testing::CudaTest;
 using DropoutCuda = testing::CudaTest;
+using MixedPrecisionCuda = testing::CudaTest;
 
 const Device kGpu = Device::cuda();
 
@@ -528,6 +531,60 @@ TEST_F(PoolCuda, AveragePoolMatchesCpu) {
                      "avg_pool2d 2x2 stride 2", kAccumulated, kAccumulated);
   expect_matches_cpu([](const std::vector<Tensor>& in) { return global_avg_pool2d(in[0]); }, {x},
                      "global_avg_pool2d", kAccumulated, kAccumulated);
+}
+
+// ---- Mixed precision: bfloat16 activations ----
+
+// The functions below cast their activation to bfloat16 on the way in and their result back to float32 on
+// the way out, so the comparison (and the gradients of the float32 leaves) sees every rounding in between.
+
+TEST_F(MixedPrecisionCuda, CastIsTheCpusBitForBit) {
+  Generator generator(41);
+  // Values over many binades, so the rounding meets every exponent; 40000 crosses several GPU blocks.
+  const Tensor x = Tensor::randn({40000}, generator) * exp(Tensor::randn({40000}, generator, 0.0f, 8.0f));
+  expect_matches_cpu(
+      [](const std::vector<Tensor>& in) { return cast(cast(in[0], DType::BFloat16), DType::Float32); }, {x},
+      "cast to bfloat16 and back", kExact, kExact);
+}
+
+TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
+  Generator generator(42);
+  const auto in_bf16 = [](const Tensor& x) { return cast(x, DType::BFloat16); };
+  const auto out_f32 = [](const Tensor& y) { return cast(y, DType::Float32); };
+  const Tensor x = Tensor::randn({4, 8, 12, 10}, generator);
+  const Tensor weight = Tensor::randn({16, 8, 3, 3}, generator, 0.0f, 0.2f),
+               bias = Tensor::randn({16}, generator);
+  Conv2dOptions same;
+  same.padding_h = same.padding_w = 1;
+  expect_matches_cpu(
+      [&](const std::vector<Tensor>& in) { return out_f32(conv2d(in_bf16(in[0]), in[1], in[2], same)); },
+      {x, weight, bias}, "conv2d on bfloat16 [4,8,12,10]", kBf16Storage, kBf16StorageGradient);
+  {
+    const AutocastGuard autocast(DType::BFloat16);  // the same, with conv2d casting its float32 input itself
+    expect_matches_cpu(
+        [&](const std::vector<Tensor>& in) { return out_f32(conv2d(in[0], in[1], in[2], same)); },
+        {x, weight, bias}, "conv2d under autocast", kBf16Storage, kBf16StorageGradient);
+  }
+  const Tensor gamma = Tensor::randn({8}, generator), beta = Tensor::randn({8}, generator);
+  const Tensor residual = Tensor::randn({4, 8, 12, 10}, generator);
+  expect_matches_cpu(
+      [&](const std::vector<Tensor>& in) {
+        return out_f32(batch_norm2d_add_relu(in_bf16(in[0]), in[1], in[2], Tensor(), Tensor(), in_bf16(in[3]),
+                                             /*training=*/true));
+      },
+      {x, gamma, beta, residual}, "batch_norm2d_add_relu on bfloat16", kBf16Storage, kBf16StorageGradient);
+  expect_matches_cpu(
+      [&](const std::vector<Tensor>& in) {
+        return out_f32(
+            batch_norm2d_relu(in_bf16(in[0]), in[1], in[2], Tensor(), Tensor(), /*training=*/true));
+      },
+      {x, gamma, beta}, "batch_norm2d_relu on bfloat16", kBf16Storage, kBf16StorageGradient);
+  const Pool2dOptions stem{3, 3, 2, 2, 1, 1};
+  expect_matches_cpu([&](const std::vector<Tensor>& in) { return out_f32(max_pool2d(in_bf16(in[0]), stem)); },
+                     {x}, "max_pool2d on bfloat16", kExact, kBf16StorageGradient);
+  expect_matches_cpu(
+      [&](const std::vector<Tensor>& in) { return out_f32(global_avg_pool2d(in_bf16(in[0]))); }, {x},
+      "global_avg_pool2d on bfloat16", kBf16Storage, kBf16StorageGradient);
 }
 
 // ---- Softmax and losses ----
