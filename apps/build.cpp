@@ -98,6 +98,8 @@ void run(BuildCommand& command) {
                "build: --precision ", command.precision,
                " applies to --device cuda; the CPU computes in fp32");
   if (command.options.device.is_cuda()) set_cuda_math(command.precision);
+  // bf16 is mixed precision, as PyTorch's autocast: bfloat16 products and bfloat16 activations.
+  if (command.precision == "bf16") command.options.activations = DType::BFloat16;
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
   for (const std::string& text : command.min_recall)
@@ -176,9 +178,10 @@ void add_build_command(CLI::App& program) {
   build
       ->add_option(
           "--precision", command->precision,
-          "With --device cuda, the precision of convolutions and matrix products: fp32 (exact), tf32 "
-          "or bf16 (tensor cores, operands rounded to TensorFloat-32 or bfloat16, float "
-          "accumulation; weights, activations and gradients stay float)")
+          "With --device cuda: fp32 (exact), tf32 (convolutions and matrix products on the tensor cores, "
+          "operands rounded to TensorFloat-32, float accumulation) or bf16 (mixed precision: bfloat16 "
+          "products, and activations and their gradients stored in bfloat16; weights, their "
+          "gradients, optimizer state and all sums stay float)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   build

@@ -1,10 +1,12 @@
 // Whole-model speed on the GPU: one training step (training-mode forward, cross-entropy, backward, SGD with
 // momentum) of the small-stem ResNet-18 (widths 64/128/256/512, BasicBlocks [2,2,2,2]) at batch 256 on
 // random 3×64×64 images with 7 classes, our own CUDA kernels in FP32, TF32 and BF16 (MathMode,
-// kernels/cuda/settings.h; in BF16 only the products' operands are bf16, tensors stay float, where PyTorch's
-// bf16 autocast also stores activations in bf16). The structure is bench_training.cpp's, at a batch that
-// fills a GPU. benchmarks/torch_cuda_reference.py times the same step in PyTorch, and
-// benchmarks/gpu_compare.py joins both by name: training_step/resnet18/N256_3x64x64/<fp32|tf32|bf16>/own.
+// kernels/cuda/settings.h): `own` with float tensors (in BF16 only the products' operands are bf16), and
+// in BF16 also `own_autocast`, mixed precision as `dscope build --precision bf16` trains and as PyTorch's
+// bf16 autocast runs: activations and their gradients stored in bfloat16 too (tensor/autocast.h). The
+// structure is bench_training.cpp's, at a batch that fills a GPU. benchmarks/torch_cuda_reference.py times
+// the same step in PyTorch, and benchmarks/gpu_compare.py joins both by name:
+// training_step/resnet18/N256_3x64x64/<fp32|tf32|bf16>/<own|own_autocast>.
 //
 // images/s is images per second; TFLOP/s counts only convolutions and the classifier, three passes per
 // step (see bench_training.cpp for the formula). Each step ends with loss.item(), a copy to the host that
@@ -38,11 +40,12 @@ nn::ResNetConfig config() {
   return result;
 }
 
-void training_step(benchmark::State& state, cuda::MathMode math) {
+void training_step(benchmark::State& state, cuda::MathMode math, DType activations) {
   if (!cuda_is_available()) return state.SkipWithError("no CUDA device");
   // A failure on the device (a missing kernel, a CUDA error) fails this benchmark, not the whole run.
   try {
     cuda::set_math_mode(math);
+    const AutocastGuard autocast(activations);
     nn::ResNet network(config());
     network.to(Device::cuda());  // before the optimizer, which keeps its momentum where the parameters are
     Generator generator(2);
@@ -80,17 +83,21 @@ void training_step(benchmark::State& state, cuda::MathMode math) {
   }
 }
 
-// Names read training_step/resnet18/N256_3x64x64/<math>/own.
+// Names read training_step/resnet18/N256_3x64x64/<math>/<own|own_autocast>.
 void register_benchmarks() {
   const std::string shape =
       "/N" + std::to_string(kBatch) + "_3x" + std::to_string(kImageSize) + "x" + std::to_string(kImageSize);
-  for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16}) {
-    const std::string name = "training_step/resnet18" + shape + "/" + cuda::name_of(math) + "/own";
-    benchmark::RegisterBenchmark(name.c_str(), training_step, math)
+  const auto add = [&](cuda::MathMode math, DType activations) {
+    const std::string name = "training_step/resnet18" + shape + "/" + cuda::name_of(math) +
+                             (activations == DType::BFloat16 ? "/own_autocast" : "/own");
+    benchmark::RegisterBenchmark(name.c_str(), training_step, math, activations)
         ->Unit(benchmark::kMillisecond)
         ->UseManualTime()
         ->MinTime(1.0);
-  }
+  };
+  for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16})
+    add(math, DType::Float32);
+  add(cuda::MathMode::BF16, DType::BFloat16);
 }
 
 }  // namespace

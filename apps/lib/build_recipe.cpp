@@ -26,6 +26,7 @@
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "optim/training_state.h"
+#include "tensor/autocast.h"
 #include "tensor/ops/cross_entropy.h"
 
 namespace dscope::apps {
@@ -173,7 +174,7 @@ std::vector<std::int64_t> labels_of(const data::Dataset& part) {
 // Seconds one epoch will take: a few training steps and evaluation passes of a throwaway model of the same
 // configuration, timed after a warm-up step (first-touch allocations).
 double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& config, data::ImageLoader& train,
-                              std::int64_t validation_images, Device device) {
+                              std::int64_t validation_images, Device device, DType activations) {
   nn::ResNet probe(config);
   probe.to(device);
   auto optimizer = make_optimizer(recipe, probe);
@@ -188,6 +189,7 @@ double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& conf
     }
     const data::Batch batch = train.batch(step);
     optimizer->zero_grad();
+    const AutocastGuard autocast(activations);
     cross_entropy(probe.forward(batch.images.to(device)), batch.labels.to(device)).backward();
     optimizer->step();
     if (step + 1 == steps) (void)probe.parameters().front().to(Device::cpu());  // waits for the GPU
@@ -503,6 +505,7 @@ double RecipeTraining::train_until(std::int64_t epochs) {
   trainer_options.show_progress = options.show_progress;
   trainer_options.progress_stream = options.log;
   trainer_options.device = options.device;
+  trainer_options.activations = options.activations;
   trainer_options.weight_average = s.average.get();
   Trainer trainer(s.model, *s.optimizer, s.loss, trainer_options);
   // The schedule is planned for the recipe's full length, so stopping at a rung and continuing later
@@ -816,7 +819,7 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
     const double epoch_seconds = estimate_epoch_seconds(
         recipe, model_config(recipe, static_cast<std::int64_t>(data.dataset().labels.size()), options.seed),
         probe_loader, static_cast<std::int64_t>(data.part(data::Part::Validation).samples.size()),
-        options.device);
+        options.device, options.activations);
     const double left = options.time_limit_seconds * 0.9 - seconds_since(start);
     const auto fit = std::max<std::int64_t>(1, static_cast<std::int64_t>(left / epoch_seconds));
     if (fit < recipe.epochs) {

@@ -98,6 +98,8 @@ struct BuildOptions {
   double time_limit_seconds = 0.0;
   std::filesystem::path cache_file;  // optional disk cache of the decoded images (per input size)
   Device device = Device::cpu();     // where training runs; scoring and the saved model stay on the CPU
+  // bfloat16: the training steps run under mixed precision (tensor/autocast.h); the weights stay float32.
+  DType activations = DType::Float32;
   bool show_progress = true;
   std::FILE* log = stderr;  // progress and messages
 };

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lib/progress.h"
+#include "tensor/autocast.h"
 #include "tensor/autograd/grad_mode.h"
 
 namespace dscope::apps {
@@ -72,6 +73,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train, std::int64_t epoch) {
     if (index == 0) metrics.learning_rate = optimizer_.groups().front().learning_rate;
     const Batch batch = train.batch(index);
     optimizer_.zero_grad();
+    const AutocastGuard autocast(options_.activations);
     const Tensor logits = model_.forward(batch.images.to(options_.device));
     const Tensor loss = loss_(logits, batch.labels.to(options_.device));
     const float value = loss.item<float>();

@@ -61,6 +61,9 @@ struct TrainerOptions {
   // Where the model lives (Module::to before the optimizer is made); each batch is moved there, and logits
   // come back to the CPU only for the metrics.
   Device device = Device::cpu();
+  // The dtype the training steps store activations in: bfloat16 runs each step's forward and backward under
+  // AutocastGuard (mixed precision, tensor/autocast.h). Evaluation runs in float32 either way.
+  DType activations = DType::Float32;
   // When set (made after the model was placed on `device`), it is updated after every optimizer step, and
   // the model is validated with the averaged weights: they are swapped in from validation until after the
   // on_best and on_epoch_end callbacks, which therefore see (and save) the averaged model.
