@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
+
 namespace dscope::kernels {
 
 namespace cpu {
@@ -14,6 +16,10 @@ void sigmoid_forward(std::int64_t n, const float* x, float* y);                 
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);  // writes grad_x
 // y = max(a + b, 0): a residual block's join in one pass. Its backward is relu_backward.
 void add_relu_forward(std::int64_t n, const float* a, const float* b, float* y);
+// The ReLUs on bfloat16 activations (mixed precision): the same arithmetic in float, rounded as stored.
+void relu_forward(std::int64_t n, const BFloat16* x, BFloat16* y);
+void relu_backward(std::int64_t n, const BFloat16* grad_y, const BFloat16* y, BFloat16* grad_x);
+void add_relu_forward(std::int64_t n, const BFloat16* a, const BFloat16* b, BFloat16* y);
 
 }  // namespace cpu
 
@@ -24,6 +30,9 @@ void relu_backward(std::int64_t n, const float* grad_y, const float* y, float* g
 void sigmoid_forward(std::int64_t n, const float* x, float* y);
 void sigmoid_backward(std::int64_t n, const float* grad_y, const float* y, float* grad_x);
 void add_relu_forward(std::int64_t n, const float* a, const float* b, float* y);
+void relu_forward(std::int64_t n, const BFloat16* x, BFloat16* y);
+void relu_backward(std::int64_t n, const BFloat16* grad_y, const BFloat16* y, BFloat16* grad_x);
+void add_relu_forward(std::int64_t n, const BFloat16* a, const BFloat16* b, BFloat16* y);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/host_device.h"
 
 namespace dscope::kernels {
@@ -146,6 +147,16 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
                            const float* x, const float* mean, const float* inv_std, const float* gamma,
                            const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);
+
+// The same on bfloat16 activations (x, residual, y, grad_y, grad_x; mixed precision): widened into float
+// buffers, the kernels above, the outputs rounded once. The GPU's read and write them directly.
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const BFloat16* x, float* mean, float* variance);
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const BFloat16* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta,
+                          const BFloat16* residual, BFloat16* y);
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const BFloat16* grad_y,
+                           const BFloat16* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, BFloat16* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cpu
 
 namespace cuda {
@@ -160,6 +171,13 @@ void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const fl
 void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
                            const float* x, const float* mean, const float* inv_std, const float* gamma,
                            const float* beta, float* grad_x, float* grad_gamma, float* grad_beta);
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const BFloat16* x, float* mean, float* variance);
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const BFloat16* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta,
+                          const BFloat16* residual, BFloat16* y);
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const BFloat16* grad_y,
+                           const BFloat16* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, BFloat16* grad_x, float* grad_gamma, float* grad_beta);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -52,4 +52,19 @@ DSCOPE_HOST_DEVICE inline float to_float(BFloat16 value) {
   return float_from_bits(static_cast<std::uint32_t>(value.bits) << 16);
 }
 
+// An element of a float or bfloat16 array read as float, and a float written into one (rounded for
+// bfloat16): what lets one kernel body serve both activation dtypes.
+DSCOPE_HOST_DEVICE inline float as_float(float value) {
+  return value;
+}
+DSCOPE_HOST_DEVICE inline float as_float(BFloat16 value) {
+  return to_float(value);
+}
+DSCOPE_HOST_DEVICE inline void store_float(float* to, float value) {
+  *to = value;
+}
+DSCOPE_HOST_DEVICE inline void store_float(BFloat16* to, float value) {
+  *to = to_bfloat16(value);
+}
+
 }  // namespace dscope::kernels

@@ -12,6 +12,9 @@
 #include "kernels/batch_norm2d.h"
 
 #include <algorithm>
+#include <vector>
+
+#include "kernels/convert.h"
 
 namespace dscope::kernels::cpu {
 namespace {
@@ -201,6 +204,46 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
       backward_channel<false>(g, c, batch_statistics, grad_y, x, mean, inv_std, gamma, beta, grad_x,
                               grad_gamma, grad_beta);
   }
+}
+
+// ---- bfloat16 activations: widened, the float kernels, rounded ----
+
+namespace {
+std::vector<float> widened(const BFloat16* values, std::int64_t n) {
+  std::vector<float> result(values ? static_cast<std::size_t>(n) : 0);
+  if (values) bfloat16_to_float(n, values, result.data());
+  return result;
+}
+float* or_null(std::vector<float>& values) {
+  return values.empty() ? nullptr : values.data();
+}
+}  // namespace
+
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const BFloat16* x, float* mean, float* variance) {
+  const std::vector<float> x_values = widened(x, g.N * g.C * g.H * g.W);
+  batch_norm2d_statistics(g, x_values.data(), mean, variance);
+}
+
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const BFloat16* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta,
+                          const BFloat16* residual, BFloat16* y) {
+  const std::int64_t n = g.N * g.C * g.H * g.W;
+  std::vector<float> x_values = widened(x, n), residual_values = widened(residual, n),
+                     y_values(static_cast<std::size_t>(n));
+  batch_norm2d_forward(g, x_values.data(), mean, inv_std, gamma, beta, or_null(residual_values),
+                       y_values.data());
+  float_to_bfloat16(n, y_values.data(), y);
+}
+
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const BFloat16* grad_y,
+                           const BFloat16* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, BFloat16* grad_x, float* grad_gamma, float* grad_beta) {
+  const std::int64_t n = g.N * g.C * g.H * g.W;
+  const std::vector<float> grad_y_values = widened(grad_y, n), x_values = widened(x, n);
+  std::vector<float> grad_x_values(grad_x ? static_cast<std::size_t>(n) : 0);
+  batch_norm2d_backward(g, batch_statistics, grad_y_values.data(), x_values.data(), mean, inv_std, gamma,
+                        beta, or_null(grad_x_values), grad_gamma, grad_beta);
+  if (grad_x) float_to_bfloat16(n, grad_x_values.data(), grad_x);
 }
 
 }  // namespace dscope::kernels::cpu

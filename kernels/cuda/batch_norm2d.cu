@@ -6,7 +6,10 @@
 // and writes a partial, and a one-thread-per-channel kernel adds the partials in a fixed order (the result
 // does not depend on scheduling). The statistics use the CPU kernel's shifted one-pass moments, x₀ being the
 // channel's first value, and the elementwise passes are the CPU kernel's formulas. Element indices are
-// 32-bit, and where planes are a multiple of 4 long every pass moves float4s (Layout, below).
+// 32-bit, and where planes are a multiple of 4 long every pass moves four values at a time (Layout, below).
+// Activations (x, y, the residual, grad_y, grad_x) are float or bfloat16 (mixed precision): bfloat16 ones
+// are widened as they are loaded and rounded as they are stored, and everything between is float, so a
+// pass moves half the bytes for the same arithmetic.
 #include <climits>
 #include <cstdint>
 #include <initializer_list>
@@ -36,7 +39,8 @@ int splits_for(const BatchNorm2dGeometry& g) {
 
 // Where the elements of an NCHW tensor are, in 32-bit indices with multiply-shift divisions (the entry
 // points check that the tensor fits). The kernels come in two widths: 4 when every plane is a multiple of 4
-// long and every pointer 16-byte aligned, so that four neighbours are one float4 of one channel, else 1.
+// long and every pointer aligned to four elements, so that four neighbours are one 16-byte (float) or
+// 8-byte (bfloat16) load of one channel, else 1.
 struct Layout {
   FastDivmod plane, channels;
   int C, plane_size, total;
@@ -60,10 +64,11 @@ Layout layout_of(const BatchNorm2dGeometry& g) {
   return layout;
 }
 
-bool four_wide(const BatchNorm2dGeometry& g, std::initializer_list<const float*> pointers) {
+template <typename T>
+bool four_wide(const BatchNorm2dGeometry& g, std::initializer_list<const T*> pointers) {
   if ((g.H * g.W) % 4 != 0) return false;
-  for (const float* pointer : pointers)
-    if (!aligned_16(pointer)) return false;
+  for (const T* pointer : pointers)
+    if (reinterpret_cast<std::uintptr_t>(pointer) % (4 * sizeof(T)) != 0) return false;
   return true;
 }
 
@@ -82,12 +87,37 @@ __device__ Pack<kWidth> load(const float* from) {
   }
   return pack;
 }
+// Four bfloat16 values are one 8-byte load, the first in the low half of the first word.
+template <int kWidth>
+__device__ Pack<kWidth> load(const BFloat16* from) {
+  Pack<kWidth> pack;
+  if constexpr (kWidth == 4) {
+    const uint2 four = *reinterpret_cast<const uint2*>(from);
+    pack.v[0] = float_from_bits(four.x << 16), pack.v[1] = float_from_bits(four.x & 0xFFFF0000u);
+    pack.v[2] = float_from_bits(four.y << 16), pack.v[3] = float_from_bits(four.y & 0xFFFF0000u);
+  } else {
+    pack.v[0] = to_float(*from);
+  }
+  return pack;
+}
 template <int kWidth>
 __device__ void store(float* to, const Pack<kWidth>& pack) {
   if constexpr (kWidth == 4)
     *reinterpret_cast<float4*>(to) = make_float4(pack.v[0], pack.v[1], pack.v[2], pack.v[3]);
   else
     *to = pack.v[0];
+}
+template <int kWidth>
+__device__ void store(BFloat16* to, const Pack<kWidth>& pack) {
+  if constexpr (kWidth == 4) {
+    const auto pair = [&](int e) {
+      return static_cast<unsigned>(to_bfloat16(pack.v[e]).bits) |
+             static_cast<unsigned>(to_bfloat16(pack.v[e + 1]).bits) << 16;
+    };
+    *reinterpret_cast<uint2*>(to) = make_uint2(pair(0), pair(2));
+  } else {
+    *to = to_bfloat16(pack.v[0]);
+  }
 }
 
 // The forward's normalisation of channel c, (x − mean)·gamma·inv_std + beta (gamma and beta nullable). The
@@ -106,8 +136,8 @@ struct Normalisation {
 
 // grad_y at `at`, each value 0 where, with a fused ReLU, the forward's output at the same place of x (`x`,
 // loaded from `at`, channel c) was not positive.
-template <int kWidth>
-__device__ Pack<kWidth> masked_gradient(const float* grad_y, int at, const Pack<kWidth>& x, bool relu,
+template <int kWidth, typename T>
+__device__ Pack<kWidth> masked_gradient(const T* grad_y, int at, const Pack<kWidth>& x, bool relu,
                                         const Normalisation& normalisation, int c) {
   Pack<kWidth> grad = load<kWidth>(grad_y + at);
   if (relu) {
@@ -121,13 +151,13 @@ __device__ Pack<kWidth> masked_gradient(const float* grad_y, int at, const Pack<
 // Partial sums of slice blockIdx.y of channel blockIdx.x: with grad_y null, Σ(x − x₀) and Σ(x − x₀)²; with
 // it, Σ grad_y and Σ grad_y·(x − mean), grad_y masked as masked_gradient says. The channel's values are
 // numbered m = image · plane + position; slices start at multiples of kWidth.
-template <int kWidth>
-__global__ void channel_sums_kernel(Layout layout, bool relu, const float* x, const float* grad_y,
+template <int kWidth, typename T>
+__global__ void channel_sums_kernel(Layout layout, bool relu, const T* x, const T* grad_y,
                                     Normalisation normalisation, Sums* partials) {
   const int c = blockIdx.x, count = layout.total / layout.C;
   const int slice = ((count + gridDim.y - 1) / gridDim.y + kWidth - 1) / kWidth * kWidth;
   const int begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
-  const double shift = grad_y == nullptr ? static_cast<double>(x[c * layout.plane_size])
+  const double shift = grad_y == nullptr ? static_cast<double>(load<1>(x + c * layout.plane_size).v[0])
                                          : static_cast<double>(normalisation.mean[c]);
   double first = 0.0, second = 0.0;
   for (int m = begin + kWidth * threadIdx.x; m < end; m += kWidth * blockDim.x) {
@@ -143,7 +173,7 @@ __global__ void channel_sums_kernel(Layout layout, bool relu, const float* x, co
         second += d * d;
       }
     } else {
-      const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, at, values, relu, normalisation, c);
+      const Pack<kWidth> grad = masked_gradient<kWidth, T>(grad_y, at, values, relu, normalisation, c);
 #pragma unroll
       for (int e = 0; e < kWidth; ++e) {
         const double d = static_cast<double>(values.v[e]) - shift;
@@ -158,15 +188,16 @@ __global__ void channel_sums_kernel(Layout layout, bool relu, const float* x, co
 }
 
 // Fills `partials` (C·splits of them) with the channel sums.
-void channel_sums(const BatchNorm2dGeometry& g, const float* x, const float* grad_y,
+template <typename T>
+void channel_sums(const BatchNorm2dGeometry& g, const T* x, const T* grad_y,
                   const Normalisation& normalisation, int splits, Sums* partials, cudaStream_t stream) {
   const Layout layout = layout_of(g);
   const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(splits));
-  if (four_wide(g, {x, grad_y}))
-    channel_sums_kernel<4>
+  if (four_wide<T>(g, {x, grad_y}))
+    channel_sums_kernel<4, T>
         <<<grid, kSumThreads, 0, stream>>>(layout, g.relu, x, grad_y, normalisation, partials);
   else
-    channel_sums_kernel<1>
+    channel_sums_kernel<1, T>
         <<<grid, kSumThreads, 0, stream>>>(layout, g.relu, x, grad_y, normalisation, partials);
   check_launch("batch_norm2d channel sums");
 }
@@ -180,12 +211,13 @@ __device__ Sums add_partials(const Sums* partials, std::int64_t c, int splits) {
   return total;
 }
 
-__global__ void finish_statistics_kernel(BatchNorm2dGeometry g, const float* x, const Sums* partials,
-                                         int splits, float* mean, float* variance) {
+template <typename T>
+__global__ void finish_statistics_kernel(BatchNorm2dGeometry g, const T* x, const Sums* partials, int splits,
+                                         float* mean, float* variance) {
   DSCOPE_GRID_STRIDE_LOOP(c, g.C) {
     const Sums sums = add_partials(partials, c, splits);
     const double M = static_cast<double>(g.count());
-    const double shift = x[c * g.H * g.W], shifted_mean = sums.first / M;
+    const double shift = load<1>(x + c * g.H * g.W).v[0], shifted_mean = sums.first / M;
     mean[c] = static_cast<float>(shift + shifted_mean);
     variance[c] = static_cast<float>(fmax(sums.second / M - shifted_mean * shifted_mean, 0.0));
   }
@@ -208,9 +240,9 @@ __global__ void update_running_kernel(BatchNorm2dGeometry g, float momentum, con
   }
 }
 
-template <int kWidth>
-__global__ void forward_kernel(Layout layout, bool relu, const float* x, Normalisation normalisation,
-                               const float* residual, float* y) {
+template <int kWidth, typename T>
+__global__ void forward_kernel(Layout layout, bool relu, const T* x, Normalisation normalisation,
+                               const T* residual, T* y) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     Pack<kWidth> values = load<kWidth>(x + at);
@@ -250,15 +282,15 @@ __global__ void finish_backward_kernel(BatchNorm2dGeometry g, bool batch_statist
   }
 }
 
-template <int kWidth>
-__global__ void grad_x_kernel(Layout layout, bool relu, const float* grad_y, const float* x,
+template <int kWidth, typename T>
+__global__ void grad_x_kernel(Layout layout, bool relu, const T* grad_y, const T* x,
                               Normalisation normalisation, const GradientCoefficients* coefficients,
-                              float* grad_x) {
+                              T* grad_x) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     const GradientCoefficients k = coefficients[c];
     Pack<kWidth> values = load<kWidth>(x + at);
-    const Pack<kWidth> grad = masked_gradient<kWidth>(grad_y, at, values, relu, normalisation, c);
+    const Pack<kWidth> grad = masked_gradient<kWidth, T>(grad_y, at, values, relu, normalisation, c);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e)
       values.v[e] =
@@ -267,52 +299,38 @@ __global__ void grad_x_kernel(Layout layout, bool relu, const float* grad_y, con
   }
 }
 
-}  // namespace
-
-void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float* mean, float* variance) {
+template <typename T>
+void run_statistics(const BatchNorm2dGeometry& g, const T* x, float* mean, float* variance) {
   if (g.C == 0 || g.count() == 0) return;
   const cudaStream_t stream = current_stream();
   const int splits = splits_for(g);
   const Scratch<Sums> partials(static_cast<std::size_t>(g.C) * splits, stream);
-  channel_sums(g, x, nullptr, Normalisation{}, splits, partials.get(), stream);
-  finish_statistics_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials.get(), splits,
-                                                                             mean, variance);
+  channel_sums<T>(g, x, nullptr, Normalisation{}, splits, partials.get(), stream);
+  finish_statistics_kernel<T>
+      <<<blocks_for(g.C), kThreadsPerBlock, 0, stream>>>(g, x, partials.get(), splits, mean, variance);
   check_launch("batch_norm2d_statistics");
 }
 
-void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std) {
-  if (C == 0) return;
-  inverse_std_kernel<<<blocks_for(C), kThreadsPerBlock, 0, current_stream()>>>(C, eps, variance, inv_std);
-  check_launch("batch_norm2d_inverse_std");
-}
-
-void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
-                                            const float* variance, float* running_mean, float* running_var) {
-  if (g.C == 0) return;
-  update_running_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, current_stream()>>>(
-      g, momentum, mean, variance, running_mean, running_var);
-  check_launch("batch_norm2d_update_running_statistics");
-}
-
-void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
-                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
-                          float* y) {
+template <typename T>
+void run_forward(const BatchNorm2dGeometry& g, const T* x, const float* mean, const float* inv_std,
+                 const float* gamma, const float* beta, const T* residual, T* y) {
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (n == 0) return;
   const Layout layout = layout_of(g);
   const Normalisation normalisation{mean, inv_std, gamma, beta};
-  if (four_wide(g, {x, residual, y}))
-    forward_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(
+  if (four_wide<T>(g, {x, residual, y}))
+    forward_kernel<4, T><<<blocks_for(n / 4), kThreadsPerBlock, 0, current_stream()>>>(
         layout, g.relu, x, normalisation, residual, y);
   else
-    forward_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(layout, g.relu, x,
-                                                                                normalisation, residual, y);
+    forward_kernel<1, T><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(
+        layout, g.relu, x, normalisation, residual, y);
   check_launch("batch_norm2d_forward");
 }
 
-void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
-                           const float* x, const float* mean, const float* inv_std, const float* gamma,
-                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta) {
+template <typename T>
+void run_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const T* grad_y, const T* x,
+                  const float* mean, const float* inv_std, const float* gamma, const float* beta, T* grad_x,
+                  float* grad_gamma, float* grad_beta) {
   if (g.C == 0) return;
   const cudaStream_t stream = current_stream();
   const Normalisation normalisation{mean, inv_std, gamma, beta};
@@ -328,14 +346,59 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
   const std::int64_t n = g.N * g.C * g.H * g.W;
   if (grad_x && n > 0) {
     const Layout layout = layout_of(g);
-    if (four_wide(g, {grad_y, x, grad_x}))
-      grad_x_kernel<4><<<blocks_for(n / 4), kThreadsPerBlock, 0, stream>>>(
+    if (four_wide<T>(g, {grad_y, x, grad_x}))
+      grad_x_kernel<4, T><<<blocks_for(n / 4), kThreadsPerBlock, 0, stream>>>(
           layout, g.relu, grad_y, x, normalisation, coefficients.get(), grad_x);
     else
-      grad_x_kernel<1><<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(
+      grad_x_kernel<1, T><<<blocks_for(n), kThreadsPerBlock, 0, stream>>>(
           layout, g.relu, grad_y, x, normalisation, coefficients.get(), grad_x);
     check_launch("batch_norm2d_backward grad_x");
   }
+}
+
+}  // namespace
+
+void batch_norm2d_inverse_std(std::int64_t C, float eps, const float* variance, float* inv_std) {
+  if (C == 0) return;
+  inverse_std_kernel<<<blocks_for(C), kThreadsPerBlock, 0, current_stream()>>>(C, eps, variance, inv_std);
+  check_launch("batch_norm2d_inverse_std");
+}
+
+void batch_norm2d_update_running_statistics(const BatchNorm2dGeometry& g, float momentum, const float* mean,
+                                            const float* variance, float* running_mean, float* running_var) {
+  if (g.C == 0) return;
+  update_running_kernel<<<blocks_for(g.C), kThreadsPerBlock, 0, current_stream()>>>(
+      g, momentum, mean, variance, running_mean, running_var);
+  check_launch("batch_norm2d_update_running_statistics");
+}
+
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const float* x, float* mean, float* variance) {
+  run_statistics(g, x, mean, variance);
+}
+void batch_norm2d_statistics(const BatchNorm2dGeometry& g, const BFloat16* x, float* mean, float* variance) {
+  run_statistics(g, x, mean, variance);
+}
+
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const float* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta, const float* residual,
+                          float* y) {
+  run_forward(g, x, mean, inv_std, gamma, beta, residual, y);
+}
+void batch_norm2d_forward(const BatchNorm2dGeometry& g, const BFloat16* x, const float* mean,
+                          const float* inv_std, const float* gamma, const float* beta,
+                          const BFloat16* residual, BFloat16* y) {
+  run_forward(g, x, mean, inv_std, gamma, beta, residual, y);
+}
+
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const float* grad_y,
+                           const float* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, float* grad_x, float* grad_gamma, float* grad_beta) {
+  run_backward(g, batch_statistics, grad_y, x, mean, inv_std, gamma, beta, grad_x, grad_gamma, grad_beta);
+}
+void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, const BFloat16* grad_y,
+                           const BFloat16* x, const float* mean, const float* inv_std, const float* gamma,
+                           const float* beta, BFloat16* grad_x, float* grad_gamma, float* grad_beta) {
+  run_backward(g, batch_statistics, grad_y, x, mean, inv_std, gamma, beta, grad_x, grad_gamma, grad_beta);
 }
 
 }  // namespace dscope::kernels::cuda

@@ -1,12 +1,13 @@
 // relu and sigmoid (see activation.h). Each saves only its output y, because the derivative is a cheap
 // function of y (relu' = [y > 0], sigmoid' = y(1 − y)); the input can be freed after the forward. relu and
-// add_relu also take bfloat16 activations (tensor/autocast.h): computed in float, stored in the input's
-// dtype, and so are their gradients.
+// add_relu also take bfloat16 activations (tensor/autocast.h), their kernels reading and writing them
+// directly: computed in float, stored in the input's dtype, and so are their gradients.
 #include "tensor/ops/activation.h"
 
 #include "kernels/activation.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
+#include "tensor/ops/activation_type.h"
 #include "tensor/ops/checks.h"
 
 namespace dscope {
@@ -14,20 +15,25 @@ namespace dscope {
 namespace {
 // relu's gradient from its output: grad_y where y > 0, else 0, in y's dtype.
 Tensor relu_gradient(const Tensor& grad_y, const Tensor& y) {
-  const Tensor grad = dense_as(grad_y, DType::Float32), y_values = dense_as(y, DType::Float32);
-  Tensor grad_x = Tensor::empty(y.shape(), DType::Float32, y.device());
-  DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(), y_values.data<float>(),
-                  grad_x.data<float>());
-  return dense_as(grad_x, y.dtype());
+  const Tensor grad = dense_as(grad_y, y.dtype());
+  Tensor grad_x = Tensor::empty(y.shape(), y.dtype(), y.device());
+  detail::with_activation_type(y.dtype(), [&](auto element) {
+    using T = decltype(element);
+    DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<T>(), y.data<T>(),
+                    grad_x.data<T>());
+  });
+  return grad_x;
 }
 }  // namespace
 
 Tensor relu(const Tensor& x) {
   detail::check_floating(x, "relu", "x");
-  const Tensor dense = dense_as(x, DType::Float32);
-  Tensor y_values = Tensor::empty(x.shape(), DType::Float32, x.device());
-  DSCOPE_DISPATCH(x.device(), relu_forward, x.numel(), dense.data<float>(), y_values.data<float>());
-  const Tensor y = dense_as(y_values, x.dtype());
+  const Tensor dense = dense_as(x, x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  detail::with_activation_type(x.dtype(), [&](auto element) {
+    using T = decltype(element);
+    DSCOPE_DISPATCH(x.device(), relu_forward, x.numel(), dense.data<T>(), y.data<T>());
+  });
   const Tensor y_saved = y.detach();
   return autograd::record("relu", y, {x}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
     return {relu_gradient(grad_y, y_saved)};
@@ -41,11 +47,13 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
   DSCOPE_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(), ShapeError, "add_relu: a ", a.shape(), " ",
                dtype_name(a.dtype()), " and b ", b.shape(), " ", dtype_name(b.dtype()),
                " must have the same shape and dtype");
-  const Tensor a_dense = dense_as(a, DType::Float32), b_dense = dense_as(b, DType::Float32);
-  Tensor y_values = Tensor::empty(a.shape(), DType::Float32, a.device());
-  DSCOPE_DISPATCH(a.device(), add_relu_forward, a.numel(), a_dense.data<float>(), b_dense.data<float>(),
-                  y_values.data<float>());
-  const Tensor y = dense_as(y_values, a.dtype());
+  const Tensor a_dense = dense_as(a, a.dtype()), b_dense = dense_as(b, a.dtype());
+  Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
+  detail::with_activation_type(a.dtype(), [&](auto element) {
+    using T = decltype(element);
+    DSCOPE_DISPATCH(a.device(), add_relu_forward, a.numel(), a_dense.data<T>(), b_dense.data<T>(),
+                    y.data<T>());
+  });
   const Tensor y_saved = y.detach();
   return autograd::record("add_relu", y, {a, b}, [y_saved](const Tensor& grad_y) -> autograd::Gradients {
     const Tensor grad = relu_gradient(grad_y, y_saved);

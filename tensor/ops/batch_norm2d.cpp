@@ -9,8 +9,8 @@
 // place before this backward may run.
 //
 // A bfloat16 input (mixed precision, tensor/autocast.h) gives a bfloat16 output, and a bfloat16 input (and
-// residual) gradient; the statistics and all arithmetic are float32 on widened copies, the saved x is the
-// bfloat16 input itself. weight, bias and the running buffers are float32 always.
+// residual) gradient: the kernels read and write bfloat16 activations and compute in float32, and the saved
+// x is the bfloat16 input itself. weight, bias, the statistics and the running buffers are float32 always.
 #include "tensor/ops/batch_norm2d.h"
 
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "kernels/batch_norm2d.h"
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
+#include "tensor/ops/activation_type.h"
 #include "tensor/ops/checks.h"
 
 namespace dscope {
@@ -42,8 +43,9 @@ void check_channel_vector(const Tensor& vector, const Tensor& input, const char*
 }
 
 // The data of an optional tensor, or null for an undefined one (the kernels' "absent" value).
-float* optional_data(const Tensor& x) {
-  return x.defined() ? x.data<float>() : nullptr;
+template <typename T = float>
+T* optional_data(const Tensor& x) {
+  return x.defined() ? x.data<T>() : nullptr;
 }
 
 // What a batch norm's backward reads, saved by its forward (see the top of this file), and which gradients
@@ -54,18 +56,20 @@ struct SavedBatchNorm {
   Tensor x, mean, inv_std, gamma, beta;
   bool needs_grad_x = false, needs_grad_gamma = false, needs_grad_beta = false;
 
-  // grad_x (in x's dtype), grad_gamma and grad_beta (each undefined where not needed) from grad, the dense
-  // float32 gradient of the batch norm's output (with g.relu, of the ReLU's after it).
+  // grad_x, grad_gamma and grad_beta (each undefined where not needed) from grad, the dense gradient of the
+  // batch norm's output (with g.relu, of the ReLU's after it) in x's dtype.
   autograd::Gradients backward(const Tensor& grad) const {
     const Device on = grad.device();
-    const Tensor x_values = dense_as(x, DType::Float32);
-    const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), DType::Float32, on) : Tensor();
+    const Tensor grad_x = needs_grad_x ? Tensor::empty(x.shape(), x.dtype(), on) : Tensor();
     const Tensor grad_gamma = needs_grad_gamma ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
     const Tensor grad_beta = needs_grad_beta ? Tensor::empty({g.C}, DType::Float32, on) : Tensor();
-    DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<float>(), x_values.data<float>(),
-                    mean.data<float>(), inv_std.data<float>(), optional_data(gamma), optional_data(beta),
-                    optional_data(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
-    return {grad_x.defined() ? dense_as(grad_x, x.dtype()) : grad_x, grad_gamma, grad_beta};
+    detail::with_activation_type(x.dtype(), [&](auto element) {
+      using T = decltype(element);
+      DSCOPE_DISPATCH(on, batch_norm2d_backward, g, training, grad.data<T>(), x.data<T>(), mean.data<float>(),
+                      inv_std.data<float>(), optional_data(gamma), optional_data(beta),
+                      optional_data<T>(grad_x), optional_data(grad_gamma), optional_data(grad_beta));
+    });
+    return {grad_x, grad_gamma, grad_beta};
   }
 };
 
@@ -78,13 +82,15 @@ Tensor record_with_residual(SavedBatchNorm saved, const Tensor& y, const Tensor&
   const Tensor y_saved = y.detach();
   return autograd::record("batch_norm2d_add_relu", y, {input, weight, bias, residual},
                           [saved, y_saved](const Tensor& grad_y) -> autograd::Gradients {
-                            const Tensor grad = dense_as(grad_y, DType::Float32);
-                            const Tensor y_values = dense_as(y_saved, DType::Float32);
-                            Tensor masked = Tensor::empty(y_saved.shape(), DType::Float32, grad.device());
-                            DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<float>(),
-                                            y_values.data<float>(), masked.data<float>());
+                            const Tensor grad = dense_as(grad_y, y_saved.dtype());
+                            Tensor masked = Tensor::empty(y_saved.shape(), y_saved.dtype(), grad.device());
+                            detail::with_activation_type(y_saved.dtype(), [&](auto element) {
+                              using T = decltype(element);
+                              DSCOPE_DISPATCH(grad.device(), relu_backward, grad.numel(), grad.data<T>(),
+                                              y_saved.data<T>(), masked.data<T>());
+                            });
                             autograd::Gradients gradients = saved.backward(masked);
-                            gradients.push_back(dense_as(masked, y_saved.dtype()));
+                            gradients.push_back(masked);
                             return gradients;
                           });
 }
@@ -134,13 +140,15 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
 
   const Device device = input.device();
   const Tensor x = dense_data(input);
-  const Tensor x_values = dense_as(x, DType::Float32);
   Tensor mean = Tensor::empty({g.C}, DType::Float32, device);
   Tensor inv_std = Tensor::empty({g.C}, DType::Float32, device);
   if (training) {
     const Tensor variance = Tensor::empty({g.C}, DType::Float32, device);
-    DSCOPE_DISPATCH(device, batch_norm2d_statistics, g, x_values.data<float>(), mean.data<float>(),
-                    variance.data<float>());
+    detail::with_activation_type(x.dtype(), [&](auto element) {
+      using T = decltype(element);
+      DSCOPE_DISPATCH(device, batch_norm2d_statistics, g, x.data<T>(), mean.data<float>(),
+                      variance.data<float>());
+    });
     if (running_mean.defined())
       DSCOPE_DISPATCH(device, batch_norm2d_update_running_statistics, g, momentum, mean.data<float>(),
                       variance.data<float>(), running_mean.data<float>(), running_var.data<float>());
@@ -153,12 +161,13 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   }
   const Tensor gamma = weight.defined() ? dense_data(weight) : Tensor();
   const Tensor beta = bias.defined() ? dense_data(bias) : Tensor();
-  Tensor y_values = Tensor::empty(input.shape(), DType::Float32, device);
-  const Tensor added = residual.defined() ? dense_as(residual, DType::Float32) : Tensor();
-  DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x_values.data<float>(), mean.data<float>(),
-                  inv_std.data<float>(), optional_data(gamma), optional_data(beta), optional_data(added),
-                  y_values.data<float>());
-  const Tensor y = dense_as(y_values, input.dtype());
+  const Tensor y = Tensor::empty(input.shape(), input.dtype(), device);
+  const Tensor added = residual.defined() ? dense_data(residual) : Tensor();
+  detail::with_activation_type(x.dtype(), [&](auto element) {
+    using T = decltype(element);
+    DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<T>(), mean.data<float>(), inv_std.data<float>(),
+                    optional_data(gamma), optional_data(beta), optional_data<T>(added), y.data<T>());
+  });
   // With the fused ReLU the backward masks the gradient where the output was zero, which it recomputes from
   // x (kernels/batch_norm2d.h), so it keeps beta and not the output.
   const SavedBatchNorm saved{g,
@@ -174,7 +183,7 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
   if (residual.defined()) return record_with_residual(saved, y, input, weight, bias, residual);
   return autograd::record(relu ? "batch_norm2d_relu" : kOp, y, {input, weight, bias},
                           [saved](const Tensor& grad_y) -> autograd::Gradients {
-                            return saved.backward(dense_as(grad_y, DType::Float32));
+                            return saved.backward(dense_as(grad_y, saved.x.dtype()));
                           });
 }
 

@@ -579,6 +579,15 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
             batch_norm2d_relu(in_bf16(in[0]), in[1], in[2], Tensor(), Tensor(), /*training=*/true));
       },
       {x, gamma, beta}, "batch_norm2d_relu on bfloat16", kBf16Storage, kBf16StorageGradient);
+  // Planes of 35: the batch norm's kernels one value at a time (above, 120: four at a time, 8-byte loads).
+  const Tensor ragged = Tensor::randn({3, 8, 5, 7}, generator, 0.5f, 1.5f);
+  expect_matches_cpu(
+      [&](const std::vector<Tensor>& in) {
+        return out_f32(batch_norm2d(in_bf16(in[0]), in[1], in[2], Tensor(), Tensor(), /*training=*/true));
+      },
+      {ragged, gamma, beta}, "batch_norm2d on bfloat16, planes of 35", kBf16Storage, kBf16StorageGradient);
+  expect_matches_cpu([&](const std::vector<Tensor>& in) { return out_f32(relu(in_bf16(in[0]))); }, {ragged},
+                     "relu on bfloat16", kExact, kExact);
   const Pool2dOptions stem{3, 3, 2, 2, 1, 1};
   expect_matches_cpu([&](const std::vector<Tensor>& in) { return out_f32(max_pool2d(in_bf16(in[0]), stem)); },
                      {x}, "max_pool2d on bfloat16", kExact, kBf16StorageGradient);
