@@ -9,7 +9,9 @@
 // training_step/resnet18/N256_3x64x64/<fp32|tf32|bf16>/<own|own_autocast>.
 //
 // images/s is images per second; TFLOP/s counts only convolutions and the classifier, three passes per
-// step (see bench_training.cpp for the formula). Each step ends with loss.item(), a copy to the host that
+// step (see bench_training.cpp for the formula); peak MiB is the most memory our allocator had handed out
+// during the timed steps (weights, momentum, the batch, a step's activations), beside PyTorch's
+// max_memory_allocated in the reference. Each step ends with loss.item(), a copy to the host that
 // waits for the GPU, so wall-clock time covers the whole step. Correctness is left to the tests
 // (tests/cuda); here the untimed first step only has to give a finite loss.
 #include <benchmark/benchmark.h>
@@ -24,6 +26,7 @@
 #include "kernels/cuda/settings.h"
 #include "nn/resnet.h"
 #include "optim/sgd.h"
+#include "tensor/allocator.h"
 #include "tensor/ops/all.h"
 
 namespace dscope {
@@ -65,6 +68,7 @@ void training_step(benchmark::State& state, cuda::MathMode math, DType activatio
     // Two untimed steps: the first allocates (and loads the kernels), the second finds the allocator warm.
     if (!std::isfinite(step()) || !std::isfinite(step()))
       return state.SkipWithError("an untimed first step gave a non-finite loss");
+    reset_peak_in_use(Device::cuda());
     double seconds = 0.0;
     for (auto _ : state) {
       const auto start = std::chrono::steady_clock::now();
@@ -78,6 +82,9 @@ void training_step(benchmark::State& state, cuda::MathMode math, DType activatio
     state.counters["images/s"] = steps * static_cast<double>(kBatch) / seconds;
     state.counters["TFLOP/s"] = 1e-12 * 3.0 * forward_flops_per_image(config(), kImageSize) *
                                 static_cast<double>(kBatch) * steps / seconds;
+    // Weights, momentum, the batch and a step's activations at their largest (not the allocator's cache).
+    state.counters["peak MiB"] =
+        static_cast<double>(allocator_stats(Device::cuda()).peak_in_use_bytes) / 1048576.0;
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }

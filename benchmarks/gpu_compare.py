@@ -42,6 +42,9 @@ def parse(text):
         raise
 
 
+MEMORY = "peak memory of "
+
+
 def load(paths):
     """({(case, math, implementation): figure}, [problem lines], [context lines]) over all files."""
     runs, medians, problems, contexts, failed = defaultdict(list), {}, [], [], defaultdict(list)
@@ -82,6 +85,9 @@ def load(paths):
                 medians[key] = float(figure)
             else:
                 runs[key].append(float(figure))
+            # A training step also reports its peak memory, kept under the case's name with MEMORY in front.
+            if entry.get("peak MiB") is not None:
+                runs[(MEMORY + key[0], key[1], key[2])].append(float(entry["peak MiB"]))
     # One line per message, so that "no CUDA device" on every benchmark does not bury the rest.
     for message, names in failed.items():
         problems.append(f"{names[0]}: {message}" if len(names) == 1 else
@@ -202,6 +208,18 @@ def training_table(figures):
             if ours is not None or theirs is not None:
                 lines.append(f"| {label} | {number(ours, 1)} | {number(theirs, 1)} | {ratio(ours, theirs)} |")
         lines.append("")
+        memory = [(label, figures.get((MEMORY + case, math, ours)), figures.get((MEMORY + case, math, theirs)))
+                  for label, math, ours, theirs in
+                  (("fp32", "fp32", "own", "torch"), ("tf32", "tf32", "own", "torch"),
+                   ("bf16, float tensors (dscope) / autocast (PyTorch)", "bf16", "own", "torch"),
+                   ("bf16 mixed precision (both autocast, NCHW)", "bf16", "own_autocast", "torch"))]
+        if any(ours is not None or theirs is not None for _, ours, theirs in memory):
+            lines += [f"Peak GPU memory of a step of {model} at {shape}, MiB (weights, optimizer state, batch and "
+                      "activations; dscope's allocator in use, PyTorch's max_memory_allocated):", "",
+                      "| math | dscope | PyTorch | ratio |", "|---|---:|---:|---:|"]
+            lines += [f"| {label} | {number(ours, 0)} | {number(theirs, 0)} | {ratio(ours, theirs)} |"
+                      for label, ours, theirs in memory]
+            lines.append("")
     return lines
 
 

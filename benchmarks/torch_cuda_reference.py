@@ -180,7 +180,9 @@ def training_cases(torch, repeats):
     shape = f"resnet18/N{TRAIN_BATCH}_3x{IMAGE_SIZE}x{IMAGE_SIZE}"
     for math, implementation in (("fp32", "torch"), ("tf32", "torch"), ("bf16", "torch"),
                                  ("bf16", "torch_channels_last")):
-        def measure(math=math):
+        peak = {}
+
+        def measure(math=math, implementation=implementation, peak=peak):
             set_tf32(torch, math != "fp32")
             torch.manual_seed(1)
             model = resnet18(torch).cuda().train()
@@ -198,10 +200,13 @@ def training_cases(torch, repeats):
                 loss.backward()
                 optimizer.step()
 
-            return median_ms(torch, step, 3, max(repeats, 5), calls=1)
+            torch.cuda.reset_peak_memory_stats()
+            milliseconds = median_ms(torch, step, 3, max(repeats, 5), calls=1)
+            peak["MiB"] = torch.cuda.max_memory_allocated() / 2**20
+            return milliseconds
 
         yield (f"training_step/{shape}/{math}/{implementation}", measure,
-               lambda ms: {"images/s": TRAIN_BATCH / (ms * 1e-3)})
+               lambda ms, peak=peak: {"images/s": TRAIN_BATCH / (ms * 1e-3), "peak MiB": peak.get("MiB")})
 
 
 def main():

@@ -70,6 +70,11 @@ class DeviceCache {
     return stats_;
   }
 
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_in_use_bytes = stats_.in_use_bytes;
+  }
+
  private:
   void note_in_use(std::size_t size) {
     stats_.in_use_bytes += size;
@@ -137,6 +142,9 @@ void deallocate(void* block, std::size_t bytes, Device device) {
 }
 AllocatorStats allocator_stats(Device device) {
   return cache_for(device).stats();
+}
+void reset_peak_in_use(Device device) {
+  cache_for(device).reset_peak();
 }
 void empty_cache(Device device) {
   cache_for(device).empty();

@@ -27,6 +27,9 @@ struct AllocatorStats {
   std::size_t cache_misses = 0;
 };
 AllocatorStats allocator_stats(Device device);
+// Starts peak_in_use_bytes again from what is in use now, so that the peak of one piece of work (a training
+// step) can be read after it.
+void reset_peak_in_use(Device device);
 
 // Returns every cached block of `device` to the system (the next allocations are misses again).
 void empty_cache(Device device);

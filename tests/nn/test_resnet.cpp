@@ -12,6 +12,7 @@
 
 #include "nn/resnet.h"
 #include "optim/sgd.h"
+#include "tensor/allocator.h"
 #include "tensor/ops/all.h"
 
 namespace dscope {
@@ -231,6 +232,30 @@ TEST(ResNet, TrainsUnderAutocastLikeInFloat32) {
     EXPECT_NEAR(mixed[step], exact[step], 0.02f * std::fabs(exact[step])) << "step " << step;
   EXPECT_NE(mixed, exact) << "the bfloat16 run rounded nothing";
   EXPECT_LT(mixed.back(), mixed.front());
+}
+
+// What mixed precision is for: the activations a training step keeps for its backward are stored in
+// bfloat16, so the step's peak memory falls by close to half of theirs (weights, gradients and each op's
+// transient float32 copies stay float32).
+TEST(ResNet, AutocastStepPeaksAtLessMemory) {
+  Generator generator(2026);
+  const Tensor images = Tensor::randn({16, 3, 32, 32}, generator);
+  const Tensor targets = Tensor::from_int64(std::vector<std::int64_t>(16, 1), {16});
+  ResNet model(nn::resnet_config(8, 7));
+  const auto step_peak = [&](DType activations) {
+    for (Tensor p : model.parameters())
+      p.set_grad(Tensor());
+    reset_peak_in_use(Device::cpu());
+    const std::size_t before = allocator_stats(Device::cpu()).in_use_bytes;
+    {
+      AutocastGuard autocast(activations);
+      cross_entropy(model(images), targets).backward();
+    }
+    return static_cast<double>(allocator_stats(Device::cpu()).peak_in_use_bytes - before);
+  };
+  const double float32 = step_peak(DType::Float32), bfloat16 = step_peak(DType::BFloat16);
+  EXPECT_LT(bfloat16, 0.7 * float32) << "peak of a step: float32 " << float32 / 1e6 << " MB, bfloat16 "
+                                     << bfloat16 / 1e6 << " MB";
 }
 
 }  // namespace
