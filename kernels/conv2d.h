@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
+
 namespace dscope::kernels {
 
 struct Conv2dGeometry {
@@ -148,6 +150,14 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
 // x [N,C,H,W], grad_y [N,K,P,Q], grad_w [K,C,R,S]. Writes grad_w.
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
 
+// The three passes on bfloat16 activations (x, y, grad_y, grad_x; mixed precision) with float weights,
+// bias and weight gradient: widened into float buffers, the entry points above, the outputs rounded once.
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const float* w, const float* bias,
+                    BFloat16* y);
+void conv2d_backward_input(const Conv2dGeometry& g, const BFloat16* grad_y, const float* w, BFloat16* grad_x);
+void conv2d_backward_weight(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* grad_y,
+                            float* grad_w);
+
 // Whether the entry point above for `pass` chooses the Winograd variant for this geometry, or the direct one.
 enum class Conv2dPass { forward, input_gradient, weight_gradient };
 bool conv2d_uses_winograd(const Conv2dGeometry& g, Conv2dPass pass);
@@ -196,6 +206,14 @@ namespace cuda {
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const float* w, float* grad_x);
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w);
+// On bfloat16 activations: where the tensor cores read layout copies, the copies widen them as they are made
+// and the products round their results as they store them, so mixed precision costs no pass of its own;
+// elsewhere (FP32 products, cuDNN, shapes the copies do not fit) they are widened into float buffers first.
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const float* w, const float* bias,
+                    BFloat16* y);
+void conv2d_backward_input(const Conv2dGeometry& g, const BFloat16* grad_y, const float* w, BFloat16* grad_x);
+void conv2d_backward_weight(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* grad_y,
+                            float* grad_w);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

@@ -42,6 +42,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/convert.h"
 #include "kernels/gemm.h"
 
 namespace dscope::kernels::cpu {
@@ -556,6 +557,38 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
   if (conv2d_uses_direct(g, Conv2dPass::weight_gradient))
     return conv2d_backward_weight_direct(g, x, grad_y, grad_w);
   conv2d_backward_weight_im2col_gemm(g, x, grad_y, grad_w);
+}
+
+// ---- bfloat16 activations: widened, the float entry points, rounded ----
+
+namespace {
+std::vector<float> widened(const BFloat16* values, std::int64_t n) {
+  std::vector<float> result(static_cast<std::size_t>(n));
+  bfloat16_to_float(n, values, result.data());
+  return result;
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const float* w, const float* bias,
+                    BFloat16* y) {
+  const std::vector<float> x_values = widened(x, g.N * g.C * g.H * g.W);
+  std::vector<float> y_values(static_cast<std::size_t>(g.N * g.K * g.P * g.Q));
+  conv2d_forward(g, x_values.data(), w, bias, y_values.data());
+  float_to_bfloat16(g.N * g.K * g.P * g.Q, y_values.data(), y);
+}
+
+void conv2d_backward_input(const Conv2dGeometry& g, const BFloat16* grad_y, const float* w,
+                           BFloat16* grad_x) {
+  const std::vector<float> grad_y_values = widened(grad_y, g.N * g.K * g.P * g.Q);
+  std::vector<float> grad_x_values(static_cast<std::size_t>(g.N * g.C * g.H * g.W));
+  conv2d_backward_input(g, grad_y_values.data(), w, grad_x_values.data());
+  float_to_bfloat16(g.N * g.C * g.H * g.W, grad_x_values.data(), grad_x);
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* grad_y,
+                            float* grad_w) {
+  conv2d_backward_weight(g, widened(x, g.N * g.C * g.H * g.W).data(),
+                         widened(grad_y, g.N * g.K * g.P * g.Q).data(), grad_w);
 }
 
 }  // namespace dscope::kernels::cpu

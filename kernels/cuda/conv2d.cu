@@ -29,6 +29,7 @@
 // DSCOPE_CONV=direct (settings.h) runs every pass as the products above, on the NCHW tensors, to compare
 // with; DSCOPE_CONV=cudnn runs the three passes through cuDNN instead (conv2d_cudnn.cu).
 #include "kernels/conv2d.h"
+#include "kernels/convert.h"
 #include "kernels/cuda/conv2d_cudnn.h"  // used only when DSCOPE_WITH_CUDNN
 #include "kernels/cuda/conv2d_few_channels.cuh"
 #include "kernels/cuda/conv2d_operands.cuh"
@@ -50,7 +51,8 @@ bool winograd_pays(const Conv2dGeometry& g) {
   return conv_backend() == ConvBackend::Own && math_mode() == MathMode::FP32 && winograd::pays(g);
 }
 
-__global__ void shifted_copies_kernel(ConvShape g, const float* x, float* x_shifted) {
+template <typename T>
+__global__ void shifted_copies_kernel(ConvShape g, const T* x, float* x_shifted) {
   DSCOPE_GRID_STRIDE_LOOP(at, shifted_copy_floats(g)) {
     x_shifted[at] = shifted_copy_element(g, x, at);
   }
@@ -89,8 +91,8 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
   if (layout_copies_pay() && weight_gradient_shifted_fits(shape)) {
     const cudaStream_t stream = current_stream();
     const Scratch<float> x_shifted(static_cast<std::size_t>(shifted_copy_floats(shape)), stream);
-    shifted_copies_kernel<<<blocks_for(shifted_copy_floats(shape)), kThreadsPerBlock, 0, stream>>>(
-        shape, x, x_shifted.get());
+    shifted_copies_kernel<float>
+        <<<blocks_for(shifted_copy_floats(shape)), kThreadsPerBlock, 0, stream>>>(shape, x, x_shifted.get());
     check_launch("conv2d_backward_weight shifted copies");
     return run_implicit_gemm(backward_weight_operands_shifted(shape, x_shifted.get(), grad_y, grad_w),
                              "conv2d_backward_weight");
@@ -123,6 +125,80 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_y, const f
        backward_input_operands(shape, channels_last ? grad_y_channels_last.get() : grad_y, w_by_channel.get(),
                                grad_x, channels_last))
     run_implicit_gemm(phase, "conv2d_backward_input");
+}
+
+// ---- bfloat16 activations (mixed precision) ----
+// Where the tensor cores read layout copies of the activations, the copies widen bfloat16 as they are made
+// (a pass that happens anyway) and the products round their results into bfloat16 as they store them
+// (ForwardOperands::y_bfloat16, BackwardInputOperands::grad_x_bfloat16). Only the weight gradient's grad_y,
+// which the product reads as it is, is widened into a buffer first. Everywhere else the float entry points
+// above run on widened copies.
+
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const float* w, const float* bias,
+                    BFloat16* y) {
+  const ConvShape shape(g);
+  const cudaStream_t stream = current_stream();
+  if (layout_copies_pay() && forward_channels_last_fits(shape)) {
+    const Scratch<float> x_channels_last(static_cast<std::size_t>(shape.N) * shape.C * shape.HW, stream);
+    const Scratch<float> w_channels_last(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
+    transpose(shape.N, shape.C, shape.HW, shape.HW, x, x_channels_last.get(),
+              "conv2d_forward bfloat16 input to channels-last");
+    transpose(shape.K, shape.C, shape.RS, shape.RS, w, w_channels_last.get(),
+              "conv2d_forward weights to channels-last");
+    ForwardOperands ops =
+        forward_operands_channels_last(shape, x_channels_last.get(), w_channels_last.get(), bias, nullptr);
+    ops.y_bfloat16 = y;
+    return run_implicit_gemm(ops, "conv2d_forward");
+  }
+  const Scratch<float> x_values(static_cast<std::size_t>(g.N * g.C * g.H * g.W), stream);
+  bfloat16_to_float(g.N * g.C * g.H * g.W, x, x_values.get());
+  const Scratch<float> y_values(static_cast<std::size_t>(g.N * g.K * g.P * g.Q), stream);
+  conv2d_forward(g, x_values.get(), w, bias, y_values.get());
+  float_to_bfloat16(g.N * g.K * g.P * g.Q, y_values.get(), y);
+}
+
+void conv2d_backward_input(const Conv2dGeometry& g, const BFloat16* grad_y, const float* w,
+                           BFloat16* grad_x) {
+  const ConvShape shape(g);
+  const cudaStream_t stream = current_stream();
+  if (layout_copies_pay() && shape.K % 4 == 0 && !few_channels::input_gradient_applies(g)) {
+    const Scratch<float> w_by_channel(static_cast<std::size_t>(shape.K) * shape.CRS, stream);
+    transpose(1, shape.K, shape.CRS, shape.CRS, w, w_by_channel.get(), "conv2d_backward_input weights");
+    const Scratch<float> grad_y_channels_last(static_cast<std::size_t>(shape.N) * shape.K * shape.PQ, stream);
+    transpose(shape.N, shape.K, shape.PQ, shape.PQ, grad_y, grad_y_channels_last.get(),
+              "conv2d_backward_input bfloat16 gradient to channels-last");
+    for (BackwardInputOperands phase :
+         backward_input_operands(shape, grad_y_channels_last.get(), w_by_channel.get(), nullptr, true)) {
+      phase.grad_x_bfloat16 = grad_x;
+      run_implicit_gemm(phase, "conv2d_backward_input");
+    }
+    return;
+  }
+  const Scratch<float> grad_y_values(static_cast<std::size_t>(g.N * g.K * g.P * g.Q), stream);
+  bfloat16_to_float(g.N * g.K * g.P * g.Q, grad_y, grad_y_values.get());
+  const Scratch<float> grad_x_values(static_cast<std::size_t>(g.N * g.C * g.H * g.W), stream);
+  conv2d_backward_input(g, grad_y_values.get(), w, grad_x_values.get());
+  float_to_bfloat16(g.N * g.C * g.H * g.W, grad_x_values.get(), grad_x);
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* grad_y,
+                            float* grad_w) {
+  const ConvShape shape(g);
+  const cudaStream_t stream = current_stream();
+  const Scratch<float> grad_y_values(static_cast<std::size_t>(g.N * g.K * g.P * g.Q), stream);
+  bfloat16_to_float(g.N * g.K * g.P * g.Q, grad_y, grad_y_values.get());
+  if (layout_copies_pay() && weight_gradient_shifted_fits(shape)) {
+    const Scratch<float> x_shifted(static_cast<std::size_t>(shifted_copy_floats(shape)), stream);
+    shifted_copies_kernel<BFloat16>
+        <<<blocks_for(shifted_copy_floats(shape)), kThreadsPerBlock, 0, stream>>>(shape, x, x_shifted.get());
+    check_launch("conv2d_backward_weight shifted copies of bfloat16");
+    return run_implicit_gemm(
+        backward_weight_operands_shifted(shape, x_shifted.get(), grad_y_values.get(), grad_w),
+        "conv2d_backward_weight");
+  }
+  const Scratch<float> x_values(static_cast<std::size_t>(g.N * g.C * g.H * g.W), stream);
+  bfloat16_to_float(g.N * g.C * g.H * g.W, x, x_values.get());
+  conv2d_backward_weight(g, x_values.get(), grad_y_values.get(), grad_w);
 }
 
 }  // namespace dscope::kernels::cuda

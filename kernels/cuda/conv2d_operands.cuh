@@ -58,17 +58,26 @@ inline implicit_gemm::Axis input_taps(const ConvShape& g) {
   return axis;
 }
 
+// An output stored in float, or rounded into bfloat16 where the activations are (mixed precision): set
+// `y_bfloat16` (or `grad_x_bfloat16`) and it is used instead of the float pointer. One branch per stored
+// value, the same for the whole launch, costs nothing beside a product's reduction.
 struct ForwardOperands {
   int M, N, K;
   implicit_gemm::Gather a, b;
   float* y;
   const float* bias;
   FastDivmod positions;  // P·Q
+  BFloat16* y_bfloat16 = nullptr;
 
   __host__ __device__ void store(int k_out, int npq, float sum) const {
     int n, pq;
     positions.divmod(npq, n, pq);
-    y[(n * M + k_out) * positions.divisor() + pq] = sum + (bias != nullptr ? bias[k_out] : 0.0f);
+    const int at = (n * M + k_out) * positions.divisor() + pq;
+    const float value = sum + (bias != nullptr ? bias[k_out] : 0.0f);
+    if (y_bfloat16 != nullptr)
+      y_bfloat16[at] = to_bfloat16(value);
+    else
+      y[at] = value;
   }
 };
 
@@ -87,12 +96,17 @@ struct BackwardInputOperands {
   float* grad_x;
   FastDivmod phase_w, phase_h;  // the phase's positions per row, rows per image
   int HW, W, first_h, first_w, stride_h, stride_w;
+  BFloat16* grad_x_bfloat16 = nullptr;
 
   __host__ __device__ void store(int c, int position, float sum) const {
     int rest, w_, n, h_;
     phase_w.divmod(position, rest, w_);
     phase_h.divmod(rest, n, h_);
-    grad_x[(n * M + c) * HW + (first_h + stride_h * h_) * W + first_w + stride_w * w_] = sum;
+    const int at = (n * M + c) * HW + (first_h + stride_h * h_) * W + first_w + stride_w * w_;
+    if (grad_x_bfloat16 != nullptr)
+      grad_x_bfloat16[at] = to_bfloat16(sum);
+    else
+      grad_x[at] = sum;
   }
 };
 
@@ -218,13 +232,15 @@ inline bool weight_gradient_shifted_fits(const ConvShape& shape) {
 }
 
 // Element `at` of the shifted copies [S, N, C, H, Q] of x (Note [shifted copies]).
-__host__ __device__ inline float shifted_copy_element(const ConvShape& g, const float* x, std::int64_t at) {
+// x is float, or bfloat16 activations (mixed precision), widened as they are copied.
+template <typename T>
+__host__ __device__ inline float shifted_copy_element(const ConvShape& g, const T* x, std::int64_t at) {
   const int q = static_cast<int>(at % g.Q);
   const std::int64_t row = at / g.Q;  // (s, n, c, h)
   const std::int64_t image_rows = static_cast<std::int64_t>(g.N) * g.C * g.H;
   const int s = static_cast<int>(row / image_rows);
   const int column = q * g.stride_w - g.pad_w + s * g.dilation_w;
-  return column >= 0 && column < g.W ? x[(row % image_rows) * g.W + column] : 0.0f;
+  return column >= 0 && column < g.W ? as_float(x[(row % image_rows) * g.W + column]) : 0.0f;
 }
 
 // The weight gradient on shifted copies of x (Note [shifted copies]): as backward_weight_operands, with x's

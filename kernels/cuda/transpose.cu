@@ -12,7 +12,8 @@ namespace {
 constexpr int kTile = 32, kRowsPerPass = 8;
 constexpr int kMaxGridYZ = 65535;  // the grid's y (tiles of rows) and z (matrices)
 
-__global__ void transpose_kernel(int rows, int cols, int first_row, std::int64_t src_stride, const float* src,
+template <typename T>
+__global__ void transpose_kernel(int rows, int cols, int first_row, std::int64_t src_stride, const T* src,
                                  float* dst) {
   __shared__ float tile[kTile][kTile + 1];
   const std::int64_t matrix = blockIdx.z;
@@ -21,7 +22,7 @@ __global__ void transpose_kernel(int rows, int cols, int first_row, std::int64_t
   const int i0 = first_row + blockIdx.y * kTile, j0 = blockIdx.x * kTile;
   for (int di = threadIdx.y; di < kTile; di += kRowsPerPass) {
     const int i = i0 + di, j = j0 + threadIdx.x;
-    if (i < rows && j < cols) tile[di][threadIdx.x] = src[i * src_stride + j];
+    if (i < rows && j < cols) tile[di][threadIdx.x] = as_float(src[i * src_stride + j]);
   }
   __syncthreads();
   for (int dj = threadIdx.y; dj < kTile; dj += kRowsPerPass) {
@@ -30,10 +31,9 @@ __global__ void transpose_kernel(int rows, int cols, int first_row, std::int64_t
   }
 }
 
-}  // namespace
-
-void transpose(int matrices, int rows, int cols, int src_stride, const float* src, float* dst,
-               const char* name) {
+template <typename T>
+void transpose_of(int matrices, int rows, int cols, int src_stride, const T* src, float* dst,
+                  const char* name) {
   if (matrices == 0 || rows == 0 || cols == 0) return;
   const dim3 threads(kTile, kRowsPerPass);
   const int rows_per_launch = kMaxGridYZ * kTile;
@@ -43,13 +43,24 @@ void transpose(int matrices, int rows, int cols, int src_stride, const float* sr
       const int row_count =
           static_cast<int>(rows - first_row < rows_per_launch ? rows - first_row : rows_per_launch);
       const dim3 grid((cols + kTile - 1) / kTile, (row_count + kTile - 1) / kTile, count);
-      transpose_kernel<<<grid, threads, 0, current_stream()>>>(
-          rows, cols, static_cast<int>(first_row), src_stride,
-          src + static_cast<std::int64_t>(first) * rows * src_stride,
-          dst + static_cast<std::int64_t>(first) * rows * cols);
+      transpose_kernel<T>
+          <<<grid, threads, 0, current_stream()>>>(rows, cols, static_cast<int>(first_row), src_stride,
+                                                   src + static_cast<std::int64_t>(first) * rows * src_stride,
+                                                   dst + static_cast<std::int64_t>(first) * rows * cols);
       check_launch(name);
     }
   }
+}
+
+}  // namespace
+
+void transpose(int matrices, int rows, int cols, int src_stride, const float* src, float* dst,
+               const char* name) {
+  transpose_of(matrices, rows, cols, src_stride, src, dst, name);
+}
+void transpose(int matrices, int rows, int cols, int src_stride, const BFloat16* src, float* dst,
+               const char* name) {
+  transpose_of(matrices, rows, cols, src_stride, src, dst, name);
 }
 
 }  // namespace dscope::kernels::cuda

@@ -10,8 +10,8 @@
 //
 // Mixed precision (tensor/autocast.h): under autocast a float32 input is cast to bfloat16 first. A bfloat16
 // input gives a bfloat16 output and input gradient, and is what the backward saves (half the memory); the
-// kernels compute in float32 on widened copies. Weights and bias are float32 always, and so are their
-// gradients.
+// kernels take bfloat16 activations and compute in float32. Weights and bias are float32 always, and so are
+// their gradients.
 #include "tensor/ops/conv2d.h"
 
 #include <string>
@@ -22,6 +22,7 @@
 #include "tensor/autograd/node.h"
 #include "tensor/dispatch.h"
 #include "tensor/ops/activation.h"
+#include "tensor/ops/activation_type.h"
 #include "tensor/ops/cast.h"
 #include "tensor/ops/checks.h"
 #include "tensor/ops/reduction.h"
@@ -80,7 +81,7 @@ std::string describe(const kernels::Conv2dGeometry& g) {
   return text;
 }
 
-// The checked geometry, dense float32 operands, and the float32 output to write.
+// The checked geometry, dense operands, and the output to write (activations in the input's dtype).
 struct Operands {
   kernels::Conv2dGeometry g;
   Tensor x, w, b, y;
@@ -90,9 +91,9 @@ Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
                  const Conv2dOptions& options) {
   Operands o;
   o.g = checked_geometry(input, weight, bias, options);
-  o.x = dense_as(input, DType::Float32), o.w = weight.contiguous();
+  o.x = dense_as(input, input.dtype()), o.w = weight.contiguous();
   o.b = bias.defined() ? bias.contiguous() : Tensor();
-  o.y = Tensor::empty({o.g.N, o.g.K, o.g.P, o.g.Q}, DType::Float32, input.device());
+  o.y = Tensor::empty({o.g.N, o.g.K, o.g.P, o.g.Q}, input.dtype(), input.device());
   return o;
 }
 
@@ -101,16 +102,17 @@ Operands prepare(const Tensor& input, const Tensor& weight, const Tensor& bias,
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
   if (input.defined() && input.dtype() == DType::Float32 && autocast_dtype() != DType::Float32)
     return conv2d(cast(input, autocast_dtype()), weight, bias, options);
-  const auto [g, x, w, b, y_values] = prepare(input, weight, bias, options);
-  DSCOPE_DISPATCH_DESCRIBED(input.device(), describe(g), conv2d_forward, g, x.data<float>(), w.data<float>(),
-                            b.defined() ? b.data<float>() : nullptr, y_values.data<float>());
+  const auto [g, x, w, b, y] = prepare(input, weight, bias, options);
   const DType stored = input.dtype();
-  const Tensor y = dense_as(y_values, stored);
+  detail::with_activation_type(stored, [&](auto element) {
+    using T = decltype(element);
+    DSCOPE_DISPATCH_DESCRIBED(input.device(), describe(g), conv2d_forward, g, x.data<T>(), w.data<float>(),
+                              b.defined() ? b.data<float>() : nullptr, y.data<T>());
+  });
 
   const bool input_needs_grad = input.requires_grad(), weight_needs_grad = weight.requires_grad();
   const bool bias_needs_grad = bias.defined() && bias.requires_grad();
-  // The input as it came (bfloat16 under autocast), not its float32 copy.
-  const Tensor x_saved = weight_needs_grad ? dense_as(input, stored) : Tensor();
+  const Tensor x_saved = weight_needs_grad ? x.detach() : Tensor();
   const Tensor w_saved = input_needs_grad ? w.detach() : Tensor();
   const std::vector<Tensor> inputs =
       bias.defined() ? std::vector<Tensor>{input, weight, bias} : std::vector<Tensor>{input, weight};
@@ -118,21 +120,22 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
       "conv2d", y, inputs,
       [g, x_saved, w_saved, bias_needs_grad, stored,
        has_bias = bias.defined()](const Tensor& grad_y) -> autograd::Gradients {
-        const Tensor grad = dense_as(grad_y, DType::Float32);
+        const Tensor grad = dense_as(grad_y, stored);
         autograd::Gradients grads(has_bias ? 3 : 2);
-        if (w_saved.defined()) {
-          const Tensor grad_x = Tensor::empty({g.N, g.C, g.H, g.W}, DType::Float32, grad.device());
-          DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_input, g, grad.data<float>(),
-                                    w_saved.data<float>(), grad_x.data<float>());
-          grads[0] = dense_as(grad_x, stored);
-        }
-        if (x_saved.defined()) {
-          const Tensor x_values = dense_as(x_saved, DType::Float32);
-          grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
-          DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_weight, g,
-                                    x_values.data<float>(), grad.data<float>(), grads[1].data<float>());
-        }
-        if (bias_needs_grad) grads[2] = sum(grad, {0, 2, 3});
+        detail::with_activation_type(stored, [&](auto element) {
+          using T = decltype(element);
+          if (w_saved.defined()) {
+            grads[0] = Tensor::empty({g.N, g.C, g.H, g.W}, stored, grad.device());
+            DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_input, g, grad.data<T>(),
+                                      w_saved.data<float>(), grads[0].data<T>());
+          }
+          if (x_saved.defined()) {
+            grads[1] = Tensor::empty({g.K, g.C, g.R, g.S}, DType::Float32, grad.device());
+            DSCOPE_DISPATCH_DESCRIBED(grad.device(), describe(g), conv2d_backward_weight, g,
+                                      x_saved.data<T>(), grad.data<T>(), grads[1].data<float>());
+          }
+        });
+        if (bias_needs_grad) grads[2] = sum(dense_as(grad, DType::Float32), {0, 2, 3});
         return grads;
       });
 }

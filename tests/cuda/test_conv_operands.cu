@@ -245,5 +245,52 @@ TEST(ConvOperands, InputGradientPhasesCoverEveryPositionOnce) {
   }
 }
 
+// Mixed precision: with y_bfloat16 (grad_x_bfloat16) set, the passes store every result there, rounded,
+// and at the place the float store writes it; and the shifted copies widen bfloat16 inputs as they copy.
+// (The operands need not make a convolution here: each pass's two stores are compared with each other.)
+TEST(ConvOperands, BFloat16StoresRoundEveryResultInPlace) {
+  std::mt19937 random(9);
+  const BFloat16 unwritten{0x7FC1};  // a NaN no rounding produces
+  for (const Case& original : kCases) {
+    const Case c = in_fours(original);
+    const Conv2dGeometry g = geometry_of(c);
+    const ConvShape shape(g);
+    const std::vector<float> x =
+        transposed(random_values(g.N * g.C * g.H * g.W, random), g.N, g.C, g.H * g.W);
+    const std::vector<float> w =
+        transposed(random_values(g.K * g.C * g.R * g.S, random), g.K, g.C, g.R * g.S);
+    const std::vector<float> bias = random_values(g.K, random);
+    std::vector<float> y(g.N * g.K * g.P * g.Q);
+    std::vector<BFloat16> y_rounded(y.size(), unwritten);
+    ForwardOperands ops = forward_operands_channels_last(shape, x.data(), w.data(), bias.data(), y.data());
+    evaluate(ops);
+    ops.y = nullptr, ops.y_bfloat16 = y_rounded.data();
+    evaluate(ops);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      ASSERT_EQ(y_rounded[i].bits, to_bfloat16(y[i]).bits) << c.name << ": forward output " << i;
+
+    const std::vector<float> grad_y = random_values(g.N * g.K * g.P * g.Q, random);
+    std::vector<float> grad_x(g.N * g.C * g.H * g.W);
+    std::vector<BFloat16> grad_x_rounded(grad_x.size(), unwritten);
+    for (BackwardInputOperands phase :
+         backward_input_operands(shape, grad_y.data(), w.data(), grad_x.data(), true)) {
+      evaluate(phase);
+      phase.grad_x = nullptr, phase.grad_x_bfloat16 = grad_x_rounded.data();
+      evaluate(phase);
+    }
+    for (std::size_t i = 0; i < grad_x.size(); ++i)
+      ASSERT_EQ(grad_x_rounded[i].bits, to_bfloat16(grad_x[i]).bits) << c.name << ": input gradient " << i;
+
+    std::vector<BFloat16> x_bfloat16;
+    for (const float value : x)
+      x_bfloat16.push_back(to_bfloat16(value));
+    for (std::int64_t at = 0; at < shifted_copy_floats(shape); at += 7) {
+      const float copied = shifted_copy_element(shape, x_bfloat16.data(), at);
+      const float widened_first = shifted_copy_element(shape, x.data(), at);
+      ASSERT_EQ(copied, to_float(to_bfloat16(widened_first))) << c.name << ": shifted copy " << at;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dscope::kernels::cuda
