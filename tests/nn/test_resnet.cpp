@@ -38,6 +38,14 @@ std::vector<std::int64_t> predictions(const Tensor& logits) {
   return predicted;
 }
 
+// n labels drawn uniformly from the 7 classes.
+std::vector<std::int64_t> random_labels(std::size_t n, Generator& generator) {
+  std::vector<std::int64_t> labels(n);
+  for (std::int64_t& label : labels)
+    label = static_cast<std::int64_t>(generator.below(7));
+  return labels;
+}
+
 struct ShapeCase {
   int depth;
   StemKind stem;
@@ -172,9 +180,7 @@ TEST(ResNet, ConfigurationErrorsAreNamed) {
 TEST(ResNet, ResNet8OverfitsThirtyTwoRandomImages) {
   Generator generator(2024);
   const Tensor images = Tensor::randn({32, 3, 16, 16}, generator);
-  std::vector<std::int64_t> labels(32);
-  for (std::int64_t& label : labels)
-    label = static_cast<std::int64_t>(generator.below(7));
+  const std::vector<std::int64_t> labels = random_labels(32, generator);
   const Tensor targets = Tensor::from_int64(labels, {32});
 
   nn::ResNetConfig config = nn::resnet_config(8, 7, StemKind::Small);
@@ -202,10 +208,7 @@ TEST(ResNet, ResNet8OverfitsThirtyTwoRandomImages) {
 TEST(ResNet, TrainsUnderAutocastLikeInFloat32) {
   Generator generator(2025);
   const Tensor images = Tensor::randn({8, 3, 12, 12}, generator);
-  std::vector<std::int64_t> labels(8);
-  for (std::int64_t& label : labels)
-    label = static_cast<std::int64_t>(generator.below(7));
-  const Tensor targets = Tensor::from_int64(labels, {8});
+  const Tensor targets = Tensor::from_int64(random_labels(8, generator), {8});
   const auto losses = [&](DType activations) {
     nn::ResNetConfig config = nn::resnet_config(8, 7);
     config.seed = 3;
