@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <functional>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "tensor/autograd/node.h"
@@ -105,6 +107,10 @@ TEST(MixedPrecision, CastRoundsAndItsGradientComesBack) {
   // 1 + 2^-8 is half way between 1 and 1 + 2^-7 (ties to even: 1); 1 + 3·2^-8 goes up to 1 + 2^-6.
   EXPECT_EQ(values_of(narrowed), (std::vector<float>{1.0f, 1.0f, 1.015625f, -3.140625f}));
   EXPECT_TRUE(cast(narrowed, DType::BFloat16).same(narrowed));
+  std::ostringstream printed;
+  printed << narrowed;
+  EXPECT_NE(printed.str().find("-3.1406"), std::string::npos) << printed.str();
+  EXPECT_NE(printed.str().find("dtype=bfloat16"), std::string::npos) << printed.str();
   sum(cast(narrowed, DType::Float32)).backward();
   EXPECT_EQ(x.grad().dtype(), DType::Float32);
   EXPECT_EQ(x.grad().to_vector<float>(), std::vector<float>(4, 1.0f));
