@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/copy.h"
 
 namespace dscope::kernels {
@@ -33,6 +34,8 @@ void exp(std::int64_t n, const float* x, float* y);                       // y =
 void log(std::int64_t n, const float* x, float* y);                       // y = ln x
 // y += alpha * x over n elements: gradient accumulation and optimizer steps.
 void axpy(std::int64_t n, float alpha, const float* x, float* y);
+// The same on bfloat16 gradients (mixed precision): added in float, each sum rounded once.
+void axpy(std::int64_t n, float alpha, const BFloat16* x, BFloat16* y);
 }  // namespace cpu
 
 namespace cuda {
@@ -47,6 +50,7 @@ void neg(std::int64_t n, const float* x, float* y);
 void exp(std::int64_t n, const float* x, float* y);
 void log(std::int64_t n, const float* x, float* y);
 void axpy(std::int64_t n, float alpha, const float* x, float* y);
+void axpy(std::int64_t n, float alpha, const BFloat16* x, BFloat16* y);
 }  // namespace cuda
 
 }  // namespace dscope::kernels

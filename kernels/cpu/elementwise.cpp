@@ -81,4 +81,10 @@ void axpy(std::int64_t n, float alpha, const float* x, float* y) {
     y[i] += alpha * x[i];
 }
 
+void axpy(std::int64_t n, float alpha, const BFloat16* x, BFloat16* y) {
+#pragma omp parallel for schedule(static) if (n > detail::kChunk)
+  for (std::int64_t i = 0; i < n; ++i)
+    y[i] = to_bfloat16(to_float(y[i]) + alpha * to_float(x[i]));
+}
+
 }  // namespace dscope::kernels::cpu

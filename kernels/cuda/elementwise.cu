@@ -99,9 +99,10 @@ struct Logarithm {
   __device__ float operator()(float x) const { return logf(x); }
 };
 
-__global__ void axpy_kernel(std::int64_t n, float alpha, const float* x, float* y) {
+template <typename T>
+__global__ void axpy_kernel(std::int64_t n, float alpha, const T* x, T* y) {
   DSCOPE_GRID_STRIDE_LOOP(i, n) {
-    y[i] += alpha * x[i];
+    store_float(&y[i], as_float(y[i]) + alpha * as_float(x[i]));
   }
 }
 
@@ -138,7 +139,12 @@ void log(std::int64_t n, const float* x, float* y) {
 
 void axpy(std::int64_t n, float alpha, const float* x, float* y) {
   if (n == 0) return;
-  axpy_kernel<<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(n, alpha, x, y);
+  axpy_kernel<float><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(n, alpha, x, y);
+  check_launch("axpy");
+}
+void axpy(std::int64_t n, float alpha, const BFloat16* x, BFloat16* y) {
+  if (n == 0) return;
+  axpy_kernel<BFloat16><<<blocks_for(n), kThreadsPerBlock, 0, current_stream()>>>(n, alpha, x, y);
   check_launch("axpy");
 }
 

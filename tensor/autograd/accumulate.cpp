@@ -16,29 +16,23 @@ void check_compatible(const Tensor& total, const Tensor& addition) {
                " gradient meets a ", dtype_name(total.dtype()), " one (shape ", total.shape(), ")");
 }
 
-// total + addition for bfloat16 gradients (mixed precision): added in float, the sum rounded once.
-Tensor bfloat16_sum(const Tensor& total, const Tensor& addition) {
-  const Tensor sum = dense_as(total, DType::Float32);  // a new tensor: the dtype differs
-  accumulate_into(sum, dense_as(addition, DType::Float32));
-  return dense_as(sum, DType::BFloat16);
-}
-
 }  // namespace
 
 void accumulate_into(const Tensor& total, const Tensor& addition) {
   check_compatible(total, addition);
-  if (total.dtype() == DType::BFloat16) {
-    copy_elements(bfloat16_sum(total, addition), total);
-    return;
-  }
   const Tensor dense = addition.is_contiguous() ? addition : dense_copy(addition);
-  DSCOPE_DISPATCH(total.device(), axpy, total.numel(), 1.0f, dense.data<float>(), total.data<float>());
+  // bfloat16 gradients (mixed precision) are added in float and each sum rounded once.
+  if (total.dtype() == DType::BFloat16)
+    DSCOPE_DISPATCH(total.device(), axpy, total.numel(), 1.0f, dense.data<BFloat16>(),
+                    total.data<BFloat16>());
+  else
+    DSCOPE_DISPATCH(total.device(), axpy, total.numel(), 1.0f, dense.data<float>(), total.data<float>());
 }
 
 Tensor sum_of(const Tensor& first, const Tensor& second) {
   check_compatible(first, second);
-  if (first.dtype() == DType::BFloat16) return bfloat16_sum(first, second);
-  if (!first.is_contiguous() || !second.is_contiguous()) {
+  // Strided operands, and bfloat16 ones (whose only add is the in-place one), copy first and add into it.
+  if (!first.is_contiguous() || !second.is_contiguous() || first.dtype() == DType::BFloat16) {
     Tensor total = dense_copy(first);
     accumulate_into(total, second);
     return total;
