@@ -18,6 +18,7 @@
 #include "kernels/batch_norm2d.h"
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/fast_divmod.cuh"
+#include "kernels/cuda/four_values.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace dscope::kernels::cuda {
@@ -40,7 +41,7 @@ int splits_for(const BatchNorm2dGeometry& g) {
 // Where the elements of an NCHW tensor are, in 32-bit indices with multiply-shift divisions (the entry
 // points check that the tensor fits). The kernels come in two widths: 4 when every plane is a multiple of 4
 // long and every pointer aligned to four elements, so that four neighbours are one 16-byte (float) or
-// 8-byte (bfloat16) load of one channel, else 1.
+// 8-byte (bfloat16) load of one channel (four_values.cuh), else 1.
 struct Layout {
   FastDivmod plane, channels;
   int C, plane_size, total;
@@ -68,56 +69,8 @@ template <typename T>
 bool four_wide(const BatchNorm2dGeometry& g, std::initializer_list<const T*> pointers) {
   if ((g.H * g.W) % 4 != 0) return false;
   for (const T* pointer : pointers)
-    if (reinterpret_cast<std::uintptr_t>(pointer) % (4 * sizeof(T)) != 0) return false;
+    if (!aligned_for_four(pointer)) return false;
   return true;
-}
-
-template <int kWidth>
-struct Pack {
-  float v[kWidth];
-};
-template <int kWidth>
-__device__ Pack<kWidth> load(const float* from) {
-  Pack<kWidth> pack;
-  if constexpr (kWidth == 4) {
-    const float4 four = *reinterpret_cast<const float4*>(from);
-    pack.v[0] = four.x, pack.v[1] = four.y, pack.v[2] = four.z, pack.v[3] = four.w;
-  } else {
-    pack.v[0] = *from;
-  }
-  return pack;
-}
-// Four bfloat16 values are one 8-byte load, the first in the low half of the first word.
-template <int kWidth>
-__device__ Pack<kWidth> load(const BFloat16* from) {
-  Pack<kWidth> pack;
-  if constexpr (kWidth == 4) {
-    const uint2 four = *reinterpret_cast<const uint2*>(from);
-    pack.v[0] = float_from_bits(four.x << 16), pack.v[1] = float_from_bits(four.x & 0xFFFF0000u);
-    pack.v[2] = float_from_bits(four.y << 16), pack.v[3] = float_from_bits(four.y & 0xFFFF0000u);
-  } else {
-    pack.v[0] = to_float(*from);
-  }
-  return pack;
-}
-template <int kWidth>
-__device__ void store(float* to, const Pack<kWidth>& pack) {
-  if constexpr (kWidth == 4)
-    *reinterpret_cast<float4*>(to) = make_float4(pack.v[0], pack.v[1], pack.v[2], pack.v[3]);
-  else
-    *to = pack.v[0];
-}
-template <int kWidth>
-__device__ void store(BFloat16* to, const Pack<kWidth>& pack) {
-  if constexpr (kWidth == 4) {
-    const auto pair = [&](int e) {
-      return static_cast<unsigned>(to_bfloat16(pack.v[e]).bits) |
-             static_cast<unsigned>(to_bfloat16(pack.v[e + 1]).bits) << 16;
-    };
-    *reinterpret_cast<uint2*>(to) = make_uint2(pair(0), pair(2));
-  } else {
-    *to = to_bfloat16(pack.v[0]);
-  }
 }
 
 // The forward's normalisation of channel c, (x − mean)·gamma·inv_std + beta (gamma and beta nullable). The
@@ -139,7 +92,7 @@ struct Normalisation {
 template <int kWidth, typename T>
 __device__ Pack<kWidth> masked_gradient(const T* grad_y, int at, const Pack<kWidth>& x, bool relu,
                                         const Normalisation& normalisation, int c) {
-  Pack<kWidth> grad = load<kWidth>(grad_y + at);
+  Pack<kWidth> grad = load_values<kWidth>(grad_y + at);
   if (relu) {
 #pragma unroll
     for (int e = 0; e < kWidth; ++e)
@@ -157,14 +110,14 @@ __global__ void channel_sums_kernel(Layout layout, bool relu, const T* x, const 
   const int c = blockIdx.x, count = layout.total / layout.C;
   const int slice = ((count + gridDim.y - 1) / gridDim.y + kWidth - 1) / kWidth * kWidth;
   const int begin = blockIdx.y * slice, end = begin + slice < count ? begin + slice : count;
-  const double shift = grad_y == nullptr ? static_cast<double>(load<1>(x + c * layout.plane_size).v[0])
+  const double shift = grad_y == nullptr ? static_cast<double>(load_values<1>(x + c * layout.plane_size).v[0])
                                          : static_cast<double>(normalisation.mean[c]);
   double first = 0.0, second = 0.0;
   for (int m = begin + kWidth * threadIdx.x; m < end; m += kWidth * blockDim.x) {
     int image, position;
     layout.plane.divmod(m, image, position);
     const int at = (image * layout.C + c) * layout.plane_size + position;
-    const Pack<kWidth> values = load<kWidth>(x + at);
+    const Pack<kWidth> values = load_values<kWidth>(x + at);
     if (grad_y == nullptr) {
 #pragma unroll
       for (int e = 0; e < kWidth; ++e) {
@@ -217,7 +170,7 @@ __global__ void finish_statistics_kernel(BatchNorm2dGeometry g, const T* x, cons
   DSCOPE_GRID_STRIDE_LOOP(c, g.C) {
     const Sums sums = add_partials(partials, c, splits);
     const double M = static_cast<double>(g.count());
-    const double shift = load<1>(x + c * g.H * g.W).v[0], shifted_mean = sums.first / M;
+    const double shift = load_values<1>(x + c * g.H * g.W).v[0], shifted_mean = sums.first / M;
     mean[c] = static_cast<float>(shift + shifted_mean);
     variance[c] = static_cast<float>(fmax(sums.second / M - shifted_mean * shifted_mean, 0.0));
   }
@@ -245,15 +198,15 @@ __global__ void forward_kernel(Layout layout, bool relu, const T* x, Normalisati
                                const T* residual, T* y) {
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
-    Pack<kWidth> values = load<kWidth>(x + at);
+    Pack<kWidth> values = load_values<kWidth>(x + at);
     Pack<kWidth> added{};
-    if (residual != nullptr) added = load<kWidth>(residual + at);
+    if (residual != nullptr) added = load_values<kWidth>(residual + at);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e) {
       const float value = normalisation(c, values.v[e]) + added.v[e];
       values.v[e] = relu && value < 0.0f ? 0.0f : value;
     }
-    store<kWidth>(y + at, values);
+    store_values<kWidth>(y + at, values);
   }
 }
 
@@ -289,13 +242,13 @@ __global__ void grad_x_kernel(Layout layout, bool relu, const T* grad_y, const T
   DSCOPE_GRID_STRIDE_LOOP(group, layout.total / kWidth) {
     const int at = static_cast<int>(group) * kWidth, c = layout.channel(at);
     const GradientCoefficients k = coefficients[c];
-    Pack<kWidth> values = load<kWidth>(x + at);
+    Pack<kWidth> values = load_values<kWidth>(x + at);
     const Pack<kWidth> grad = masked_gradient<kWidth, T>(grad_y, at, values, relu, normalisation, c);
 #pragma unroll
     for (int e = 0; e < kWidth; ++e)
       values.v[e] =
           k.grad_scale * grad.v[e] + k.per_centered * (values.v[e] - normalisation.mean[c]) + k.constant;
-    store<kWidth>(grad_x + at, values);
+    store_values<kWidth>(grad_x + at, values);
   }
 }
 
