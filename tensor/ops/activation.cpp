@@ -44,9 +44,10 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
   detail::check_floating(a, "add_relu", "a");
   detail::check_floating(b, "add_relu", "b");
   detail::check_same_device(a, b, "add_relu");
-  DSCOPE_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(), ShapeError, "add_relu: a ", a.shape(), " ",
-               dtype_name(a.dtype()), " and b ", b.shape(), " ", dtype_name(b.dtype()),
-               " must have the same shape and dtype");
+  DSCOPE_CHECK(a.shape() == b.shape(), ShapeError, "add_relu: a ", a.shape(), " and b ", b.shape(),
+               " must have the same shape");
+  DSCOPE_CHECK(a.dtype() == b.dtype(), DTypeError, "add_relu: a is ", dtype_name(a.dtype()), " and b is ",
+               dtype_name(b.dtype()), "; they must have the same dtype (shape ", a.shape(), ")");
   const Tensor a_dense = dense_as(a, a.dtype()), b_dense = dense_as(b, a.dtype());
   Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
   detail::with_activation_type(a.dtype(), [&](auto element) {

@@ -211,7 +211,7 @@ TEST(MixedPrecision, OpsThatNeedFloat32SayWhatTheyGot) {
   EXPECT_THROW(batch_norm2d_add_relu(activations, Tensor(), Tensor(), Tensor(), Tensor(),
                                      Tensor::ones({2, 3, 4, 4}), true, 0.1f, 1e-5f),
                DTypeError);
-  EXPECT_THROW(add_relu(activations, Tensor::ones({2, 3, 4, 4})), ShapeError);
+  EXPECT_THROW(add_relu(activations, Tensor::ones({2, 3, 4, 4})), DTypeError);
 }
 
 TEST(MixedPrecision, AGradientOfTheWrongDtypeIsCaught) {
