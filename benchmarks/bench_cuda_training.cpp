@@ -10,10 +10,11 @@
 //
 // images/s is images per second; TFLOP/s counts only convolutions and the classifier, three passes per
 // step (see bench_training.cpp for the formula); peak MiB is the most memory our allocator had handed out
-// during the timed steps (weights, momentum, the batch, a step's activations), beside PyTorch's
-// max_memory_allocated in the reference. Each step ends with loss.item(), a copy to the host that
-// waits for the GPU, so wall-clock time covers the whole step. Correctness is left to the tests
-// (tests/cuda); here the untimed first step only has to give a finite loss.
+// during the timed steps (weights, momentum, the batch, a step's activations) and scratch peak MiB the most
+// the kernels' scratch buffers held (their sum bounds our footprint from above), beside PyTorch's
+// max_memory_allocated in the reference, which counts its cuDNN workspaces too. Each step ends with
+// loss.item(), a copy to the host that waits for the GPU, so wall-clock time covers the whole step.
+// Correctness is left to the tests (tests/cuda); here the untimed first step only has to give a finite loss.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "benchmarks/resnet_flops.h"
+#include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/settings.h"
 #include "nn/resnet.h"
 #include "optim/sgd.h"
@@ -69,6 +71,7 @@ void training_step(benchmark::State& state, cuda::MathMode math, DType activatio
     if (!std::isfinite(step()) || !std::isfinite(step()))
       return state.SkipWithError("an untimed first step gave a non-finite loss");
     reset_peak_in_use(Device::cuda());
+    cuda::reset_scratch_peak(Device::cuda().index);
     double seconds = 0.0;
     for (auto _ : state) {
       const auto start = std::chrono::steady_clock::now();
@@ -82,9 +85,12 @@ void training_step(benchmark::State& state, cuda::MathMode math, DType activatio
     state.counters["images/s"] = steps * static_cast<double>(kBatch) / seconds;
     state.counters["TFLOP/s"] = 1e-12 * 3.0 * forward_flops_per_image(config(), kImageSize) *
                                 static_cast<double>(kBatch) * steps / seconds;
-    // Weights, momentum, the batch and a step's activations at their largest (not the allocator's cache).
+    // Weights, momentum, the batch and a step's activations at their largest (not the allocator's cache), and
+    // the kernels' scratch (layout copies, partial sums) at its largest.
     state.counters["peak MiB"] =
         static_cast<double>(allocator_stats(Device::cuda()).peak_in_use_bytes) / 1048576.0;
+    state.counters["scratch peak MiB"] =
+        static_cast<double>(cuda::scratch_peak_bytes(Device::cuda().index)) / 1048576.0;
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }

@@ -85,9 +85,11 @@ def load(paths):
                 medians[key] = float(figure)
             else:
                 runs[key].append(float(figure))
-            # A training step also reports its peak memory, kept under the case's name with MEMORY in front.
+            # A training step also reports its peak memory, kept under the case's name with MEMORY in front:
+            # tensors and (ours) the kernels' scratch, whose two peaks added bound the footprint from above.
             if entry.get("peak MiB") is not None:
-                runs[(MEMORY + key[0], key[1], key[2])].append(float(entry["peak MiB"]))
+                peak = float(entry["peak MiB"]) + float(entry.get("scratch peak MiB") or 0.0)
+                runs[(MEMORY + key[0], key[1], key[2])].append(peak)
     # One line per message, so that "no CUDA device" on every benchmark does not bury the rest.
     for message, names in failed.items():
         problems.append(f"{names[0]}: {message}" if len(names) == 1 else
@@ -214,8 +216,9 @@ def training_table(figures):
                    ("bf16, float tensors (dscope) / autocast (PyTorch)", "bf16", "own", "torch"),
                    ("bf16 mixed precision (both autocast, NCHW)", "bf16", "own_autocast", "torch"))]
         if any(ours is not None or theirs is not None for _, ours, theirs in memory):
-            lines += [f"Peak GPU memory of a step of {model} at {shape}, MiB (weights, optimizer state, batch and "
-                      "activations; dscope's allocator in use, PyTorch's max_memory_allocated):", "",
+            lines += [f"Peak GPU memory of a step of {model} at {shape}, MiB (weights, optimizer state, batch, "
+                      "activations and workspaces; dscope: the peaks of its tensors and of its kernels' scratch "
+                      "added, an upper bound; PyTorch: max_memory_allocated):", "",
                       "| math | dscope | PyTorch | ratio |", "|---|---:|---:|---:|"]
             lines += [f"| {label} | {number(ours, 0)} | {number(theirs, 0)} | {ratio(ours, theirs)} |"
                       for label, ours, theirs in memory]

@@ -1,6 +1,8 @@
 // CUDA runtime wrappers: see device_memory.h. The tensor core calls these through tensor/dispatch.h.
 #include "kernels/cuda/device_memory.h"
 
+#include <cstdint>
+
 #include "kernels/cuda/launch.cuh"
 
 namespace dscope::kernels::cuda {
@@ -34,6 +36,25 @@ void device_copy(void* destination, const void* source, std::size_t bytes, CopyD
   const cudaStream_t stream = current_stream();
   DSCOPE_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, kind, stream));
   DSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+namespace {
+cudaMemPool_t default_pool(int device) {
+  cudaMemPool_t pool = nullptr;
+  DSCOPE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  return pool;
+}
+}  // namespace
+
+std::size_t scratch_peak_bytes(int device) {
+  std::uint64_t bytes = 0;
+  DSCOPE_CUDA_CHECK(cudaMemPoolGetAttribute(default_pool(device), cudaMemPoolAttrUsedMemHigh, &bytes));
+  return static_cast<std::size_t>(bytes);
+}
+
+void reset_scratch_peak(int device) {
+  std::uint64_t zero = 0;  // the only value the attribute accepts: it restarts from what is in use
+  DSCOPE_CUDA_CHECK(cudaMemPoolSetAttribute(default_pool(device), cudaMemPoolAttrUsedMemHigh, &zero));
 }
 
 }  // namespace dscope::kernels::cuda

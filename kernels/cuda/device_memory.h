@@ -13,4 +13,10 @@ enum class CopyDirection { HostToDevice, DeviceToHost, DeviceToDevice };
 // Copies `bytes` and waits for the copy to finish.
 void device_copy(void* destination, const void* source, std::size_t bytes, CopyDirection direction);
 
+// The kernels' scratch buffers (launch.cuh's Scratch: layout copies, split-K partials, taken with
+// cudaMallocAsync from the device's default pool), which the tensor allocator's statistics do not count:
+// the most bytes they held at once since the last reset_scratch_peak.
+std::size_t scratch_peak_bytes(int device);
+void reset_scratch_peak(int device);
+
 }  // namespace dscope::kernels::cuda
