@@ -567,7 +567,9 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
   }
   // On the tensor cores the passes read layout copies made from the bfloat16 activations and round their
   // results as they store them (kernels/cuda/conv2d.cu): the products' tolerance (kTf32, kBf16) on top of
-  // the storage's, stride 1 and 2 (the input gradient's phases).
+  // the storage's, stride 1 and 2 (the input gradient's phases), on a width of 16 so that the weight
+  // gradient's shifted copies fit too (Q a multiple of 4 at both strides).
+  const Tensor wide = Tensor::randn({4, 8, 12, 16}, generator);
   const testing::Tolerance tf32_storage{1e-5, 8e-3, 1e-2}, bf16_storage{1e-5, 1.6e-2, 4e-2};
   for (const auto& [math, tolerance] : {std::pair{kernels::cuda::MathMode::TF32, tf32_storage},
                                         std::pair{kernels::cuda::MathMode::BF16, bf16_storage}}) {
@@ -579,7 +581,7 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
           [&](const std::vector<Tensor>& in) {
             return out_f32(conv2d(in_bf16(in[0]), in[1], in[2], options));
           },
-          {x, weight, bias},
+          {wide, weight, bias},
           std::string("conv2d on bfloat16, ") + kernels::cuda::name_of(math) + " products, stride " +
               std::to_string(stride),
           tolerance, tolerance);
