@@ -1,7 +1,9 @@
 // conv2d on the GPU at the ResNet layer shapes of bench_conv2d.cpp (3×3 filters, padding 1), at batch 128:
 // the three kernels kernels::cuda::conv2d_forward, _backward_input and _backward_weight, each with our own
 // kernels and with cuDNN (ConvBackend, kernels/cuda/settings.h; cuDNN only where the build found it), in
-// FP32 and TF32 (MathMode), and ours in BF16 (cuDNN has no bf16 products on float tensors). Our plain
+// FP32 and TF32 (MathMode), and ours in BF16 as mixed precision trains: bfloat16 activations (x, grad_y
+// and the outputs y, grad_x) with float weights, through the bfloat16 entry points (cuDNN has no bf16
+// products on float tensors; PyTorch's bf16 convolutions, on bf16 tensors, are the reference). Our plain
 // products on the NCHW tensors are timed too (`direct`, in FP32 and TF32), so that each departure of `own`
 // from them (Winograd, layout copies, the few-channel input gradient) is measured against what it replaced.
 // benchmarks/torch_cuda_reference.py times the same passes through PyTorch (in BF16 on bf16 tensors), and
@@ -85,8 +87,9 @@ double flops_per_pass(const kernels::Conv2dGeometry& g) {
 }
 
 // The tensors of a layer on the GPU: the inputs x, w, grad_y, and the outputs of the three passes, which are
-// kept apart so that the inputs stay as drawn. `poison` fills the outputs with NaN (for the check: an element
-// a kernel did not write then fails it); otherwise they are left uninitialised.
+// kept apart so that the inputs stay as drawn, each activation also in bfloat16 (converted on the GPU once,
+// for BF16). `poison` fills the outputs with NaN (for the check: an element a kernel did not write then
+// fails it); otherwise they are left uninitialised.
 struct Buffers {
   Buffers(const kernels::Conv2dGeometry& g, std::uint64_t seed, bool poison) {
     Generator generator(seed);
@@ -98,28 +101,43 @@ struct Buffers {
                     : Tensor::empty(shape, DType::Float32, Device::cuda());
     };
     y = output(grad_y.shape()), grad_x = output(x.shape()), grad_w = output(w.shape());
+    x_bf16 = dense_as(x, DType::BFloat16), grad_y_bf16 = dense_as(grad_y, DType::BFloat16);
+    y_bf16 = dense_as(y, DType::BFloat16), grad_x_bf16 = dense_as(grad_x, DType::BFloat16);
   }
   Tensor x, w, grad_y;
   Tensor y, grad_x, grad_w;
+  Tensor x_bf16, grad_y_bf16, y_bf16, grad_x_bf16;
 };
 
-void launch(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b) {
+// Activations in bfloat16 for BF16 (mixed precision), float otherwise.
+void launch(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b, bool bf16) {
   switch (pass) {
     case Pass::Forward:
+      if (bf16)
+        return cuda::conv2d_forward(g, b.x_bf16.data<BFloat16>(), b.w.data<float>(), nullptr,
+                                    b.y_bf16.data<BFloat16>());
       return cuda::conv2d_forward(g, b.x.data<float>(), b.w.data<float>(), nullptr, b.y.data<float>());
     case Pass::BackwardInput:
+      if (bf16)
+        return cuda::conv2d_backward_input(g, b.grad_y_bf16.data<BFloat16>(), b.w.data<float>(),
+                                           b.grad_x_bf16.data<BFloat16>());
       return cuda::conv2d_backward_input(g, b.grad_y.data<float>(), b.w.data<float>(),
                                          b.grad_x.data<float>());
     case Pass::BackwardWeight:
+      if (bf16)
+        return cuda::conv2d_backward_weight(g, b.x_bf16.data<BFloat16>(), b.grad_y_bf16.data<BFloat16>(),
+                                            b.grad_w.data<float>());
       return cuda::conv2d_backward_weight(g, b.x.data<float>(), b.grad_y.data<float>(),
                                           b.grad_w.data<float>());
   }
 }
 
-// The same pass on the CPU, on host copies of the inputs; returns its output.
-std::vector<float> launch_cpu(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b) {
-  const std::vector<float> x = b.x.to_vector<float>(), w = b.w.to_vector<float>(),
-                           grad_y = b.grad_y.to_vector<float>();
+// The same pass on the CPU, on host copies of the inputs the GPU read (rounded to bfloat16 for BF16);
+// returns its output.
+std::vector<float> launch_cpu(Pass pass, const kernels::Conv2dGeometry& g, const Buffers& b, bool bf16) {
+  const auto host = [](const Tensor& t) { return dense_as(t, DType::Float32).to_vector<float>(); };
+  const std::vector<float> x = host(bf16 ? b.x_bf16 : b.x), w = host(b.w),
+                           grad_y = host(bf16 ? b.grad_y_bf16 : b.grad_y);
   std::vector<float> out;
   switch (pass) {
     case Pass::Forward:
@@ -138,8 +156,10 @@ std::vector<float> launch_cpu(Pass pass, const kernels::Conv2dGeometry& g, const
   return out;
 }
 
-const Tensor& output_of(Pass pass, const Buffers& b) {
-  return pass == Pass::Forward ? b.y : pass == Pass::BackwardInput ? b.grad_x : b.grad_w;
+const Tensor& output_of(Pass pass, const Buffers& b, bool bf16) {
+  return pass == Pass::Forward         ? (bf16 ? b.y_bf16 : b.y)
+         : pass == Pass::BackwardInput ? (bf16 ? b.grad_x_bf16 : b.grad_x)
+                                       : b.grad_w;
 }
 
 // The batch-128 buffers of the layer timed last. Benchmarks run layer by layer, so each layer's inputs are
@@ -180,9 +200,11 @@ const std::string& cpu_check(const Layer& layer, const Setting& setting) {
   std::string result;
   for (Pass pass : {Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight}) {
     const Buffers buffers(g, 7, true);
-    const std::vector<float> expected = launch_cpu(pass, g, buffers);
-    launch(pass, g, buffers);
-    const std::vector<float> actual = output_of(pass, buffers).to_vector<float>();
+    const bool bf16 = setting.math == cuda::MathMode::BF16;
+    const std::vector<float> expected = launch_cpu(pass, g, buffers, bf16);
+    launch(pass, g, buffers, bf16);
+    const std::vector<float> actual =
+        dense_as(output_of(pass, buffers, bf16), DType::Float32).to_vector<float>();
     double largest = 0.0, error = 0.0;
     for (std::size_t i = 0; i < expected.size(); ++i) {
       largest = std::max(largest, std::abs(static_cast<double>(expected[i])));
@@ -215,12 +237,13 @@ void time_pass(benchmark::State& state, const Layer& layer, Pass pass, Setting s
       return state.SkipWithError(error.c_str());
     const kernels::Conv2dGeometry g = geometry_of(layer, kBatch);
     const Buffers& buffers = timed_buffers(layer);
-    launch(pass, g, buffers);  // warm-up: module loading, cuDNN's plan and workspace
+    const bool bf16 = setting.math == cuda::MathMode::BF16;
+    launch(pass, g, buffers, bf16);  // warm-up: module loading, cuDNN's plan and workspace
     cuda::synchronize();
     double seconds = 0.0;
     for (auto _ : state) {
       const auto start = std::chrono::steady_clock::now();
-      launch(pass, g, buffers);
+      launch(pass, g, buffers, bf16);
       cuda::synchronize();
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
       state.SetIterationTime(elapsed.count());
@@ -240,7 +263,8 @@ void register_benchmarks() {
       for (cuda::MathMode math : {cuda::MathMode::FP32, cuda::MathMode::TF32, cuda::MathMode::BF16})
         for (cuda::ConvBackend backend :
              {cuda::ConvBackend::Own, cuda::ConvBackend::Direct, cuda::ConvBackend::Cudnn}) {
-          // cuDNN has no bf16 products on float tensors; PyTorch's bf16 convolutions are the reference.
+          // cuDNN has no bf16 products on float tensors (our BF16 keeps float weights); PyTorch's bf16
+          // convolutions are the reference.
           if (math == cuda::MathMode::BF16 && backend == cuda::ConvBackend::Cudnn) continue;
           // Our plain products, beside `own` in FP32 and TF32, where it departs from them on most of these
           // layers (kernels/cuda/conv2d.cu): Winograd in FP32, layout copies in TF32 (BF16 takes the same

@@ -146,8 +146,9 @@ def conv_table(figures):
         summary = ", ".join(f"{math} median {statistics.median(values):.2f} over {len(values)} cases"
                             for math, values in sorted(same_library.items()))
         lines += ["", f"dscope's cuDNN backend / PyTorch's cuDNN (a check of the method): {summary}."]
-    lines += ["", "In bf16 PyTorch convolves bf16 tensors (half the memory traffic); ours reads float tensors and "
-              "rounds the operands to bf16 on their way into the tensor cores."]
+    lines += ["", "In bf16 both convolve bfloat16 activations; ours keeps float weights (the master weights of mixed "
+              "precision), widens the activations in its layout copies and rounds the operands to bf16 on their "
+              "way into the tensor cores."]
     return lines + [""] + departures_table(figures, labels)
 
 
