@@ -2,7 +2,9 @@
 // casts a float32 input to bfloat16 first, and ops store their output in the dtype of their input: so the
 // activations of a convolutional network (convolution outputs, batch norm, ReLU, pooling, residual joins)
 // and their gradients are stored in bfloat16, half the memory of what the backward keeps and half the
-// traffic of the passes that only stream activations. What stays float32:
+// traffic of the passes that only stream activations. (The ops that take bfloat16 are those: conv2d, the
+// batch norms, relu, add_relu, the pools, and cast; the others refuse it with a DTypeError.) What stays
+// float32:
 //   - the arithmetic: every op widens its bfloat16 operands as it reads them and sums in float;
 //   - the weights, their gradients and the optimizer's state (the "master weights": a conv2d takes float32
 //     weights and returns a float32 weight gradient, so an update too small for bfloat16 still lands);
