@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/bfloat16.h"
 
@@ -13,6 +14,9 @@ namespace cpu {
 void float_to_bfloat16(std::int64_t n, const float* x, BFloat16* y);
 // y[i] = x[i] widened to float (exact), for i < n.
 void bfloat16_to_float(std::int64_t n, const BFloat16* x, float* y);
+// x[0, n) widened into a new float buffer, empty for a null x: how the CPU's bfloat16 kernel overloads
+// (conv2d, batch_norm2d) hand bfloat16 activations to their float kernels.
+std::vector<float> widened(const BFloat16* x, std::int64_t n);
 }  // namespace cpu
 
 namespace cuda {

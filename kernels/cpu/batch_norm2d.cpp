@@ -209,11 +209,6 @@ void batch_norm2d_backward(const BatchNorm2dGeometry& g, bool batch_statistics, 
 // ---- bfloat16 activations: widened, the float kernels, rounded ----
 
 namespace {
-std::vector<float> widened(const BFloat16* values, std::int64_t n) {
-  std::vector<float> result(values ? static_cast<std::size_t>(n) : 0);
-  if (values) bfloat16_to_float(n, values, result.data());
-  return result;
-}
 float* or_null(std::vector<float>& values) {
   return values.empty() ? nullptr : values.data();
 }

@@ -561,14 +561,6 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
 
 // ---- bfloat16 activations: widened, the float entry points, rounded ----
 
-namespace {
-std::vector<float> widened(const BFloat16* values, std::int64_t n) {
-  std::vector<float> result(static_cast<std::size_t>(n));
-  bfloat16_to_float(n, values, result.data());
-  return result;
-}
-}  // namespace
-
 void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const float* w, const float* bias,
                     BFloat16* y) {
   const std::vector<float> x_values = widened(x, g.N * g.C * g.H * g.W);

@@ -17,4 +17,10 @@ void bfloat16_to_float(std::int64_t n, const BFloat16* x, float* y) {
     y[i] = to_float(x[i]);
 }
 
+std::vector<float> widened(const BFloat16* x, std::int64_t n) {
+  std::vector<float> values(x != nullptr ? static_cast<std::size_t>(n) : 0);
+  if (x != nullptr) bfloat16_to_float(n, x, values.data());
+  return values;
+}
+
 }  // namespace dscope::kernels::cpu

@@ -27,11 +27,6 @@ namespace {
 
 constexpr const char* kOp = "batch_norm2d";
 
-// A dense handle with no autograd history: the tensor itself when already dense, else a copy.
-Tensor dense_data(const Tensor& x) {
-  return x.is_contiguous() ? x.detach() : dense_copy(x);
-}
-
 // An optional per-channel vector (weight, bias, running buffer) must be float32 [C] on the input's device.
 void check_channel_vector(const Tensor& vector, const Tensor& input, const char* argument) {
   if (!vector.defined()) return;
@@ -139,7 +134,7 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
                input.shape(), " has ", g.count());
 
   const Device device = input.device();
-  const Tensor x = dense_data(input);
+  const Tensor x = dense_as(input, input.dtype());
   Tensor mean = Tensor::empty({g.C}, DType::Float32, device);
   Tensor inv_std = Tensor::empty({g.C}, DType::Float32, device);
   if (training) {
@@ -159,10 +154,10 @@ Tensor batch_norm2d_maybe_relu(const Tensor& input, const Tensor& weight, const 
     DSCOPE_DISPATCH(device, batch_norm2d_inverse_std, g.C, eps, running_var.data<float>(),
                     inv_std.data<float>());
   }
-  const Tensor gamma = weight.defined() ? dense_data(weight) : Tensor();
-  const Tensor beta = bias.defined() ? dense_data(bias) : Tensor();
+  const Tensor gamma = weight.defined() ? dense_as(weight, DType::Float32) : Tensor();
+  const Tensor beta = bias.defined() ? dense_as(bias, DType::Float32) : Tensor();
   const Tensor y = Tensor::empty(input.shape(), input.dtype(), device);
-  const Tensor added = residual.defined() ? dense_data(residual) : Tensor();
+  const Tensor added = residual.defined() ? dense_as(residual, residual.dtype()) : Tensor();
   detail::with_activation_type(x.dtype(), [&](auto element) {
     using T = decltype(element);
     DSCOPE_DISPATCH(device, batch_norm2d_forward, g, x.data<T>(), mean.data<float>(), inv_std.data<float>(),
