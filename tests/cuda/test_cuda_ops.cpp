@@ -345,6 +345,11 @@ const std::vector<ConvCase> kConvCases = {
     // 64 channels and filters: Winograd's three passes in FP32, with ragged tiles and no padding (the input
     // gradient's turned padding 2).
     {"64 channels, 11x9, no padding, K 64, bias", 2, 64, 11, 9, 64, 3, 3, conv_options(1, 0), true},
+    // More than 64 filters (the products' 128-row blocks in the forward and weight gradient) and more than
+    // 64 channels (in the input gradient, whose filters and channels trade places), with channel chunks that
+    // end off a multiple of 32.
+    {"64 channels, 10x10, padding 1, K 128", 2, 64, 10, 10, 128, 3, 3, conv_options(1, 1), false},
+    {"72 channels, 7x9, padding 1, K 64, bias", 1, 72, 7, 9, 64, 3, 3, conv_options(1, 1), true},
 };
 
 // conv2d over `cases` on both devices, with a bias input only where the case has one.
@@ -568,8 +573,10 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
   // On the tensor cores the passes read layout copies made from the bfloat16 activations and round their
   // results as they store them (kernels/cuda/conv2d.cu): the products' tolerance (kTf32, kBf16) on top of
   // the storage's, stride 1 and 2 (the input gradient's phases), on a width of 16 so that the weight
-  // gradient's shifted copies fit too (Q a multiple of 4 at both strides).
-  const Tensor wide = Tensor::randn({4, 8, 12, 16}, generator);
+  // gradient's shifted copies fit too (Q a multiple of 4 at both strides), and on 16 channels, past the
+  // few-channel kernel that takes the input gradient of 8.
+  const Tensor wide = Tensor::randn({4, 16, 12, 16}, generator);
+  const Tensor wide_weight = Tensor::randn({16, 16, 3, 3}, generator, 0.0f, 0.2f);
   const testing::Tolerance tf32_storage{1e-5, 8e-3, 1e-2}, bf16_storage{1e-5, 1.6e-2, 4e-2};
   for (const auto& [math, tolerance] : {std::pair{kernels::cuda::MathMode::TF32, tf32_storage},
                                         std::pair{kernels::cuda::MathMode::BF16, bf16_storage}}) {
@@ -581,7 +588,7 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
           [&](const std::vector<Tensor>& in) {
             return out_f32(conv2d(in_bf16(in[0]), in[1], in[2], options));
           },
-          {wide, weight, bias},
+          {wide, wide_weight, bias},
           std::string("conv2d on bfloat16, ") + kernels::cuda::name_of(math) + " products, stride " +
               std::to_string(stride),
           tolerance, tolerance);
