@@ -15,13 +15,11 @@
 // largest difference over the largest CPU magnitude (so an output that cancels to near zero is not a false
 // alarm) must stay below 1e-3 in FP32, 1e-2 in TF32, whose products keep 10 mantissa bits, and 4e-2 in BF16
 // (8 bits).
-// Time is wall-clock around one launch followed by kernels::cuda::synchronize(), reported as manual time:
-// CUDA events would have to be recorded on the backend's own non-blocking stream, which kernels/cuda keeps
-// private. At milliseconds per launch, the microseconds of launch and synchronisation are noise.
+// Time is wall-clock around batches of launches, each followed by one kernels::cuda::synchronize(), as
+// manual time (benchmarks/cuda_launch_timing.h).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <exception>
 #include <map>
@@ -30,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/cuda_launch_timing.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/settings.h"
 #include "tensor/device.h"
@@ -240,16 +239,8 @@ void time_pass(benchmark::State& state, const Layer& layer, Pass pass, Setting s
     const bool bf16 = setting.math == cuda::MathMode::BF16;
     launch(pass, g, buffers, bf16);  // warm-up: module loading, cuDNN's plan and workspace
     cuda::synchronize();
-    double seconds = 0.0;
-    for (auto _ : state) {
-      const auto start = std::chrono::steady_clock::now();
-      launch(pass, g, buffers, bf16);
-      cuda::synchronize();
-      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-      state.SetIterationTime(elapsed.count());
-      seconds += elapsed.count();
-    }
-    state.counters["TFLOP/s"] = 1e-12 * flops_per_pass(g) * static_cast<double>(state.iterations()) / seconds;
+    const double seconds = benchmarks::seconds_per_launch(state, [&] { launch(pass, g, buffers, bf16); });
+    state.counters["TFLOP/s"] = 1e-12 * flops_per_pass(g) / seconds;
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }

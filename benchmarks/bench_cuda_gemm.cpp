@@ -7,18 +7,18 @@
 //
 // TFLOP/s counts 2·M·N·K operations. Before timing, each setting is checked once against kernels::cpu::gemm
 // at 512³: the largest difference over the largest CPU magnitude must stay below 1e-3 in FP32, 1e-2 in
-// TF32 and 4e-2 in BF16. Time is wall-clock around one launch followed by kernels::cuda::synchronize(), as
-// manual time (see bench_cuda_conv2d.cpp for why not CUDA events).
+// TF32 and 4e-2 in BF16. Time is wall-clock around batches of launches, each followed by one
+// kernels::cuda::synchronize(), as manual time (benchmarks/cuda_launch_timing.h).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <exception>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "benchmarks/cuda_launch_timing.h"
 #include "kernels/cuda/settings.h"
 #include "kernels/gemm.h"
 #include "tensor/device.h"
@@ -96,17 +96,9 @@ void time_gemm(benchmark::State& state, cuda::GemmBackend backend, cuda::MathMod
     const Buffers buffers(kSize, false);
     launch(g, buffers);  // warm-up: module loading, cuBLAS's handle and heuristics
     cuda::synchronize();
-    double seconds = 0.0;
-    for (auto _ : state) {
-      const auto start = std::chrono::steady_clock::now();
-      launch(g, buffers);
-      cuda::synchronize();
-      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-      state.SetIterationTime(elapsed.count());
-      seconds += elapsed.count();
-    }
+    const double seconds = benchmarks::seconds_per_launch(state, [&] { launch(g, buffers); });
     const double flops = 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
-    state.counters["TFLOP/s"] = 1e-12 * flops * static_cast<double>(state.iterations()) / seconds;
+    state.counters["TFLOP/s"] = 1e-12 * flops / seconds;
   } catch (const std::exception& error) {
     state.SkipWithError(error.what());
   }

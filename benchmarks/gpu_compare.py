@@ -186,6 +186,8 @@ def gemm_table(figures):
             lines.append(f"| {math} | {number(own)} | {number(cublas)} | {ratio(own, cublas)} | {number(torch)} | "
                          f"{ratio(own, torch)} |")
         lines.append("")
+        lines += ["bf16: dscope multiplies float matrices, rounding each operand as it is read (own; cuBLAS with "
+                  "CUBLAS_COMPUTE_32F_FAST_16BF); torch.mm multiplies bf16 matrices.", ""]
     return lines
 
 
@@ -219,8 +221,9 @@ def training_table(figures):
         if any(ours is not None or theirs is not None for _, ours, theirs in memory):
             lines += [f"Peak GPU memory of a step of {model} at {shape}, MiB (weights, optimizer state, batch, "
                       "activations and workspaces; dscope: the peaks of its tensors and of its kernels' scratch "
-                      "added, an upper bound; PyTorch: max_memory_allocated):", "",
-                      "| math | dscope | PyTorch | ratio |", "|---|---:|---:|---:|"]
+                      "added, an upper bound; PyTorch: max_memory_allocated, both over the timed steps):", "",
+                      "| math | dscope | PyTorch | dscope / PyTorch (above 1: dscope holds more) |",
+                      "|---|---:|---:|---:|"]
             lines += [f"| {label} | {number(ours, 0)} | {number(theirs, 0)} | {ratio(ours, theirs)} |"
                       for label, ours, theirs in memory]
             lines.append("")
