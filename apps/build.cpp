@@ -3,6 +3,7 @@
 // (apps/lib/standard_build.h). Both write the model, the split, the training log and the held-out score
 // into the output folder.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "apps/commands.h"
@@ -17,16 +18,23 @@
 namespace dscope::apps {
 namespace {
 
+std::string environment_or(const char* name, const std::string& otherwise) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : otherwise;
+}
+
 struct BuildCommand {
   BuildOptions options;
   Recipe recipe;
-  std::string mode = "quick", device = "cpu", precision = "fp32";
+  // --precision defaults to what DSCOPE_CUDA_MATH says (kernels/cuda/settings.h), so that the variable
+  // means the same to the app as to every other user of the kernels; fp32 without it.
+  std::string mode = "quick", device = "cpu", precision = environment_or("DSCOPE_CUDA_MATH", "fp32");
   double time_limit_minutes = 15.0;
   bool quiet = false;
   // Set: no training, only finish_build on these weights (several: their ensemble).
   std::vector<std::filesystem::path> weights;
   std::vector<std::string> min_recall;  // LABEL=RECALL, parsed into options.min_recall
-  bool seed_given = false;
+  bool seed_given = false, precision_given = false;
   // standard mode
   std::string budget;
   HalvingOptions halving;
@@ -94,12 +102,14 @@ void run(BuildCommand& command) {
                command.device,
                ": no CUDA device is available (no GPU here, or dscope was built without CUDA); train with "
                "--device cpu");
-  DSCOPE_CHECK(command.options.device.is_cuda() || command.precision == "fp32", ValueError,
-               "build: --precision ", command.precision,
+  DSCOPE_CHECK(command.options.device.is_cuda() || !command.precision_given || command.precision == "fp32",
+               ValueError, "build: --precision ", command.precision,
                " applies to --device cuda; the CPU computes in fp32");
-  if (command.options.device.is_cuda()) set_cuda_math(command.precision);
-  // bf16 is mixed precision, as PyTorch's autocast: bfloat16 products and bfloat16 activations.
-  if (command.precision == "bf16") command.options.activations = DType::BFloat16;
+  if (command.options.device.is_cuda()) {
+    set_cuda_math(command.precision);
+    // bf16 is mixed precision, as PyTorch's autocast: bfloat16 products and bfloat16 activations.
+    if (command.precision == "bf16") command.options.activations = DType::BFloat16;
+  }
   command.options.time_limit_seconds = command.time_limit_minutes * 60.0;
   command.options.show_progress = !command.quiet;
   for (const std::string& text : command.min_recall)
@@ -175,15 +185,17 @@ void add_build_command(CLI::App& program) {
                    "Where to train: cpu, or cuda (a GPU; scoring stays on the CPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  build
-      ->add_option(
-          "--precision", command->precision,
-          "With --device cuda: fp32 (exact), tf32 (convolutions and matrix products on the tensor cores, "
-          "operands rounded to TensorFloat-32, float accumulation) or bf16 (mixed precision: bfloat16 "
-          "products, and activations and their gradients stored in bfloat16; weights, their "
-          "gradients, optimizer state and all sums stay float)")
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
-      ->capture_default_str();
+  CLI::Option* precision =
+      build
+          ->add_option(
+              "--precision", command->precision,
+              "With --device cuda: fp32 (exact), tf32 (convolutions and matrix products on the tensor "
+              "cores, operands rounded to TensorFloat-32, float accumulation) or bf16 (mixed "
+              "precision: bfloat16 products, and activations and their gradients stored in bfloat16; "
+              "weights, their gradients, optimizer state and all sums stay float). Default: "
+              "DSCOPE_CUDA_MATH where it is set, else fp32")
+          ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+          ->capture_default_str();
   build
       ->add_option("--time-limit", command->time_limit_minutes,
                    "Minutes the build may take; fewer epochs are trained when the full recipe would not fit "
@@ -303,8 +315,9 @@ void add_build_command(CLI::App& program) {
   standard->add_option("--max-epochs", command->halving.max_epochs, "Epochs of the last rung")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  build->callback([command, seed] {
+  build->callback([command, seed, precision] {
     command->seed_given = seed->count() > 0;
+    command->precision_given = precision->count() > 0;
     run(*command);
   });
 }

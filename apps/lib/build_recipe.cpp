@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <numeric>
 #include <sstream>
+#include <vector>
 
 #include "apps/lib/classifier.h"
 #include "apps/lib/min_recall.h"
@@ -27,6 +28,7 @@
 #include "optim/sgd.h"
 #include "optim/training_state.h"
 #include "tensor/autocast.h"
+#include "tensor/autograd/grad_mode.h"
 #include "tensor/ops/cross_entropy.h"
 
 namespace dscope::apps {
@@ -171,34 +173,51 @@ std::vector<std::int64_t> labels_of(const data::Dataset& part) {
   return labels;
 }
 
-// Seconds one epoch will take: a few training steps and evaluation passes of a throwaway model of the same
-// configuration, timed after a warm-up step (first-touch allocations).
+// Seconds one epoch will take, measured the way the trainer runs one (Trainer::train_epoch and
+// Trainer::evaluate): a few training steps of a throwaway model of the same configuration, each waiting for
+// its loss, and an evaluation pass (no graph, the batch norms folded) of the last batch; each timed after a
+// warm-up run of its own (first-touch allocations, the GPU's first launches).
 double estimate_epoch_seconds(const Recipe& recipe, const nn::ResNetConfig& config, data::ImageLoader& train,
                               std::int64_t validation_images, Device device, DType activations) {
   nn::ResNet probe(config);
   probe.to(device);
   auto optimizer = make_optimizer(recipe, probe);
   train.start_epoch(0);
-  const std::int64_t steps = std::min<std::int64_t>(4, train.batches_per_epoch());
-  Clock::time_point start = Clock::now();
-  std::int64_t images = 0;
-  for (std::int64_t step = 0; step < steps; ++step) {
-    if (step == 1) {
-      start = Clock::now();
-      images = 0;
-    }
-    const data::Batch batch = train.batch(step);
+  std::vector<data::Batch> batches;
+  for (std::int64_t index = 0; index < std::min<std::int64_t>(4, train.batches_per_epoch()); ++index)
+    batches.push_back(train.batch(index));
+  const auto wait_for_device = [&probe] { (void)probe.parameters().front().to(Device::cpu()); };
+  const auto train_step = [&](const data::Batch& batch) {
     optimizer->zero_grad();
     const AutocastGuard autocast(activations);
-    cross_entropy(probe.forward(batch.images.to(device)), batch.labels.to(device)).backward();
+    const Tensor loss = cross_entropy(probe.forward(batch.images.to(device)), batch.labels.to(device));
+    (void)loss.item<float>();
+    loss.backward();
     optimizer->step();
-    if (step + 1 == steps) (void)probe.parameters().front().to(Device::cpu());  // waits for the GPU
+  };
+  train_step(batches.front());
+  wait_for_device();
+  Clock::time_point start = Clock::now();
+  std::int64_t images = 0;
+  for (const data::Batch& batch : batches) {
+    train_step(batch);
     images += batch.labels.size(0);
   }
-  const double per_image = seconds_since(start) / static_cast<double>(std::max<std::int64_t>(images, 1));
-  // Evaluation (forward only, no graph) runs about three times faster than a training step per image.
-  return per_image *
-         (static_cast<double>(train.images_per_epoch()) + static_cast<double>(validation_images) / 3.0);
+  wait_for_device();
+  const double train_per_image =
+      seconds_since(start) / static_cast<double>(std::max<std::int64_t>(images, 1));
+
+  probe.eval();
+  const NoGradGuard no_grad;
+  const data::Batch& last = batches.back();
+  const auto evaluate = [&] { (void)probe.forward(last.images.to(device)).to(Device::cpu()); };
+  evaluate();
+  start = Clock::now();
+  evaluate();
+  const double evaluation_per_image =
+      seconds_since(start) / static_cast<double>(std::max<std::int64_t>(last.labels.size(0), 1));
+  return train_per_image * static_cast<double>(train.images_per_epoch()) +
+         evaluation_per_image * static_cast<double>(validation_images);
 }
 
 data::LoaderOptions loader_options(const Recipe& recipe, const data::Normalization& normalization,
