@@ -96,6 +96,12 @@ class DeviceCache {
                  " requested but this machine has ", cuda_device_count(), " CUDA device(s)");
     try {
       return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);
+    } catch (const std::runtime_error&) {
+      // As on the host: cached blocks of other sizes may be what stands in the way. Free them, retry once.
+      empty();
+    }
+    try {
+      return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);
     } catch (const std::runtime_error& error) {
       throw CudaError(detail::concat("allocate ", size, " bytes on ", device_, ": ", error.what()));
     }

@@ -14,13 +14,18 @@
 #include <string>
 
 // Throws std::runtime_error with the call, file:line and CUDA's reason. The tensor layer turns it into
-// dscope::CudaError (kernels sit below the tensor layer and cannot see its error types).
+// dscope::CudaError (kernels sit below the tensor layer and cannot see its error types). The runtime also
+// keeps the error as its "last error", which check_launch reads: it is taken here, so that an error a caller
+// recovers from (out of memory, which the tensor allocator retries after emptying its cache) is not
+// reported again by the next launch. Errors that poison the context stay, whatever is taken.
 #define DSCOPE_CUDA_CHECK(call)                                                                \
   do {                                                                                         \
     const cudaError_t status_ = (call);                                                        \
-    if (status_ != cudaSuccess)                                                                \
+    if (status_ != cudaSuccess) {                                                              \
+      (void)cudaGetLastError();                                                                \
       throw std::runtime_error(std::string(#call) + " failed at " + __FILE__ + ":" +           \
                                std::to_string(__LINE__) + ": " + cudaGetErrorString(status_)); \
+    }                                                                                          \
   } while (0)
 
 namespace dscope::kernels::cuda {

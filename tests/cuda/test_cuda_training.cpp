@@ -18,6 +18,7 @@
 #include "optim/adam.h"
 #include "optim/clip.h"
 #include "optim/sgd.h"
+#include "tensor/autograd/grad_mode.h"
 #include "tensor/ops/all.h"
 #include "tests/cuda/cuda_comparison.h"
 
@@ -166,6 +167,21 @@ TEST_F(ModuleCuda, ToMovesParametersAndBuffersInPlace) {
   model(Tensor::randn({2, 3, 16, 16}, generator).to(kGpu));
   EXPECT_EQ(model.state_dict().at("bn1.num_batches_tracked").item<std::int64_t>(), 1);
   EXPECT_EQ(model.state_dict().at("bn1.running_mean").device(), kGpu);
+}
+
+// In evaluation mode without a graph each convolution runs with its batch norm folded in
+// (nn/conv_batch_norm.h), through conv2d_relu and conv2d_add_relu: the GPU's logits are the CPU's.
+TEST_F(ModuleCuda, EvaluationWithFoldedBatchNormsMatchesCpu) {
+  nn::ResNet model(small_resnet8());
+  Generator generator(39);
+  for (int step = 0; step < 2; ++step)  // running statistics that are not the initial zeros and ones
+    model(Tensor::randn({4, 3, 16, 16}, generator));
+  model.eval();
+  const NoGradGuard no_grad;
+  const Tensor images = Tensor::randn({4, 3, 16, 16}, generator);
+  const Tensor expected = model(images);
+  model.to(kGpu);
+  EXPECT_TRUE(matches_cpu(model(images.to(kGpu)), expected, testing::kAccumulated, "ResNet-8 logits, eval"));
 }
 
 TEST_F(ModuleCuda, OptimizerStateOnTheOldDeviceThrowsDeviceError) {
