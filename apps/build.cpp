@@ -107,6 +107,7 @@ void run(BuildCommand& command) {
                " applies to --device cuda; the CPU computes in fp32");
   if (command.options.device.is_cuda()) {
     set_cuda_math(command.precision);
+    command.options.precision = command.precision;
     // bf16 is mixed precision, as PyTorch's autocast: bfloat16 products and bfloat16 activations.
     if (command.precision == "bf16") command.options.activations = DType::BFloat16;
   }

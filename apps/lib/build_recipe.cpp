@@ -826,6 +826,12 @@ BuildResult finish_build(BuildData& data, const std::vector<fs::path>& trained_m
   return result;
 }
 
+std::string training_setting(const BuildOptions& options) {
+  if (options.device.is_cpu()) return "Trained on the CPU in fp32.";
+  return detail::concat("Trained on ", options.device, " in ", options.precision,
+                        options.activations == DType::BFloat16 ? " (mixed precision)." : ".");
+}
+
 BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
   const Clock::time_point start = Clock::now();
   Recipe recipe = given_recipe;
@@ -861,7 +867,8 @@ BuildResult run_build(const BuildOptions& options, const Recipe& given_recipe) {
           << training.epochs_done() << " epochs, the weights of epoch " << training.best_epoch()
           << " (best validation balanced accuracy). Split: " << data.part(data::Part::Train).samples.size()
           << " train, " << data.part(data::Part::Validation).samples.size() << " validation, "
-          << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion.";
+          << data.part(data::Part::Test).samples.size() << " test images, grouped by lesion. "
+          << training_setting(options);
     result = finish_build(data, {training.best_model()}, training.training_log(), notes.str());
     result.epochs_trained = training.epochs_done();
   }

@@ -100,9 +100,14 @@ struct BuildOptions {
   Device device = Device::cpu();     // where training runs; scoring and the saved model stay on the CPU
   // bfloat16: the training steps run under mixed precision (tensor/autocast.h); the weights stay float32.
   DType activations = DType::Float32;
+  // The GPU's products (fp32, tf32, bf16; set by the caller with set_cuda_math), named in the report.
+  std::string precision = "fp32";
   bool show_progress = true;
   std::FILE* log = stderr;  // progress and messages
 };
+
+// "Trained on cuda:0 in bf16 (mixed precision)." and the like, for a report's notes.
+std::string training_setting(const BuildOptions& options);
 
 // The dataset a build or a score reads: label folders, or HAM10000 when metadata is given.
 data::Dataset import_dataset(const std::filesystem::path& data, const std::filesystem::path& metadata,

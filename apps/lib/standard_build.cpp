@@ -102,7 +102,7 @@ StandardBuildResult run_standard_build(const StandardBuildOptions& given) {
         << options.halving.eta << ", rungs of " << rungs << " epochs), selected by validation "
         << options.halving.metric << "; see leaderboard.md. The winner is trial " << best.id << ": `"
         << best.recipe.describe() << "`, " << best.epochs << " epochs trained, " << options.halving.metric
-        << " " << best.metric << " on validation.";
+        << " " << best.metric << " on validation. " << training_setting(options.build);
   result.final_model =
       finish_build(data(), {best_folder / "best.safetensors"}, best_folder / "training.jsonl", notes.str());
   return result;
