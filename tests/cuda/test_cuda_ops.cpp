@@ -402,6 +402,35 @@ TEST_F(ConvCuda, Bf16MatchesCpuWithinBf16Tolerance) {
   check_convolutions({kResNetConv}, kBf16, " (BF16)");
 }
 
+// BF16 products are exact products of operands rounded to bfloat16 (to nearest, ties to even, as
+// kernels/bfloat16.h rounds), summed in float: every pass on float operands equals the CPU's float pass on
+// the rounded operands within float summation's tolerance (kAccumulated, 1e-4 of the largest value), while
+// the rounding itself moves these results by about 2e-3 of it (measured on the CPU, both strides, all three
+// passes). A pass that ran in TF32 or FP32 under BF16, or rounded another way, fails. On 16 channels and
+// filters and a width of 16, where every pass runs on the tensor cores (kernels/cuda/conv2d.cu).
+TEST_F(ConvCuda, Bf16ProductsAreFloatSumsOfRoundedOperands) {
+  const testing::ScopedMathMode bf16(kernels::cuda::MathMode::BF16);
+  Generator generator(13);
+  const auto rounded = [](const Tensor& t) { return cast(cast(t, DType::BFloat16), DType::Float32); };
+  const Tensor x = Tensor::randn({4, 16, 12, 16}, generator),
+               w = Tensor::randn({16, 16, 3, 3}, generator, 0.0f, 0.2f);
+  for (const std::int64_t stride : {1, 2}) {
+    const Conv2dOptions options = conv_options(stride, 1);
+    const Tensor x_cpu = dense_copy(rounded(x)).set_requires_grad(true),
+                 w_cpu = dense_copy(rounded(w)).set_requires_grad(true);
+    const Tensor y_cpu = conv2d(x_cpu, w_cpu, Tensor(), options);
+    const Tensor grad_y = Tensor::randn(y_cpu.shape(), generator);
+    y_cpu.backward(rounded(grad_y));
+    const Tensor x_gpu = x.to(kGpu).set_requires_grad(true), w_gpu = w.to(kGpu).set_requires_grad(true);
+    const Tensor y_gpu = conv2d(x_gpu, w_gpu, Tensor(), options);
+    y_gpu.backward(grad_y.to(kGpu));
+    const std::string context = "BF16 conv2d on rounded operands, stride " + std::to_string(stride);
+    EXPECT_TRUE(matches_cpu(y_gpu, y_cpu, kAccumulated, context + ": y"));
+    EXPECT_TRUE(matches_cpu(x_gpu.grad(), x_cpu.grad(), kAccumulated, context + ": grad x"));
+    EXPECT_TRUE(matches_cpu(w_gpu.grad(), w_cpu.grad(), kAccumulated, context + ": grad w"));
+  }
+}
+
 TEST_F(ConvCuda, CudnnInBf16IsRefusedWithAReason) {
   if (!kernels::cuda::cudnn_built()) GTEST_SKIP() << "this build has no cuDNN";
   const testing::ScopedConvBackend cudnn(kernels::cuda::ConvBackend::Cudnn);
