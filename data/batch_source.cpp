@@ -8,8 +8,8 @@ namespace dscope::data {
 
 TensorBatchSource::TensorBatchSource(Tensor images, Tensor labels, std::int64_t batch_size, bool shuffle,
                                      std::uint64_t seed)
-    : images_(images.contiguous()),
-      labels_(labels.contiguous()),
+    : images_(images.contiguous().to(Device::cpu())),
+      labels_(labels.contiguous().to(Device::cpu())),
       batch_size_(batch_size),
       shuffle_(shuffle),
       seed_(seed) {

@@ -28,7 +28,9 @@ class BatchSource {
 
 // Batches drawn from images [N, C, H, W] and labels [N] held in memory. With shuffle, each epoch visits
 // the images in a new order drawn from `seed` and the epoch number, so a run is reproducible and an
-// epoch's order does not depend on how many epochs ran before it (which matters when resuming).
+// epoch's order does not depend on how many epochs ran before it (which matters when resuming). Batches are
+// on the CPU, as the loaders' are (tensors given on a GPU are copied to the host once): the trainer moves
+// each batch to its device.
 class TensorBatchSource : public BatchSource {
  public:
   TensorBatchSource(Tensor images, Tensor labels, std::int64_t batch_size, bool shuffle,
