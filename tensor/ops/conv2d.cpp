@@ -165,10 +165,10 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
       residual.dtype() != DType::Float32 || autocast_dtype() != DType::Float32)
     return add_relu(conv2d(input, weight, bias, options), residual);
   const Operands o = prepare(input, weight, bias, options);
-  DSCOPE_CHECK(residual.shape() == o.y.shape() && residual.dtype() == DType::Float32 &&
-                   residual.device() == o.y.device(),
-               ShapeError, "conv2d_add_relu: residual ", residual.shape(), " for an output of shape ",
-               o.y.shape());
+  DSCOPE_CHECK(residual.device() == o.y.device(), DeviceError, "conv2d_add_relu: residual on ",
+               residual.device(), " for an output on ", o.y.device());
+  DSCOPE_CHECK(residual.shape() == o.y.shape(), ShapeError, "conv2d_add_relu: residual ", residual.shape(),
+               " for an output of shape ", o.y.shape());
   const Tensor shortcut = residual.contiguous();
   const profiler::KernelScope timed("conv2d_forward", [&] { return describe(o.g); });
   kernels::cpu::conv2d_forward(o.g, o.x.data<float>(), o.w.data<float>(),
