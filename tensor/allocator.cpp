@@ -97,8 +97,14 @@ class DeviceCache {
     try {
       return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);
     } catch (const std::runtime_error&) {
-      // As on the host: cached blocks of other sizes may be what stands in the way. Free them, retry once.
+      // As on the host: cached blocks of other sizes may be what stands in the way, and the kernels' scratch
+      // pool, which keeps what it freed. Free both and retry once; if the release fails too, the retry's
+      // error is the one reported.
       empty();
+      try {
+        DSCOPE_CUDA_RUNTIME(release_scratch, device_.index);
+      } catch (const std::runtime_error&) {
+      }
     }
     try {
       return DSCOPE_CUDA_RUNTIME(device_allocate, size, device_.index);

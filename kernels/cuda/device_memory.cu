@@ -57,4 +57,10 @@ void reset_scratch_peak(int device) {
   DSCOPE_CUDA_CHECK(cudaMemPoolSetAttribute(default_pool(device), cudaMemPoolAttrUsedMemHigh, &zero));
 }
 
+void release_scratch(int device) {
+  DSCOPE_CUDA_CHECK(cudaSetDevice(device));
+  DSCOPE_CUDA_CHECK(cudaStreamSynchronize(current_stream()));  // the frees queued on it have happened
+  DSCOPE_CUDA_CHECK(cudaMemPoolTrimTo(default_pool(device), 0));
+}
+
 }  // namespace dscope::kernels::cuda

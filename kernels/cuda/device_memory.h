@@ -18,5 +18,8 @@ void device_copy(void* destination, const void* source, std::size_t bytes, CopyD
 // the most bytes they held at once since the last reset_scratch_peak.
 std::size_t scratch_peak_bytes(int device);
 void reset_scratch_peak(int device);
+// Gives the pool's free memory back to the device (the pool keeps it otherwise, stream.cu), once the
+// device's stream has finished with it: for an allocation that found the device full.
+void release_scratch(int device);
 
 }  // namespace dscope::kernels::cuda
