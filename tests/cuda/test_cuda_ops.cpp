@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/allocator.h"
 #include "tensor/ops/all.h"
 #include "tests/cuda/cuda_comparison.h"
 #include "tests/support/expect_error.h"
@@ -140,6 +141,29 @@ TEST_F(TensorCuda, ConcatMatchesCpu) {
   const Tensor e = Tensor::randn({2, 3, 2}, generator);
   expect_matches_cpu([](const std::vector<Tensor>& in) { return concat(in, -1); }, {a, e}, "concat axis -1",
                      kExact, kExact);
+}
+
+// The caching allocator on a device it has filled with blocks of one size, all cached: a block of another
+// size does not fit until the cache is emptied, which the allocator does before it gives up
+// (tensor/allocator.cpp); and the failed first attempt is not reported again by the next kernel launch.
+TEST_F(TensorCuda, AllocationOnAFullDeviceEmptiesTheCacheAndRetries) {
+  constexpr std::int64_t kBlock = std::int64_t{1} << 28;  // floats: 1 GiB
+  constexpr std::size_t kMostBlocks = 1024;               // more memory than any GPU has
+  std::vector<Tensor> blocks;
+  try {
+    while (blocks.size() < kMostBlocks)
+      blocks.push_back(Tensor::empty({kBlock}, DType::Float32, kGpu));
+  } catch (const CudaError&) {  // the device is full
+  }
+  ASSERT_FALSE(blocks.empty());
+  ASSERT_LT(blocks.size(), kMostBlocks);
+  blocks.clear();  // into the cache: the device stays full
+  Tensor larger;
+  EXPECT_NO_THROW(larger = Tensor::empty({kBlock + kBlock / 2}, DType::Float32, kGpu));
+  larger = Tensor();
+  empty_cache(kGpu);
+  EXPECT_TRUE(matches_cpu(add_scalar(Tensor::ones({5}).to(kGpu), 1.0f), add_scalar(Tensor::ones({5}), 1.0f),
+                          kExact, "an op after the retried allocation"));
 }
 
 // ---- Elementwise arithmetic ----
