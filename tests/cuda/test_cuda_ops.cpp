@@ -668,6 +668,18 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
         return out_f32(batch_norm2d(in_bf16(in[0]), in[1], in[2], Tensor(), Tensor(), /*training=*/true));
       },
       {ragged, gamma, beta}, "batch_norm2d on bfloat16, planes of 35", kBf16Storage, kBf16StorageGradient);
+  // Evaluation mode, with running statistics on the device the input is on.
+  const Tensor mean = Tensor::randn({8}, generator), variance = Tensor::uniform({8}, generator, 0.5f, 2.0f);
+  const Tensor gpu_mean = mean.to(kGpu), gpu_variance = variance.to(kGpu);
+  for (const auto& [input, planes] : {std::pair{x, "120"}, std::pair{ragged, "35"}})
+    expect_matches_cpu(
+        [&](const std::vector<Tensor>& in) {
+          const bool on_cpu = in[0].device().is_cpu();
+          return out_f32(batch_norm2d(in_bf16(in[0]), in[1], in[2], on_cpu ? mean : gpu_mean,
+                                      on_cpu ? variance : gpu_variance, /*training=*/false));
+        },
+        {input, gamma, beta}, std::string("batch_norm2d evaluation on bfloat16, planes of ") + planes,
+        kBf16Storage, kBf16StorageGradient);
   expect_matches_cpu([&](const std::vector<Tensor>& in) { return out_f32(relu(in_bf16(in[0]))); }, {ragged},
                      "relu on bfloat16", kExact, kExact);
   const Pool2dOptions stem{3, 3, 2, 2, 1, 1};
@@ -676,6 +688,9 @@ TEST_F(MixedPrecisionCuda, ResNetLayersOnBFloat16ActivationsMatchCpu) {
   expect_matches_cpu(
       [&](const std::vector<Tensor>& in) { return out_f32(global_avg_pool2d(in_bf16(in[0]))); }, {x},
       "global_avg_pool2d on bfloat16", kBf16Storage, kBf16StorageGradient);
+  expect_matches_cpu([&](const std::vector<Tensor>& in) { return out_f32(avg_pool2d(in_bf16(in[0]), stem)); },
+                     {ragged}, "avg_pool2d 3x3 stride 2 padding 1 on bfloat16", kBf16Storage,
+                     kBf16StorageGradient);
 }
 
 // ---- Softmax and losses ----
